@@ -1,0 +1,45 @@
+# Paved: two commands from a fresh clone. `make demo` runs the product on the sandbox
+# organisation; `make test` runs every check. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.paved-installed
+PAVED_HOME ?= $(CURDIR)/.paved
+export PAVED_HOME
+
+.PHONY: demo test lint typecheck unit dagster bench clean help
+
+help:
+	@echo "make demo      build the sandbox organisation, run Paved on it, open the dashboard"
+	@echo "make test      lint, type-check and run every test"
+	@echo "make dagster   the Dagster UI and daemon on Paved's instance"
+	@echo "make clean     remove .venv and .paved"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Paved and its pinned dependencies into $(VENV) ..."
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/paved demo
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+dagster: $(STAMP)
+	$(BIN)/python -m pipelines.dev
+
+clean:
+	rm -rf $(VENV) .paved
