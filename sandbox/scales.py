@@ -34,10 +34,10 @@ SCALES: dict[str, Scale] = {
         teams=200,
         services=2000,
         days=1095,
-        members_per_team=45,
-        changes_per_day=3.1,
+        members_per_team=50,
+        changes_per_day=1.1,
         future_days=7,
-        cost_rows_per_service_day=4,
+        cost_rows_per_service_day=5,
     ),
 }
 
@@ -70,7 +70,7 @@ class Profile:
 
 PROFILES: tuple[Profile, ...] = (
     Profile("elite", "merge", 1.0, 3.0, 2.0, 0.04, 0.6, 4.3, 0.05, 0.9),
-    Profile("high", "daily", 0.8, 8.0, 10.0, 0.09, 3.0, 3.9, 0.08, 0.8),
-    Profile("medium", "daily", 0.25, 20.0, 30.0, 0.14, 12.0, 3.4, 0.12, 1.0),
+    Profile("high", "daily", 0.95, 8.0, 10.0, 0.09, 3.0, 3.9, 0.08, 0.8),
+    Profile("medium", "daily", 0.4, 20.0, 30.0, 0.14, 12.0, 3.4, 0.12, 1.0),
     Profile("low", "daily", 0.05, 40.0, 80.0, 0.25, 40.0, 2.7, 0.2, 1.15),
 )

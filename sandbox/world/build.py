@@ -24,7 +24,7 @@ from sandbox.world.catalog import build_catalog, catalog_rows, write_catalog_fil
 from sandbox.world.delivery import DAY, generate_delivery, ts
 
 # Bump when the generator changes what it produces: cached worlds of older versions rebuild.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SURVEY_TIMEZONE = "Europe/Berlin"
 Progress = Callable[[str], None]
 
@@ -84,13 +84,15 @@ def build_world(
     tmp.mkdir()
     started = time.perf_counter()
     manifest = _generate(scale, seed, tmp, progress or (lambda _m: None), end)
-    manifest["build_seconds"] = round(time.perf_counter() - started, 1)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)
     if progress:
-        progress(f"{scale} world ready in {manifest['build_seconds']} s: {target}")
+        seconds = time.perf_counter() - started
+        progress(
+            f"{scale} world ready in {seconds:.1f} s, {manifest['bytes'] / 1e6:.0f} MB: {target}"
+        )
     return target
 
 

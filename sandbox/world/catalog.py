@@ -122,6 +122,8 @@ DEPLOY_METHODS = (
     ("github", 23),
     ("none", 5),
 )
+# The first services (one per team, elite first) pin one of each method.
+PINNED_METHODS = ("argocd-app", "github", "argocd-manifest", "argocd-multisource")
 EMAIL_DOMAIN = "paved-sandbox.example"
 
 
@@ -218,8 +220,8 @@ def build_catalog(scale: Scale, rng: random.Random) -> Catalog:
         used.add(name)
         method = _weighted(rng, DEPLOY_METHODS)
         # The first few services pin down one of each method, so every world has them all.
-        if i < len(DEPLOY_METHODS) - 1:
-            method = DEPLOY_METHODS[i][0]
+        if i < len(PINNED_METHODS):
+            method = PINNED_METHODS[i]
         services.append(
             Service(
                 name=name,
@@ -287,8 +289,8 @@ def _configure_delivery(services: list[Service], rng: random.Random, org: str) -
     if len(argo) > 2:
         argo[2].recreate_app = True
     manifest = [s for s in services if s.deploy_method == "argocd-manifest"]
-    if len(manifest) > 1:
-        manifest[1].tag_style = "semver"  # image tags that are no commit: unresolved deploys
+    if manifest:
+        manifest[-1].tag_style = "semver"  # image tags that are no commit: unresolved deploys
     # One service lacks its Argo CD annotation: its apps are fetched but unmapped.
     if len(argo) > 3:
         for key in ("argocd/app-name", "argocd/app-selector"):

@@ -114,6 +114,10 @@ class ServiceSim:
     recreate_at: int | None = None
     second_uid: str = ""
     second_history_id: int = 0
+    last_argo_source: tuple[str, str | None, str | None, str | None] | None = None
+    gh_environment: str = "production"
+    # When set, an incident starts then and is still open at the default clock.
+    open_incident_at: int | None = None
     seq: int = 0
     pr_number: int = 0
     events: list[tuple] = field(default_factory=list)
@@ -416,6 +420,8 @@ class ServiceSim:
             if day >= self.start and rng.random() < self._unrelated_incident_rate():
                 self.push(day + rng.randrange(0, DAY), "incident", None)
             day += DAY
+        if self.open_incident_at is not None:
+            self.push(self.open_incident_at, "incident", "open-at-end")
         # A few PRs opened near the end stay open.
         for _ in range(2):
             self.unmerged_pr(self.horizon - rng.randrange(DAY, 10 * DAY), None)
@@ -431,6 +437,8 @@ class ServiceSim:
         return {"elite": 0.004, "high": 0.008, "medium": 0.012, "low": 0.02}[self.profile.name]
 
     def run(self) -> None:
+        # Most repos deploy to "production"; some name their environment "prod".
+        self.gh_environment = "prod" if self.rng.random() < 0.2 else "production"
         self.plan()
         if self.svc.deploy_method.startswith("argocd"):
             self.app_uid = new_uid(self.rng)
@@ -481,6 +489,11 @@ class ServiceSim:
             self.pending_deploy = False
         if t < self.start:
             return
+        # One sync at a time per app: a deploy waits for the previous one to finish.
+        if self.prod and t <= self.prod[-1].finished:
+            t = self.prod[-1].finished + self.rng.randrange(30, 300)
+            if t >= self.horizon:
+                return
         revision = revision or self.head_at(t)
         if (
             kind in ("normal", "hotfix", "revert")
@@ -554,7 +567,7 @@ class ServiceSim:
         c = self.counters
         c.gh_deployment += 1
         dep_id = c.gh_deployment
-        env = "production" if self.rng.random() < 0.9 else "prod"
+        env = self.gh_environment
         self.emit(
             "gh_deployments",
             (
@@ -568,7 +581,7 @@ class ServiceSim:
                 ts(started),
             ),
         )
-        failed = self.rng.random() < 0.04
+        failed = self.rng.random() < 0.06
         for state, at in (
             ("queued", started),
             ("in_progress", started + 20),
@@ -688,7 +701,12 @@ class ServiceSim:
         else:
             self.second_history_id += 1
             hid = self.second_history_id
-        rev, revs, source, sources = self.argo_source(revision, started)
+        if kind == "resync" and self.last_argo_source is not None:
+            # A self-heal re-sync applies the same manifests again: same revision and source.
+            rev, revs, source, sources = self.last_argo_source
+        else:
+            rev, revs, source, sources = self.argo_source(revision, started)
+        self.last_argo_source = (rev, revs, source, sources)
         if kind == "resync":
             initiated = {"automated": True}
         else:
@@ -885,8 +903,9 @@ class ServiceSim:
         c.incident += 1
         p = self.profile
         restore = self.lognormal_hours(p.restore_hours, sigma=1.0)
-        if self.rng.random() < 0.01:
+        if self.rng.random() < 0.01 or caused_by == "open-at-end":
             restore = 40 * DAY  # a long-running incident, open at the clock
+            caused_by = None if caused_by == "open-at-end" else caused_by
         acknowledged = created + self.rng.randrange(60, 30 * MINUTE)
         resolved = created + restore
         legacy = int(self.rng.random() < 0.06)
@@ -995,6 +1014,10 @@ def generate_delivery(
             write=write,
             counters=counters,
         )
+        if i < 2:
+            # Every world has incidents still open when it is observed.
+            end = horizon - scale.future_days * DAY
+            sim.open_incident_at = end - (i + 1) * 5 * HOUR
         sim.run()
         sim.flush()
         if progress:

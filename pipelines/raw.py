@@ -1,0 +1,235 @@
+"""The warehouse's raw layer: what the sources returned, kept as they returned it.
+
+- one table per source object, ``raw.<source>_<object>``, keyed by the natural key, with the
+  payload as JSON, the extraction time and the run; rewriting a key replaces its row, so any
+  re-run is idempotent;
+- ``raw.rejected``: items that failed validation, with the reason (one row per item);
+- ``raw.state``: incremental state (watermarks, cursors, ETags, last Argo CD history ids),
+  committed in the *same transaction* as the rows it covers, so a run killed anywhere resumes
+  without gaps or duplicates;
+- ``raw.ingest_runs``: per source per run, fetched = loaded + rejected + unmapped, and the
+  requests, 304s, retries and waits it took (the precursor of ``marts.data_quality``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectors.items import Item, Rejection
+
+RAW_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.rejected (
+    source VARCHAR, object VARCHAR, key VARCHAR, payload JSON, reason VARCHAR,
+    run_id VARCHAR, rejected_at TIMESTAMPTZ, PRIMARY KEY (source, object, key));
+CREATE TABLE IF NOT EXISTS raw.state (
+    source VARCHAR, scope VARCHAR, name VARCHAR, value JSON, updated_at TIMESTAMPTZ,
+    PRIMARY KEY (source, scope, name));
+CREATE TABLE IF NOT EXISTS raw.ingest_runs (
+    source VARCHAR, run_id VARCHAR, run_at TIMESTAMPTZ, fetched BIGINT, loaded BIGINT,
+    rejected BIGINT, unmapped BIGINT, requests BIGINT, not_modified BIGINT, retries BIGINT,
+    waited_s DOUBLE, notes VARCHAR, PRIMARY KEY (source, run_id));
+"""
+OBJECT_DDL = """
+CREATE TABLE IF NOT EXISTS raw.{table} (
+    key VARCHAR PRIMARY KEY, scope VARCHAR, payload JSON, unmapped_reason VARCHAR,
+    extracted_at TIMESTAMPTZ, run_id VARCHAR)
+"""
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(RAW_DDL)
+
+
+def read_state(conn: duckdb.DuckDBPyConnection, source: str, scope: str, name: str) -> Any:
+    row = conn.execute(
+        "SELECT value FROM raw.state WHERE source = ? AND scope = ? AND name = ?",
+        [source, scope, name],
+    ).fetchall()
+    return json.loads(row[0][0]) if row else None
+
+
+@dataclass
+class Counts:
+    fetched: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    unmapped: int = 0
+
+
+@dataclass
+class Ingestion:
+    """Loads one source's items for one run in batches; each batch and the state it covers
+    commit together. Use as a context manager: ``finish`` records the run's counts."""
+
+    conn: duckdb.DuckDBPyConnection
+    source: str
+    run_id: str
+    batch_size: int = 5_000
+    counts: Counts = field(default_factory=Counts)
+    notes: list[str] = field(default_factory=list)
+    _rows: dict[str, dict[str, tuple]] = field(default_factory=dict)
+    _rejected: dict[tuple[str, str], tuple] = field(default_factory=dict)
+    _state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _pending: int = 0
+    _tables: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        ensure_raw_schema(self.conn)
+
+    def table(self, obj: str) -> str:
+        name = f"{self.source}_{obj}"
+        if not NAME.match(name):
+            raise ValueError(f"bad raw table name {name!r}")
+        if name not in self._tables:
+            self.conn.execute(OBJECT_DDL.format(table=name))
+            self._tables.add(name)
+        return name
+
+    def add(
+        self,
+        obj: str,
+        record: Item[Any] | Rejection,
+        *,
+        scope: str = "",
+        unmapped_reason: str | None = None,
+    ) -> None:
+        """One fetched record: loaded, rejected, or kept as unmapped with its reason."""
+        # A full batch commits when the next record arrives, so state set after the last add
+        # of a batch still commits with it.
+        if self._pending >= self.batch_size:
+            self.commit()
+        self.counts.fetched += 1
+        now = datetime.now(UTC)
+        if isinstance(record, Rejection):
+            self.counts.rejected += 1
+            key = record.key or _fallback_key(record.payload)
+            self._rejected[(obj, key)] = (
+                self.source,
+                obj,
+                key,
+                _dumps(record.payload),
+                record.reason,
+                self.run_id,
+                now,
+            )
+        else:
+            if unmapped_reason:
+                self.counts.unmapped += 1
+            else:
+                self.counts.loaded += 1
+            table = self.table(obj)
+            # The last version of a key within a batch wins, as it would across batches.
+            self._rows.setdefault(table, {})[record.key] = (
+                record.key,
+                scope,
+                _dumps(record.payload),
+                unmapped_reason,
+                now,
+                self.run_id,
+            )
+        self._pending += 1
+
+    def add_all(
+        self, obj: str, records: Iterable[Item[Any] | Rejection], *, scope: str = ""
+    ) -> None:
+        for record in records:
+            self.add(obj, record, scope=scope)
+
+    def set_state(self, scope: str, name: str, value: Any) -> None:
+        """Advance incremental state; it is written with the next commit of data."""
+        self._state[(scope, name)] = value
+
+    def commit(self) -> None:
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for table, rows in self._rows.items():
+                if rows:
+                    batch = _arrow(list(rows.values()))
+                    conn.register("paved_batch", batch)
+                    conn.execute(
+                        f"INSERT OR REPLACE INTO raw.{table} SELECT key, scope, payload::JSON, "
+                        "unmapped_reason, extracted_at, run_id FROM paved_batch"
+                    )
+                    conn.unregister("paved_batch")
+            if self._rejected:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO raw.rejected VALUES (?, ?, ?, ?::JSON, ?, ?, ?)",
+                    list(self._rejected.values()),
+                )
+            now = datetime.now(UTC)
+            for (scope, name), value in self._state.items():
+                conn.execute(
+                    "INSERT OR REPLACE INTO raw.state VALUES (?, ?, ?, ?::JSON, ?)",
+                    [self.source, scope, name, json.dumps(value), now],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._rows, self._rejected, self._state, self._pending = {}, {}, {}, 0
+
+    def finish(self, stats: dict[str, float | int] | None = None) -> Counts:
+        self.commit()
+        stats = stats or {}
+        c = self.counts
+        self.conn.execute(
+            "INSERT OR REPLACE INTO raw.ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.source,
+                self.run_id,
+                datetime.now(UTC),
+                c.fetched,
+                c.loaded,
+                c.rejected,
+                c.unmapped,
+                stats.get("requests", 0),
+                stats.get("not_modified", 0),
+                stats.get("retries", 0),
+                stats.get("waited_s", 0.0),
+                "; ".join(self.notes),
+            ],
+        )
+        return c
+
+    def __enter__(self) -> Ingestion:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        # On error the current batch is dropped (its state was not advanced either); what
+        # was committed stays, and the next run resumes from the committed state.
+        if exc_type is None:
+            self.commit()
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _fallback_key(payload: Any) -> str:
+    return "sha256:" + hashlib.sha256(_dumps(payload).encode()).hexdigest()[:32]
+
+
+def _arrow(rows: list[tuple]) -> pa.Table:
+    columns = list(zip(*rows, strict=True))
+    return pa.table(
+        {
+            "key": pa.array(columns[0], pa.string()),
+            "scope": pa.array(columns[1], pa.string()),
+            "payload": pa.array(columns[2], pa.string()),
+            "unmapped_reason": pa.array(columns[3], pa.string()),
+            "extracted_at": pa.array(columns[4], pa.timestamp("us", tz="UTC")),
+            "run_id": pa.array(columns[5], pa.string()),
+        }
+    )

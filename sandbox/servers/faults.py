@@ -1,0 +1,112 @@
+"""Fault injection for the sandbox servers: the bad days real APIs have, on demand.
+
+Each server owns one :class:`Faults`; tests change its fields at runtime
+(``sb.servers["github"].faults.burst_429 = 2``). Every fault drawn is counted in
+``injected[kind]`` so a test can check it really happened, and the draws come from
+``random.Random(seed)`` so a run is reproducible.
+
+Kinds counted in ``injected``: ``error`` (a 5xx), ``burst_429`` (a short rate limit with a
+retry delay), ``exhaust`` (the API's quota-exhausted response with a reset a few seconds ahead),
+``slow`` (a delayed response), ``truncate`` (the connection cut mid-body), ``malformed`` (one
+item of a page corrupted), ``duplicate`` (the last item of the previous page served again),
+``offset_drift`` (PagerDuty: an incident appeared before the offset, shifting the page by one),
+``throttle`` (Typeform's ~2 requests/s limiter, when ``rate_limit_per_second`` is set).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often. All off by default."""
+
+    error_rate: float = 0.0
+    burst_429: int = 0
+    exhaust: int = 0
+    slow_seconds: float = 0.0
+    truncate_rate: float = 0.0
+    malformed_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    offset_drift: float = 0.0
+    # Typeform allows about 2 requests per second; off by default so tests never wait.
+    rate_limit_per_second: float | None = None
+    # Delays advertised by the injected 429s and exhaustions, in seconds.
+    retry_after_seconds: int = 1
+    reset_seconds: int = 3
+    seed: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.seed)
+        self._rng_seed = self.seed
+        self._last_request = 0.0
+
+    def _random(self) -> random.Random:
+        # A seed changed at runtime restarts the sequence, so `faults.seed = 3` is reproducible.
+        if self._rng_seed != self.seed:
+            self._rng = random.Random(self.seed)
+            self._rng_seed = self.seed
+        return self._rng
+
+    def chance(self, kind: str, rate: float) -> bool:
+        """Draw a fault of `kind` with probability `rate`, counting it when it happens."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self._random().random() < rate
+            if hit:
+                self.injected[kind] += 1
+            return hit
+
+    def count(self, kind: str) -> None:
+        """Record a fault that is always on while its setting is (e.g. `slow`)."""
+        with self._lock:
+            self.injected[kind] += 1
+
+    def take(self, kind: str) -> bool:
+        """Use up one of the next-N-requests faults (`burst_429`, `exhaust`) if any is left."""
+        with self._lock:
+            left = getattr(self, kind)
+            if left <= 0:
+                return False
+            setattr(self, kind, left - 1)
+            self.injected[kind] += 1
+            return True
+
+    def pick(self, options: list[Any]) -> Any:
+        """A seeded choice among the variants of a fault (e.g. 403 or 429)."""
+        with self._lock:
+            return self._random().choice(options)
+
+    def uniform(self) -> float:
+        with self._lock:
+            return self._random().random()
+
+    def throttled(self) -> bool:
+        """True when this request comes sooner than `rate_limit_per_second` allows."""
+        if not self.rate_limit_per_second:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            too_soon = now - self._last_request < 1.0 / self.rate_limit_per_second
+            if too_soon:
+                self.injected["throttle"] += 1
+            else:
+                self._last_request = now
+            return too_soon
+
+    def clear(self) -> None:
+        """Turn every fault off (the counters stay, as a record of what happened)."""
+        with self._lock:
+            self.error_rate = self.truncate_rate = self.malformed_rate = 0.0
+            self.duplicate_rate = self.offset_drift = self.slow_seconds = 0.0
+            self.burst_429 = self.exhaust = 0
+            self.rate_limit_per_second = None

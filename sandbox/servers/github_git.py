@@ -1,0 +1,128 @@
+"""The git side of the GitHub sandbox: which commits a branch lists at the clock, and the
+ancestry behind `GET /commits?sha=<commit>` and `GET /compare/{base}...{head}`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sandbox.world.store import World
+
+COMMIT_COLUMNS = (
+    "c.sha, c.seq, c.author_name, c.author_email, c.author_date, c.committer_date, c.message, "
+    "c.parents_json, c.pr_number"
+)
+
+# A commit authored on a PR joins the default branch when the PR is merged, even though its
+# committer date is earlier (a merge-commit merge keeps the branch commits).
+_ON_DEFAULT_BRANCH = """
+FROM commits c LEFT JOIN pulls p ON p.repo_id = c.repo_id AND p.number = c.pr_number
+WHERE c.repo_id = ? AND c.reachable = 1 AND c.committer_date <= ?
+  AND (c.pr_number IS NULL OR p.merged_at IS NULL OR p.merged_at <= ?)
+"""
+
+
+def branch_commits(
+    world: World,
+    repo_id: int,
+    now: str,
+    *,
+    since: str | None,
+    until: str | None,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The default branch's commits at `now`, newest first (committer date, then seq)."""
+    sql, params = _filtered(repo_id, now, since, until)
+    sql = (
+        f"SELECT {COMMIT_COLUMNS} {sql} ORDER BY c.committer_date DESC, c.seq DESC LIMIT ? OFFSET ?"
+    )
+    return list(world.rows(sql, [*params, limit, offset]))
+
+
+def count_branch_commits(
+    world: World, repo_id: int, now: str, *, since: str | None, until: str | None
+) -> int:
+    sql, params = _filtered(repo_id, now, since, until)
+    return world.query(f"SELECT COUNT(*) {sql}", params)[0][0]
+
+
+def _filtered(
+    repo_id: int, now: str, since: str | None, until: str | None
+) -> tuple[str, list[Any]]:
+    sql, params = _ON_DEFAULT_BRANCH, [repo_id, now, now]
+    if since:
+        sql += " AND c.committer_date >= ?"
+        params.append(since)
+    if until:
+        sql += " AND c.committer_date <= ?"
+        params.append(until)
+    return sql, params
+
+
+def branch_head(world: World, repo_id: int, now: str) -> dict[str, Any] | None:
+    rows = branch_commits(world, repo_id, now, since=None, until=None, offset=0, limit=1)
+    return rows[0] if rows else None
+
+
+def commits_by_sha(world: World, repo_id: int, shas: list[str]) -> dict[str, dict[str, Any]]:
+    if not shas:
+        return {}
+    marks = ",".join("?" * len(shas))
+    sql = f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.sha IN ({marks})"
+    return {row["sha"]: row for row in world.rows(sql, [repo_id, *shas])}
+
+
+def find_commit(world: World, repo_id: int, ref: str, now: str) -> dict[str, Any] | None:
+    """A commit by full sha or by an unambiguous prefix of at least 7, if it exists at `now`."""
+    ref = ref.lower()
+    if len(ref) == 40:
+        rows = list(commits_by_sha(world, repo_id, [ref]).values())
+    elif len(ref) >= 7 and all(ch in "0123456789abcdef" for ch in ref):
+        sql = f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.sha >= ? "
+        rows = list(world.rows(sql + "AND c.sha < ? LIMIT 2", [repo_id, ref, ref + "g"]))
+    else:
+        return None
+    if len(rows) != 1 or rows[0]["committer_date"] > now:
+        return None
+    return rows[0]
+
+
+class Graphs:
+    """Each repo's parent graph, loaded on demand and kept for a few repos."""
+
+    def __init__(self, world: World, size: int = 16) -> None:
+        self.world = world
+        self.size = size
+        self._cache: OrderedDict[int, dict[str, tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parents(self, repo_id: int) -> dict[str, tuple[str, ...]]:
+        with self._lock:
+            if repo_id in self._cache:
+                self._cache.move_to_end(repo_id)
+                return self._cache[repo_id]
+        graph = {
+            sha: tuple(json.loads(parents or "[]"))
+            for sha, parents in self.world.query(
+                "SELECT sha, parents_json FROM commits WHERE repo_id = ?", (repo_id,)
+            )
+        }
+        with self._lock:
+            self._cache[repo_id] = graph
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return graph
+
+    def ancestors(self, repo_id: int, sha: str) -> set[str]:
+        """`sha` and every commit reachable from it through parents."""
+        graph = self.parents(repo_id)
+        seen, stack = {sha}, [sha]
+        while stack:
+            for parent in graph.get(stack.pop(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
