@@ -4,6 +4,7 @@ errors on stderr with a non-zero exit code, never a bare traceback."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -91,10 +92,17 @@ def run_dashboard(settings: Settings, *, host: str, port: int) -> int:
         "false",
     ]
     say(f"dashboard: http://{host}:{port}  (Ctrl-C to stop)")
+    # Stopping Paved stops the dashboard too, whether by Ctrl-C or by SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    process = subprocess.Popen(command, env=env)
     try:
-        return subprocess.call(command, env=env)
+        return process.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @app.command()
