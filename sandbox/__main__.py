@@ -50,7 +50,21 @@ def main(argv: list[str] | None = None) -> int:
                 default=0.0,
                 help="move the clock forward before serving",
             )
+            command.add_argument(
+                "--fault",
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help="inject a fault on every server, e.g. error_rate=0.1 or burst_429=3 "
+                "(fields of sandbox.servers.faults.Faults); repeatable",
+            )
     args = parser.parse_args(argv)
+    faults: dict[str, float] = {}
+    if args.command == "serve":
+        try:
+            faults = parse_faults(args.fault)
+        except ValueError as exc:
+            parser.error(str(exc))
 
     # Imported late: `--help` stays instant, and the generator is another engineer's module.
     from sandbox.world.build import build_world
@@ -59,10 +73,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         print(folder)
         return 0
-    return serve(folder, advance_days=args.advance_days)
+    return serve(folder, advance_days=args.advance_days, faults=faults)
 
 
-def serve(folder: Path, *, advance_days: float = 0.0) -> int:
+def parse_faults(settings: list[str]) -> dict[str, float]:
+    """`NAME=VALUE` pairs naming numeric fields of Faults."""
+    from sandbox.servers.faults import Faults
+
+    known = {
+        name
+        for name, value in vars(Faults()).items()
+        if isinstance(value, int | float) and not name.startswith("_")
+    }
+    faults: dict[str, float] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in known:
+            raise ValueError(f"unknown fault {name!r}: choose from {', '.join(sorted(known))}")
+        try:
+            faults[name] = float(value)
+        except ValueError:
+            raise ValueError(f"fault {name} needs a number, not {value!r}") from None
+    return faults
+
+
+def serve(
+    folder: Path, *, advance_days: float = 0.0, faults: dict[str, float] | None = None
+) -> int:
     from sandbox.servers import Sandbox
     from sandbox.world.store import World
 
@@ -74,6 +111,10 @@ def serve(folder: Path, *, advance_days: float = 0.0) -> int:
             print(f"[sandbox] cannot advance {advance_days} days: {exc}", file=sys.stderr)
             return 2
     with Sandbox(world) as sandbox:
+        for server in sandbox.servers.values():
+            for name, value in (faults or {}).items():
+                current = getattr(server.faults, name)
+                setattr(server.faults, name, type(current)(value))
         for name, value in sandbox.env().items():
             print(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()

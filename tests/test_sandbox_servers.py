@@ -1239,3 +1239,16 @@ def test_python_m_sandbox_serve_prints_the_exports_and_serves_until_interrupted(
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def test_serve_takes_fault_settings_by_name_and_refuses_unknown_ones() -> None:
+    from sandbox.__main__ import parse_faults
+
+    assert parse_faults(["error_rate=0.25", "burst_429=3"]) == {
+        "error_rate": 0.25,
+        "burst_429": 3.0,
+    }
+    with pytest.raises(ValueError, match="unknown fault 'bogus'"):
+        parse_faults(["bogus=1"])
+    with pytest.raises(ValueError, match="needs a number"):
+        parse_faults(["error_rate=often"])
