@@ -1,0 +1,146 @@
+"""Changes and change lead time (METRICS.md §3; docs/metrics.md 15-17).
+
+A change is a PR merged into the default branch, or a default-branch commit that belongs to no
+merged PR (a direct push). Its start is the earliest authored commit of the PR, which survives
+squash and rebase merges (the PR lists its own commits, whatever landed on the branch).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from models.metrics.deployments import repo_owners, with_repo_key
+from models.metrics.frames import CHANGES, conform, to_mart
+
+FIRST_OBSERVED = "first_observed_deployment"
+CLOCK_SKEW = "clock_skew"
+
+
+def _seconds(later: str, earlier: str) -> pl.Expr:
+    return (pl.col(later) - pl.col(earlier)).dt.total_microseconds().cast(pl.Float64) / 1e6
+
+
+def changes(
+    commits: pl.DataFrame,
+    pull_requests: pl.DataFrame,
+    pr_commits: pl.DataFrame,
+    *,
+    history_start: datetime,
+) -> pl.DataFrame:
+    """One row per change merged from ``history_start`` on (CHANGES).
+
+    - PR: ``base_ref`` = the repo's default branch, merged at or after ``history_start``, with a
+      merge commit; ``pr:<repo>:<number>``, commit = ``merge_commit_sha``, start = the earliest
+      ``author_date`` of its commits (``pr_commits``, else ``first_commit_authored_at``, else
+      ``created_at``), opened = ``created_at``.
+    - Push: a default-branch commit (``commits``) with ``committer_date`` at or after
+      ``history_start`` that belongs to no merged PR; ``push:<repo>:<sha>``, start =
+      ``author_date``, merged = ``committer_date``. A commit belongs to a merged PR when it is
+      its merge or squash commit, one of the commits it lists, or a rebased copy of one (same
+      author date, author email and message in the same repo).
+    """
+    merged = with_repo_key(pull_requests.filter(pl.col("merged_at").is_not_null()), alias="_repo")
+    listed = with_repo_key(pr_commits, alias="_repo").join(
+        merged.select("_repo", "number"), on=["_repo", "number"], how="semi"
+    )
+    starts = listed.group_by("_repo", "number").agg(_start=pl.col("author_date").min())
+    prs = (
+        merged.filter(
+            (pl.col("base_ref") == pl.col("default_branch"))
+            & (pl.col("merged_at") >= history_start)
+            & pl.col("merge_commit_sha").is_not_null()
+        )
+        .join(starts, on=["_repo", "number"], how="left")
+        .select(
+            change_id=pl.format("pr:{}:{}", "repo", "number"),
+            repo="repo",
+            kind=pl.lit("pr"),
+            pr_number="number",
+            commit_sha="merge_commit_sha",
+            started_at=pl.coalesce("_start", "first_commit_authored_at", "created_at"),
+            opened_at="created_at",
+            merged_at="merged_at",
+        )
+    )
+    candidates = with_repo_key(
+        commits.filter(pl.col("committer_date") >= history_start), alias="_repo"
+    )
+    pushes = (
+        candidates.join(
+            merged.select("_repo", sha="merge_commit_sha"), on=["_repo", "sha"], how="anti"
+        )
+        .join(listed.select("_repo", "sha"), on=["_repo", "sha"], how="anti")
+        .join(
+            listed.select("_repo", "author_date", "author_email", "message"),
+            on=["_repo", "author_date", "author_email", "message"],
+            how="anti",
+            nulls_equal=True,
+        )
+        .select(
+            change_id=pl.format("push:{}:{}", "repo", "sha"),
+            repo="repo",
+            kind=pl.lit("push"),
+            pr_number=pl.lit(None, dtype=pl.Int64),
+            commit_sha="sha",
+            started_at="author_date",
+            opened_at=pl.lit(None, dtype=CHANGES["opened_at"]),
+            merged_at="committer_date",
+        )
+    )
+    both = pl.concat([conform(prs, CHANGES), conform(pushes, CHANGES)], how="vertical")
+    return both.sort("repo", "merged_at", "change_id")
+
+
+def lead_times(
+    changes: pl.DataFrame,
+    shipped: pl.DataFrame,
+    deployments: pl.DataFrame,
+    services: pl.DataFrame,
+) -> pl.DataFrame:
+    """``marts.changes``: each change with the deployment that first shipped its commit
+    (``shipped`` from :func:`deployed_at_by_ancestry`), its lead time and PR stages.
+
+    lead = deployed - start; PRs: coding = opened - start, review = merged - opened, deploy
+    wait = deployed - merged. Not shipped yet: no deployed-at and no durations. Excluded
+    changes keep their durations and carry ``excluded_reason``: ``first_observed_deployment``
+    (shipped by the service's first observed deployment: its real deployment may predate the
+    collected history; checked first), else ``clock_skew`` (a negative lead time or stage, a
+    data error: flagged, never clamped). ``deployments`` needs ``first_observed``.
+    """
+    first = deployments.filter(pl.col("first_observed")).select("deployment_id", _first=True)
+    frame = (
+        with_repo_key(changes, alias="_repo")
+        .join(repo_owners(services), left_on="_repo", right_on="repo_key", how="inner")
+        .join(
+            shipped.select(
+                "service",
+                commit_sha="sha",
+                deployment_id="deployment_id",
+                deployed_at="finished_at",
+            ),
+            on=["service", "commit_sha"],
+            how="left",
+        )
+        .join(first, on="deployment_id", how="left")
+    )
+    is_pr = (pl.col("kind") == "pr") & pl.col("opened_at").is_not_null()
+    deployed = pl.col("deployed_at").is_not_null()
+    frame = frame.with_columns(
+        lead_time_s=pl.when(deployed).then(_seconds("deployed_at", "started_at")),
+        coding_s=pl.when(deployed & is_pr).then(_seconds("opened_at", "started_at")),
+        review_s=pl.when(deployed & is_pr).then(_seconds("merged_at", "opened_at")),
+        deploy_wait_s=pl.when(deployed & is_pr).then(_seconds("deployed_at", "merged_at")),
+    )
+    negative = pl.any_horizontal(
+        (pl.col(c) < 0).fill_null(False)
+        for c in ("lead_time_s", "coding_s", "review_s", "deploy_wait_s")
+    )
+    frame = frame.with_columns(
+        excluded_reason=pl.when(pl.col("_first").fill_null(False))
+        .then(pl.lit(FIRST_OBSERVED))
+        .when(negative)
+        .then(pl.lit(CLOCK_SKEW))
+    )
+    return to_mart(frame.sort("service", "merged_at", "change_id"), "changes")

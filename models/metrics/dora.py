@@ -1,0 +1,364 @@
+"""DORA metrics per period and scope, and tiers over a trailing window (METRICS.md §3-§8;
+docs/metrics.md 23-24).
+
+Every scope gets every period from ``history_start``'s to ``as_of``'s: an empty period has counts
+0, ``deploys_per_day`` 0.0 and NULL medians and rates (never 0 % for "no data"). Deployments,
+failures, recovery and rework count by ``finished_at``; changes (those that count for lead time)
+by ``deployed_at``; incidents by ``created_at``. Quantiles are interpolated (``quantile_cont``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+
+from models.metrics.benchmarks import CLUSTER_LEVELS, RULE_OF_THUMB, benchmarks
+from models.metrics.frames import mart_schema, to_mart
+
+GRAINS: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q"}
+ORG = "org"
+
+# Frequency bands of METRICS.md §4, best first, and the cluster level each report year gives a
+# band. A report's level is the one whose published frequency range holds the band; a band that
+# falls between two published ranges (2021 has no daily-to-weekly range) takes the next lower
+# level it clears; one below every range takes the lowest level.
+ON_DEMAND = "on_demand"
+DAILY_TO_WEEKLY = "daily_to_weekly"
+WEEKLY_TO_MONTHLY = "weekly_to_monthly"
+MONTHLY_TO_SIX_MONTHLY = "monthly_to_six_monthly"
+FEWER = "fewer_than_six_monthly"
+FREQUENCY_LEVELS: dict[int, dict[str, str]] = {
+    2021: {
+        ON_DEMAND: "elite",
+        DAILY_TO_WEEKLY: "high",
+        WEEKLY_TO_MONTHLY: "high",
+        MONTHLY_TO_SIX_MONTHLY: "medium",
+        FEWER: "low",
+    },
+    2023: {
+        ON_DEMAND: "elite",
+        DAILY_TO_WEEKLY: "high",
+        WEEKLY_TO_MONTHLY: "medium",
+        MONTHLY_TO_SIX_MONTHLY: "low",
+        FEWER: "low",
+    },
+    2024: {
+        ON_DEMAND: "elite",
+        DAILY_TO_WEEKLY: "high",
+        WEEKLY_TO_MONTHLY: "medium",
+        MONTHLY_TO_SIX_MONTHLY: "low",
+        FEWER: "low",
+    },
+    RULE_OF_THUMB: {
+        ON_DEMAND: "good",
+        DAILY_TO_WEEKLY: "between",
+        WEEKLY_TO_MONTHLY: "between",
+        MONTHLY_TO_SIX_MONTHLY: "bad",
+        FEWER: "bad",
+    },
+}
+BETWEEN = "between"  # the rule of thumb's verdict when a value is neither good nor bad
+DEFAULT_REPORT_YEARS = (2021, 2023, 2024, RULE_OF_THUMB)
+
+
+def _scoped(frame: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (with a ``service`` column) once per scope it counts in: its service, its
+    service's owning team, and the org (mapped services only)."""
+    teams = services.select("service", _team="team").unique("service", keep="first")
+    mapped = frame.join(teams, on="service", how="inner")
+    return pl.concat(
+        [
+            mapped.with_columns(scope=pl.lit("service"), scope_id=pl.col("service")),
+            mapped.filter(pl.col("_team").is_not_null()).with_columns(
+                scope=pl.lit("team"), scope_id=pl.col("_team")
+            ),
+            mapped.with_columns(scope=pl.lit(ORG), scope_id=pl.lit(ORG)),
+        ],
+        how="vertical",
+    ).drop("_team")
+
+
+def _scope_ids(services: pl.DataFrame) -> pl.DataFrame:
+    """Every scope: each service (deployed or not), each owning team, and the org."""
+    svc = services.select(scope=pl.lit("service"), scope_id=pl.col("service")).unique()
+    teams = (
+        services.filter(pl.col("team").is_not_null())
+        .select(scope=pl.lit("team"), scope_id=pl.col("team"))
+        .unique()
+    )
+    org = pl.DataFrame({"scope": [ORG], "scope_id": [ORG]})
+    return pl.concat([svc, teams, org], how="vertical")
+
+
+def _period(column: str, every: str) -> pl.Expr:
+    return pl.col(column).dt.truncate(every).dt.date().alias("period_start")
+
+
+def _periods(start: datetime | date, end: datetime | date, every: str) -> pl.Series:
+    first = pl.select(pl.lit(start).cast(pl.Date).dt.truncate(every)).item()
+    last = pl.select(pl.lit(end).cast(pl.Date).dt.truncate(every)).item()
+    interval = "3mo" if every == "1q" else every
+    return pl.date_range(first, last, interval, eager=True).alias("period_start")
+
+
+def _median(column: str, q: float = 0.5) -> pl.Expr:
+    return pl.col(column).quantile(q, interpolation="linear")
+
+
+def dora_metrics(
+    deployments: pl.DataFrame,
+    changes: pl.DataFrame,
+    incidents: pl.DataFrame,
+    services: pl.DataFrame,
+    *,
+    history_start: datetime | date,
+    as_of: datetime | date,
+    grains: Sequence[str] = ("week", "month", "quarter"),
+) -> pl.DataFrame:
+    """``marts.dora_metrics``: per grain (ISO week, calendar month, calendar quarter, UTC) ×
+    period × scope (org, team, service), zero-filled from ``history_start`` to ``as_of``.
+
+    ``deployments`` needs ``is_failed``, ``recovery_s``, ``is_rework``; ``changes`` is
+    ``marts.changes``; ``incidents`` needs ``time_to_restore_s``. ``deploys_per_day`` divides by
+    every day of the period, even a partial first or current one; CFR and rework rate are over
+    the period's deployments, so never above 1.
+    """
+    deps = _scoped(
+        deployments.select("service", "finished_at", "is_failed", "recovery_s", "is_rework"),
+        services,
+    )
+    counted = changes.filter(
+        pl.col("deployed_at").is_not_null() & pl.col("excluded_reason").is_null()
+    )
+    chg = _scoped(counted.select("service", "deployed_at", "lead_time_s"), services)
+    inc = _scoped(incidents.select("service", "created_at", "time_to_restore_s"), services)
+    key = ["scope", "scope_id", "period_start"]
+    out: list[pl.DataFrame] = []
+    for grain in grains:
+        every = GRAINS[grain]
+        d = (
+            deps.with_columns(_period("finished_at", every))
+            .group_by(key)
+            .agg(
+                deployments=pl.len(),
+                deployment_days=pl.col("finished_at").dt.date().n_unique(),
+                failed_deployments=pl.col("is_failed").sum(),
+                recovery_p50_s=_median("recovery_s"),  # set for failed deployments only
+                rework_deployments=pl.col("is_rework").sum(),
+            )
+        )
+        c = (
+            chg.with_columns(_period("deployed_at", every))
+            .group_by(key)
+            .agg(
+                changes=pl.len(),
+                lead_time_p50_s=_median("lead_time_s"),
+                lead_time_p90_s=_median("lead_time_s", 0.9),
+            )
+        )
+        i = (
+            inc.with_columns(_period("created_at", every))
+            .group_by(key)
+            .agg(incidents=pl.len(), mttr_p50_s=_median("time_to_restore_s"))
+        )
+        periods = _periods(history_start, as_of, every).to_frame()
+        spine = _scope_ids(services).join(periods, how="cross")
+        frame = (
+            spine.join(d, on=key, how="left")
+            .join(c, on=key, how="left")
+            .join(i, on=key, how="left")
+            .with_columns(
+                pl.col(
+                    "deployments",
+                    "deployment_days",
+                    "failed_deployments",
+                    "rework_deployments",
+                    "changes",
+                    "incidents",
+                ).fill_null(0),
+                _days=(
+                    pl.col("period_start").dt.offset_by("3mo" if every == "1q" else every)
+                    - pl.col("period_start")
+                ).dt.total_days(),
+            )
+            .with_columns(
+                grain=pl.lit(grain),
+                deploys_per_day=pl.col("deployments") / pl.col("_days"),
+                change_failure_rate=pl.when(pl.col("deployments") > 0).then(
+                    pl.col("failed_deployments") / pl.col("deployments")
+                ),
+                rework_rate=pl.when(pl.col("deployments") > 0).then(
+                    pl.col("rework_deployments") / pl.col("deployments")
+                ),
+            )
+        )
+        out.append(to_mart(frame, "dora_metrics"))
+    if not out:
+        return pl.DataFrame(schema=mart_schema("dora_metrics"))
+    return pl.concat(out, how="vertical").sort("grain", "scope", "scope_id", "period_start")
+
+
+def frequency_band(
+    deployment_days_per_week: list[int], deployment_days_per_month: list[int]
+) -> str:
+    """METRICS.md §4's frequency band from zero-filled deployment-day counts of the window's
+    ISO weeks and calendar months: on demand if the median per week is >= 5; daily-to-weekly
+    if >= 1; weekly-to-monthly if the median per month is >= 1; monthly-to-six-monthly if there
+    is any deployment; else fewer than once per six months."""
+    weekly = pl.Series(deployment_days_per_week, dtype=pl.Float64).quantile(0.5, "linear")
+    monthly = pl.Series(deployment_days_per_month, dtype=pl.Float64).quantile(0.5, "linear")
+    if weekly is not None and weekly >= 5:
+        return ON_DEMAND
+    if weekly is not None and weekly >= 1:
+        return DAILY_TO_WEEKLY
+    if monthly is not None and monthly >= 1:
+        return WEEKLY_TO_MONTHLY
+    if sum(deployment_days_per_week) > 0:
+        return MONTHLY_TO_SIX_MONTHLY
+    return FEWER
+
+
+def _tier(
+    year: int, metric: str, value: float | None, rows: list[tuple[str, float | None, float | None]]
+) -> str | None:
+    """The level of ``value`` among a report year's rows of one (lower-is-better, except
+    satisfaction) metric. Clusters: the best level whose upper bound the value does not exceed
+    (NULL = unbounded), else the lowest level. Rule of thumb: good if strictly better than the
+    good threshold, bad if strictly worse than the bad one, else ``between``."""
+    if value is None:
+        return None
+    if year == RULE_OF_THUMB:
+        bounds = {level: (lower, upper) for level, lower, upper in rows}
+        higher_is_better = metric == "satisfaction"
+        good_lower, good_upper = bounds.get("good", (None, None))
+        bad_lower, bad_upper = bounds.get("bad", (None, None))
+        if higher_is_better:
+            good = good_lower is not None and value > good_lower
+            bad = bad_upper is not None and value < bad_upper
+        else:
+            good = good_upper is not None and value < good_upper
+            bad = bad_lower is not None and value > bad_lower
+        return "good" if good else "bad" if bad else BETWEEN
+    ordered = sorted(rows, key=lambda r: CLUSTER_LEVELS.index(r[0]))
+    for level, _lower, upper in ordered:
+        if upper is None or value <= upper:
+            return level
+    return ordered[-1][0]
+
+
+def dora_tiers(
+    deployments: pl.DataFrame,
+    changes: pl.DataFrame,
+    incidents: pl.DataFrame,
+    services: pl.DataFrame,
+    *,
+    as_of: date,
+    window_days: int = 90,
+    report_years: Sequence[int] = DEFAULT_REPORT_YEARS,
+    benchmark_rows: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``marts.dora_tiers``: per scope, the trailing ``window_days`` UTC days ending with
+    ``as_of`` (inclusive), each report year's tier of every metric that year benchmarks.
+
+    Values: ``deployment_frequency`` = deployments per day over the window (its tier comes
+    from the METRICS.md §4 band, :func:`frequency_band`, over the ISO weeks and calendar months
+    that overlap the window, zero-filled, counting days inside the window only);
+    ``lead_time`` p50 s; ``change_failure_rate``; ``failed_deployment_recovery_time`` p50 s (by
+    the failed deployment's finish); ``time_to_restore`` p50 s (by the incident's creation).
+    No data: value and tier NULL (a CFR without deployments, a lead time without changes).
+    """
+    rows = benchmark_rows if benchmark_rows is not None else benchmarks()
+    first_day = as_of - timedelta(days=window_days - 1)
+    lo = datetime.combine(first_day, time(0), UTC)
+    hi = datetime.combine(as_of + timedelta(days=1), time(0), UTC)
+
+    def inside(column: str) -> pl.Expr:
+        return (pl.col(column) >= lo) & (pl.col(column) < hi)
+
+    deps = _scoped(
+        deployments.filter(inside("finished_at")).select(
+            "service", "finished_at", "is_failed", "recovery_s"
+        ),
+        services,
+    )
+    counted = changes.filter(
+        inside("deployed_at")
+        & pl.col("deployed_at").is_not_null()
+        & pl.col("excluded_reason").is_null()
+    )
+    chg = _scoped(counted.select("service", "lead_time_s"), services)
+    inc = _scoped(
+        incidents.filter(inside("created_at")).select("service", "time_to_restore_s"), services
+    )
+    key = ["scope", "scope_id"]
+    values = (
+        _scope_ids(services)
+        .join(
+            deps.group_by(key).agg(
+                _n=pl.len(),
+                _failed=pl.col("is_failed").sum(),
+                failed_deployment_recovery_time=_median("recovery_s"),
+            ),
+            on=key,
+            how="left",
+        )
+        .join(chg.group_by(key).agg(lead_time=_median("lead_time_s")), on=key, how="left")
+        .join(
+            inc.group_by(key).agg(time_to_restore=_median("time_to_restore_s")), on=key, how="left"
+        )
+        .with_columns(
+            pl.col("_n").fill_null(0),
+            deployment_frequency=pl.col("_n").fill_null(0) / window_days,
+            change_failure_rate=pl.when(pl.col("_n") > 0).then(pl.col("_failed") / pl.col("_n")),
+        )
+    )
+    days = deps.select(*key, _day=pl.col("finished_at").dt.date()).unique()
+    window = pl.date_range(first_day, as_of, "1d", eager=True).alias("_day").to_frame()
+    bands: dict[tuple[str, str], str] = {}
+    counts: dict[str, dict[tuple[str, str], list[int]]] = {}
+    for name, every in (("week", "1w"), ("month", "1mo")):
+        buckets = window.select(_bucket=pl.col("_day").dt.truncate(every)).unique()
+        per = (
+            days.with_columns(_bucket=pl.col("_day").dt.truncate(every))
+            .group_by(*key, "_bucket")
+            .agg(_days=pl.len())
+        )
+        filled = (
+            _scope_ids(services)
+            .join(buckets, how="cross")
+            .join(per, on=[*key, "_bucket"], how="left")
+            .with_columns(pl.col("_days").fill_null(0))
+            .group_by(key)
+            .agg(pl.col("_days"))
+        )
+        counts[name] = {(s, i): list(d) for s, i, d in filled.iter_rows()}
+    for scope_key, weekly in counts["week"].items():
+        bands[scope_key] = frequency_band(weekly, counts["month"].get(scope_key, []))
+
+    by_year: dict[tuple[int, str], list[tuple[str, float | None, float | None]]] = {}
+    for year, metric, level, lower, upper, _label in rows.iter_rows():
+        by_year.setdefault((year, metric), []).append((level, lower, upper))
+    metrics = (
+        "deployment_frequency",
+        "lead_time",
+        "change_failure_rate",
+        "failed_deployment_recovery_time",
+        "time_to_restore",
+    )
+    out: list[tuple[object, ...]] = []
+    for record in values.iter_rows(named=True):
+        scope_key = (record["scope"], record["scope_id"])
+        for year in report_years:
+            for metric in metrics:
+                if (year, metric) not in by_year:
+                    continue
+                value = record[metric]
+                if metric == "deployment_frequency":
+                    tier = FREQUENCY_LEVELS.get(year, {}).get(bands[scope_key])
+                else:
+                    tier = _tier(year, metric, value, by_year[(year, metric)])
+                out.append((as_of, window_days, *scope_key, year, metric, value, tier))
+    frame = pl.DataFrame(out, schema=mart_schema("dora_tiers"), orient="row")
+    return frame.sort("scope", "scope_id", "report_year", "metric")
