@@ -13,6 +13,7 @@ help:
 	@echo "make demo      build the sandbox organisation, run Paved on it, open the dashboard"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make dagster   the Dagster UI and daemon on Paved's instance"
+	@echo "make bench     benchmarks at enterprise scale (results in bench/results/)"
 	@echo "make clean     remove .venv and .paved"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -40,6 +41,11 @@ unit: $(STAMP)
 
 dagster: $(STAMP)
 	$(BIN)/python -m pipelines.dev
+
+# Builds (once, cached in bench/.cache) and measures the enterprise world: expect it to take a
+# while. `$(BIN)/python -m bench --scale small` is the quick version.
+bench: $(STAMP)
+	$(BIN)/python -m bench --scale enterprise
 
 clean:
 	rm -rf $(VENV) .paved

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -39,12 +40,32 @@ CREATE TABLE IF NOT EXISTS raw.ingest_runs (
     rejected BIGINT, unmapped BIGINT, requests BIGINT, not_modified BIGINT, retries BIGINT,
     waited_s DOUBLE, notes VARCHAR, PRIMARY KEY (source, run_id));
 """
+# Payloads are compressed with zstd rather than DuckDB's default choice (FSST or dictionary):
+# for API payloads of a few kB each (GitHub's commits are ~3.4 kB) the insert runs about 1.7
+# times faster and the table is about 5 times smaller (52,000 demo commits: 112 MB -> 22 MB),
+# and it scans as fast. The other columns keep the default.
 OBJECT_DDL = """
 CREATE TABLE IF NOT EXISTS raw.{table} (
-    key VARCHAR PRIMARY KEY, scope VARCHAR, payload JSON, unmapped_reason VARCHAR,
-    extracted_at TIMESTAMPTZ, run_id VARCHAR)
+    key VARCHAR PRIMARY KEY, scope VARCHAR, payload JSON USING COMPRESSION zstd,
+    unmapped_reason VARCHAR, extracted_at TIMESTAMPTZ, run_id VARCHAR)
 """
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+REJECTED_COLUMNS = ("source", "object", "key", "payload", "reason", "run_id", "rejected_at")
+STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
+
+
+# DuckDB keeps every table block it touched cached up to its memory limit (80 % of RAM by
+# default), so a long load's memory grows with the history; a bound keeps it flat (queries
+# needing more spill to disk).
+MEMORY_LIMIT = "512MB"
+
+
+def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse file, opened for writing with a bounded memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path))
+    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return conn
 
 
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -89,11 +110,12 @@ class Ingestion:
 
     def table(self, obj: str) -> str:
         name = f"{self.source}_{obj}"
+        if name in self._tables:
+            return name
         if not NAME.match(name):
             raise ValueError(f"bad raw table name {name!r}")
-        if name not in self._tables:
-            self.conn.execute(OBJECT_DDL.format(table=name))
-            self._tables.add(name)
+        self.conn.execute(OBJECT_DDL.format(table=name))
+        self._tables.add(name)
         return name
 
     def add(
@@ -164,16 +186,30 @@ class Ingestion:
                     )
                     conn.unregister("paved_batch")
             if self._rejected:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO raw.rejected VALUES (?, ?, ?, ?::JSON, ?, ?, ?)",
-                    list(self._rejected.values()),
-                )
-            now = datetime.now(UTC)
-            for (scope, name), value in self._state.items():
+                # One statement per batch: executemany costs a round trip per row.
+                columns = zip(*self._rejected.values(), strict=True)
+                rejected = pa.table(dict(zip(REJECTED_COLUMNS, columns, strict=True)))
+                conn.register("paved_rejected", rejected)
                 conn.execute(
-                    "INSERT OR REPLACE INTO raw.state VALUES (?, ?, ?, ?::JSON, ?)",
-                    [self.source, scope, name, json.dumps(value), now],
+                    "INSERT OR REPLACE INTO raw.rejected SELECT source, object, key, "
+                    "payload::JSON, reason, run_id, rejected_at FROM paved_rejected"
                 )
+                conn.unregister("paved_rejected")
+            if self._state:
+                now = datetime.now(UTC)
+                state = [
+                    (self.source, scope, name, json.dumps(value), now)
+                    for (scope, name), value in self._state.items()
+                ]
+                conn.register(
+                    "paved_state",
+                    pa.table(dict(zip(STATE_COLUMNS, zip(*state, strict=True), strict=True))),
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO raw.state SELECT source, scope, name, value::JSON, "
+                    "updated_at FROM paved_state"
+                )
+                conn.unregister("paved_state")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -213,8 +249,13 @@ class Ingestion:
             self.commit()
 
 
+# One encoder for every payload: json.dumps with options builds a new JSONEncoder per call,
+# which is a quarter of the cost of encoding a commit. Same output.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _dumps(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(payload)
 
 
 def _fallback_key(payload: Any) -> str:

@@ -1,0 +1,69 @@
+"""What the benchmark measures, in the order it runs them.
+
+Each :class:`Spec` names the function that does the work; the function runs inside a worker
+subprocess (:mod:`bench.worker`), so this module imports nothing heavy: the harness process
+stays small and never skews what it measures.
+
+- ``world``: building the sandbox world of the scale from nothing (into scratch, not the cache);
+- ``ingest_*``: one source from the loopback sandbox servers into a fresh DuckDB file, through
+  the real connector and :class:`pipelines.raw.Ingestion`, with the requests it took against
+  the minimum the API allows;
+- ``scan_floor``: DuckDB reading every raw table once (a count and a sum over one payload
+  field): the least any rebuild of staging and marts from that data can cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    # "module:function" of the function the worker runs: (Context) -> Outcome.
+    target: str
+
+    @property
+    def kind(self) -> str:
+        return self.name.split("_", 1)[0]
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("world", "world generation", "bench.measures.world:generate"),
+    Spec(
+        "ingest_commits", "ingestion: commits, every repository", "bench.measures.ingestion:commits"
+    ),
+    Spec(
+        "ingest_pulls",
+        "ingestion: pull requests and their commits",
+        "bench.measures.ingestion:pulls",
+    ),
+    Spec(
+        "ingest_argocd",
+        "ingestion: Argo CD applications and history",
+        "bench.measures.ingestion:argocd",
+    ),
+    Spec(
+        "ingest_pagerduty", "ingestion: PagerDuty incidents", "bench.measures.ingestion:pagerduty"
+    ),
+    Spec("ingest_typeform", "ingestion: Typeform responses", "bench.measures.ingestion:typeform"),
+    Spec("ingest_backstage", "ingestion: Backstage entities", "bench.measures.ingestion:backstage"),
+    Spec("ingest_focus", "ingestion: FOCUS cost rows (files)", "bench.measures.ingestion:focus"),
+    Spec("ingest_opencost", "ingestion: OpenCost allocations", "bench.measures.ingestion:opencost"),
+    Spec("scan_floor", "scan floor: every raw table once", "bench.measures.scan:scan_floor"),
+)
+BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def select(only: list[str] | None) -> list[Spec]:
+    """The specs named in ``only`` (a name, or a kind such as ``ingest``), in running order."""
+    if not only:
+        return list(SPECS)
+    unknown = [n for n in only if n not in BY_NAME and n not in {s.kind for s in SPECS}]
+    if unknown:
+        raise ValueError(
+            f"unknown measurement {', '.join(unknown)}: choose from "
+            f"{', '.join(s.name for s in SPECS)} (or 'ingest' for every source)"
+        )
+    return [s for s in SPECS if s.name in only or s.kind in only]

@@ -1,0 +1,124 @@
+"""Results as JSON (keys sorted, so a re-run diffs line by line) and as a Markdown table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.targets import TARGET_SCALE
+
+
+def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """``<scale>.json`` and ``<scale>.md`` in ``folder``, each replaced whole (via a .tmp)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scale = report["scale"]
+    paths = (folder / f"{scale}.json", folder / f"{scale}.md")
+    texts = (
+        json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        markdown(report),
+    )
+    for path, text in zip(paths, texts, strict=True):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return paths
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    versions = machine["versions"]
+    lines = [
+        f"# Paved benchmarks: {report['scale']} scale",
+        "",
+        f"Measured {report['timestamp']} on {machine['cores']} cores ({machine['cpu']}), "
+        f"{machine['memory_gib']} GiB, {machine['system']}; Python {machine['python']}, "
+        f"DuckDB {versions['duckdb']}, Polars {versions['polars']}, "
+        f"Dagster {versions['dagster']}. Load average {report['load_average']['start']} at the "
+        f"start, {report['load_average']['end']} at the end.",
+        "",
+        "Seconds are the median of the runs (3 when a run takes under 20 s); peak RSS is the "
+        "largest of the runs, of the process that did the work. Written by `python -m bench`.",
+        "",
+        table(report),
+        "",
+    ]
+    lines += targets_table(report)
+    lines += _world(report)
+    return "\n".join(lines) + "\n"
+
+
+def table(report: dict[str, Any]) -> str:
+    head = (
+        "| measurement | runs | seconds | records | records/s | peak RSS MB "
+        "| requests (minimum, ratio) | notes |"
+    )
+    rows = [head, "|---|--:|--:|--:|--:|--:|---|---|"]
+    for name, result in report["measurements"].items():
+        if "error" in result:
+            rows.append(f"| {name} | | | | | | | failed: {result['error'].splitlines()[0]} |")
+            continue
+        extra = result["extra"]
+        rows.append(
+            f"| {result['title']} | {result['runs']} | {result['seconds']:,.2f} "
+            f"| {result['records']:,} | {result['records_per_s']:,.0f} "
+            f"| {result['peak_rss_mb']:,.0f} | {_requests(extra)} | {_notes(name, extra)} |"
+        )
+    return "\n".join(rows)
+
+
+def _requests(extra: dict[str, Any]) -> str:
+    if extra.get("requests") is None:
+        return "—"
+    ratio = extra.get("request_ratio")
+    return f"{extra['requests']:,} ({extra['minimum_requests']:,}, {ratio:.2f}×)"
+
+
+def _notes(name: str, extra: dict[str, Any]) -> str:
+    notes = []
+    if name == "world":
+        notes.append(f"{extra['bytes'] / 1e6:,.0f} MB on disk, {extra['files']} files")
+    if "client_cpu_s" in extra:
+        notes.append(
+            f"CPU: client {extra['client_cpu_s']:.2f} s, server {extra['server_cpu_s']:.2f} s"
+        )
+        if extra.get("client_records_per_cpu_s"):
+            notes.append(f"{extra['client_records_per_cpu_s']:,} records per client CPU s")
+    if extra.get("waited_s"):
+        notes.append(f"waited {extra['waited_s']:.1f} s")
+    if extra.get("rejected"):
+        notes.append(f"{extra['rejected']:,} rejected")
+    if extra.get("github_quota_hours"):
+        notes.append(f"{extra['github_quota_hours']:,} h of a 5,000/h GitHub quota")
+    if name == "scan_floor":
+        notes.append(f"{extra['tables']} tables, {extra['warehouse_mb']:,} MB")
+    elif "warehouse_mb" in extra:
+        notes.append(f"warehouse {extra['warehouse_mb']:,} MB")
+    return "; ".join(notes)
+
+
+def targets_table(report: dict[str, Any]) -> list[str]:
+    lines = [f"## Targets (set for the {TARGET_SCALE} scale)", ""]
+    if report["scale"] != TARGET_SCALE:
+        lines += [
+            f"These figures are at the {report['scale']} scale: a guide, not the verdict.",
+            "",
+        ]
+    lines += ["| target | figure | result |", "|---|--:|---|"]
+    for row in report["targets"]:
+        figure = row["figure"]
+        shown = "—" if figure is None else f"{figure:,.{0 if figure >= 100 else 2}f} {row['unit']}"
+        status = row["status"]
+        if status == "miss":
+            status = f"**miss** by {row['miss_by']:.0%}"
+        lines.append(f"| {row['target']} | {shown} | {status} |")
+    return [*lines, ""]
+
+
+def _world(report: dict[str, Any]) -> list[str]:
+    world = report["measurements"].get("world")
+    if not world or "extra" not in world:
+        return []
+    lines = ["## World rows", "", "| table | rows |", "|---|--:|"]
+    lines += [f"| {table} | {rows:,} |" for table, rows in world["extra"]["rows"].items()]
+    return [*lines, ""]

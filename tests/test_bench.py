@@ -1,0 +1,113 @@
+"""The benchmark harness finishes at the small scale (CI's smoke test: it must run, not meet
+targets) and writes results that hold every measurement with real, positive figures, the
+machine and library versions, and the targets judged; the Markdown table says the same."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.measures import SPECS
+
+ROOT = Path(__file__).resolve().parents[1]
+INGESTION_WITH_REQUESTS = [s.name for s in SPECS if s.kind == "ingest" and s.name != "ingest_focus"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, small_world: Path) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("results")
+    env = {**os.environ, "PAVED_SANDBOX_DIR": str(small_world.parent)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--scale",
+            "small",
+            "--repeat",
+            "1",
+            "--results",
+            str(folder),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((folder / "small.json").read_text())
+    document["_markdown"] = (folder / "small.md").read_text()
+    return document
+
+
+def test_every_measurement_ran_once_with_positive_figures(results: dict[str, Any]) -> None:
+    measurements = results["measurements"]
+    assert sorted(measurements) == sorted(s.name for s in SPECS)
+    for name, result in measurements.items():
+        assert "error" not in result, name
+        assert result["runs"] == 1, name
+        for field in ("seconds", "cpu_seconds", "records", "records_per_s", "peak_rss_mb"):
+            assert result[field] > 0, (name, field)
+
+
+@pytest.mark.parametrize("name", INGESTION_WITH_REQUESTS)
+def test_each_api_source_reports_requests_against_the_minimum(
+    results: dict[str, Any], name: str
+) -> None:
+    extra = results["measurements"][name]["extra"]
+    assert extra["requests"] >= extra["minimum_requests"] > 0
+    assert extra["request_ratio"] == pytest.approx(
+        extra["requests"] / extra["minimum_requests"], abs=0.001
+    )
+    assert (
+        extra["loaded"] + extra["rejected"] + extra["unmapped"]
+        == (results["measurements"][name]["records"])
+    )
+
+
+def test_world_generation_reports_the_rows_of_each_table_and_its_bytes(
+    results: dict[str, Any], small_world: Path
+) -> None:
+    extra = results["measurements"]["world"]["extra"]
+    manifest = json.loads((small_world / "manifest.json").read_text())
+    assert extra["rows"] == manifest["rows"]
+    assert extra["bytes"] > 0
+    assert results["measurements"]["world"]["records"] == sum(manifest["rows"].values())
+
+
+def test_the_scan_floor_reads_every_row_the_ingestions_loaded(results: dict[str, Any]) -> None:
+    measurements = results["measurements"]
+    scan = measurements["scan_floor"]
+    loaded = sum(
+        m["extra"]["loaded"] + m["extra"]["unmapped"]
+        for name, m in measurements.items()
+        if name.startswith("ingest_")
+    )
+    rejected = sum(
+        m["extra"]["rejected"] for name, m in measurements.items() if name.startswith("ingest_")
+    )
+    assert scan["records"] == loaded + rejected
+    assert scan["extra"]["tables"] >= 9
+
+
+def test_results_name_the_machine_and_versions_and_judge_the_targets(
+    results: dict[str, Any],
+) -> None:
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["memory_gib"] > 0
+    for library in ("duckdb", "polars", "dagster"):
+        assert machine["versions"][library]
+    assert results["timestamp"].endswith("Z")
+    commits = [t for t in results["targets"] if t["measurement"] == "ingest_commits"]
+    assert [t["status"] in ("pass", "miss") for t in commits] == [True, True]
+    assert all(t["status"] == "not measured" for t in results["targets"] if t not in commits)
+    markdown = results["_markdown"]
+    assert "| ingestion: commits, every repository | 1 |" in markdown
+    assert "ingestion, commits: ≥ 10,000 records/s" in markdown
