@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 	$(BIN)/pyright
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 dagster: $(STAMP)
 	$(BIN)/python -m pipelines.dev

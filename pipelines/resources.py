@@ -8,22 +8,34 @@ write it share the ``duckdb_writer`` pool (see dagster.yaml), so one writer runs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from models.settings import Settings
+from pipelines.ingest import Window, no_wait
+from pipelines.raw import open_warehouse
 
 WRITER_POOL = "duckdb_writer"
 
 
 class PavedResource(dg.ConfigurableResource):
-    """Paved's settings. ``home`` overrides PAVED_HOME (tests point it at a tmp folder)."""
+    """Paved's settings. ``home`` overrides PAVED_HOME (tests point it at a tmp folder).
+
+    ``window_from``/``window_to`` (ISO dates, from `paved materialize --from/--to`) bound the
+    collection window of a re-backfill. ``wait`` False makes the clients count their retry and
+    rate-limit waits without sleeping them (tests, and replays against the sandbox).
+    """
 
     home: str | None = None
+    window_from: str | None = None
+    window_to: str | None = None
+    wait: bool = True
 
     def settings(self) -> Settings:
         settings = Settings()
@@ -31,11 +43,17 @@ class PavedResource(dg.ConfigurableResource):
             settings = settings.model_copy(update={"home": Path(self.home)})
         return settings
 
+    def window(self, settings: Settings) -> Window:
+        start = date.fromisoformat(self.window_from) if self.window_from else None
+        end = date.fromisoformat(self.window_to) if self.window_to else None
+        return Window.of(settings, start, end)
+
+    def sleeper(self) -> Callable[[float], None]:
+        return time.sleep if self.wait else no_wait
+
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = self.settings().warehouse_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(path))
+        conn = open_warehouse(self.settings().warehouse_path)
         try:
             yield conn
         finally:

@@ -1,0 +1,1 @@
+"""argocd raw ingestion: Dagster assets over plain ingestion functions."""

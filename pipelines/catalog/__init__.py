@@ -1,0 +1,1 @@
+"""catalog raw ingestion: Dagster assets over plain ingestion functions."""

@@ -1,0 +1,1 @@
+"""costs raw ingestion: Dagster assets over plain ingestion functions."""

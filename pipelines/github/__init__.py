@@ -1,0 +1,1 @@
+"""github raw ingestion: Dagster assets over plain ingestion functions."""

@@ -1,0 +1,262 @@
+"""One repository's incremental read: repository, commits, pull requests, deployments.
+
+Tables (all ``scope`` = the repository ``org/name`` in lower case, as the catalog names it):
+
+- ``raw.github_repositories``  key ``org/name``
+- ``raw.github_commits``        key ``org/name:sha`` (the default branch since the watermark)
+- ``raw.github_pulls``          key ``org/name#number`` (closed, merged or not)
+- ``raw.github_pull_commits``   key ``org/name#number:sha`` (merged pull requests only)
+- ``raw.github_deployments``    key ``org/name:id``
+- ``raw.github_deployment_statuses`` key ``org/name:deployment id:status id``
+
+State (``raw.state``, scope = the repository): ``commits_since``, ``pulls_updated_after``,
+``deployments_created_after`` (newest-first listings: advanced only when the listing is
+complete), ``commits_rescan_from`` (the oldest commit of a pull request merged since the last
+commits listing: a merge commit brings its branch onto the default branch with the branch's
+older dates, so the next listing starts there), ``pending_deployments`` (deployments with no
+final status yet, re-polled each run; kept in step with the rows) and ``etags``. A child is
+always added before its parent (a pull request's commits before the pull request, statuses
+before their deployment), so a parent row in the warehouse means its children are there too,
+whatever batch a killed run stopped in.
+
+Every re-poll starts with a conditional request for the first item of the list (the ETag
+persisted from the last run): a 304 costs no rate limit and means nothing changed, so an
+unchanged repository costs four free requests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.github import GitHubClient
+from connectors.items import Item, Rejection, validate
+from models.sources.github import REPOSITORY, Repository
+from pipelines.ingest import SourceRun, iso, later, parse_iso
+from pipelines.raw import Ingestion, read_state
+
+SOURCE = "github"
+# Statuses after which a deployment's outcome is known; others (queued, pending, in_progress)
+# are re-polled until one of these arrives.
+FINAL_STATES = frozenset({"success", "failure", "error", "inactive"})
+# The default branch is re-read this far before the watermark: commits pushed late (committed
+# earlier than they reached the branch) still come in. Keys make the overlap harmless.
+COMMIT_OVERLAP = timedelta(days=3)
+PULLS_QUERY = {"state": "closed", "sort": "updated", "direction": "desc"}
+
+
+@dataclass
+class RepoRead:
+    run: SourceRun
+    ing: Ingestion
+    client: GitHubClient
+    repo: str
+    pending: set[int] = field(default_factory=set)
+    rescan: datetime | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/repos/{self.repo}"
+
+    def state(self, name: str) -> Any:
+        return read_state(self.run.conn, SOURCE, self.repo, name)
+
+    def set_state(self, name: str, value: Any) -> None:
+        self.ing.set_state(self.repo, name, value)
+
+    def add(self, obj: str, prefix: str, record: Item[Any] | Rejection, sep: str = ":") -> None:
+        self.ing.add(obj, rekey(prefix, record, sep), scope=self.repo)
+
+    # -- the read --------------------------------------------------------------------------
+    def read(self) -> None:
+        repository = self.repository()
+        if repository is None:
+            return
+        # Pull requests first: a merge brings its branch's commits onto the default branch
+        # with their older dates, and the commits listing must reach back to them.
+        self.rescan = parse_iso(self.state("commits_rescan_from"))
+        self.pulls()
+        self.commits(repository.default_branch)
+        self.pending = set(self.state("pending_deployments") or [])
+        self.repoll_pending()
+        self.deployments()
+        self.save_etags()
+
+    def changed(self, path: str, params: dict[str, Any] | None = None) -> bool:
+        """Whether a list changed since the last run: a conditional GET of its first item."""
+        if self.run.window.backfill:
+            return True
+        query = {**(params or {}), "per_page": 1}
+        return self.client.get(path, params=query, conditional=True).status_code != 304
+
+    def repository(self) -> Repository | None:
+        response = self.client.get(self.path, conditional=True)
+        payload = None
+        if response.status_code == 304:
+            payload = self.stored_payload("repositories", self.repo)
+            if payload is None:  # the row is gone (a reset warehouse): read it again
+                response = self.client.get(self.path)
+        fresh = payload is None
+        if fresh:
+            payload = self.client.json(response)
+        result = validate(SOURCE, REPOSITORY, payload, lambda _: self.repo)
+        if fresh:
+            self.ing.add("repositories", result, scope=self.repo)
+        if isinstance(result, Rejection):
+            self.ing.notes.append(f"{self.repo}: repository unreadable ({result.reason})")
+            return None
+        return result.model
+
+    def commits(self, branch: str) -> None:
+        rescan = self.rescan
+        changed = self.client.commits_changed(self.repo, branch)
+        if not (changed or rescan or self.run.window.backfill):
+            return
+        watermark = parse_iso(self.state("commits_since"))
+        since = self.run.window.since(
+            _earlier(watermark - COMMIT_OVERLAP if watermark else None, rescan)
+        )
+        newest = watermark
+        for record in self.client.list_commits(
+            self.repo, branch=branch, since=since, until=self.run.window.end
+        ):
+            self.add("commits", self.repo, record)
+            if isinstance(record, Item):
+                newest = later(newest, record.model.commit.committer.date)
+        if newest is not None:
+            self.set_state("commits_since", iso(newest))
+        if rescan is not None:
+            self.rescan = None
+            self.set_state("commits_rescan_from", None)
+
+    def pulls(self) -> None:
+        if not self.changed(f"{self.path}/pulls", PULLS_QUERY):
+            return
+        merged = self.merged_pulls()
+        watermark = parse_iso(self.state("pulls_updated_after"))
+        newest = watermark
+        for record in self.client.list_pulls(
+            self.repo, updated_after=self.run.window.since(watermark)
+        ):
+            if isinstance(record, Item):
+                pr = record.model
+                key = f"{self.repo}#{pr.number}"
+                if pr.merged_at is not None and (key not in merged or self.run.window.backfill):
+                    self.pull_commits(key, pr.number)
+                newest = later(newest, pr.updated_at)
+            self.add("pulls", self.repo, record, sep="#")
+        if newest is not None:
+            self.set_state("pulls_updated_after", iso(newest))
+
+    def pull_commits(self, key: str, number: int) -> None:
+        """A merged pull request's commits. The oldest is where the next commits listing must
+        start (``commits_rescan_from``): a merge commit brings them onto the branch with their
+        own, older dates. Set before the pull request's row, so it commits no later."""
+        oldest = None
+        for commit in self.client.list_pull_commits(self.repo, number):
+            self.add("pull_commits", key, commit)
+            if isinstance(commit, Item):
+                date = commit.model.commit.committer.date
+                oldest = date if oldest is None else min(oldest, date)
+        if oldest is not None and (self.rescan is None or oldest < self.rescan):
+            self.rescan = oldest
+            self.set_state("commits_rescan_from", iso(oldest))
+
+    def repoll_pending(self) -> None:
+        for deployment_id in sorted(self.pending):
+            if self.changed(f"{self.path}/deployments/{deployment_id}/statuses"):
+                self.statuses(deployment_id)
+
+    def deployments(self) -> None:
+        if not self.changed(f"{self.path}/deployments"):
+            return
+        known = self.stored_keys("deployments")
+        watermark = parse_iso(self.state("deployments_created_after"))
+        newest = watermark
+        for record in self.client.list_deployments(
+            self.repo, created_after=self.run.window.since(watermark)
+        ):
+            if isinstance(record, Item):
+                deployment = record.model
+                key = f"{self.repo}:{deployment.id}"
+                if key not in known or self.run.window.backfill:
+                    self.statuses(deployment.id)
+                newest = later(newest, deployment.created_at)
+            self.add("deployments", self.repo, record)
+            self.set_state("pending_deployments", sorted(self.pending))
+        if newest is not None:
+            self.set_state("deployments_created_after", iso(newest))
+
+    def statuses(self, deployment_id: int) -> None:
+        """Load a deployment's statuses; it stays pending until one is final."""
+        final = False
+        for record in self.client.list_deployment_statuses(self.repo, deployment_id):
+            self.add("deployment_statuses", f"{self.repo}:{deployment_id}", record)
+            if isinstance(record, Item) and record.model.state in FINAL_STATES:
+                final = True
+        if final:
+            self.pending.discard(deployment_id)
+        else:
+            self.pending.add(deployment_id)
+        self.set_state("pending_deployments", sorted(self.pending))
+
+    def save_etags(self) -> None:
+        """This repository's ETags, kept with its rows (a copy: later repositories must not
+        slip theirs into this commit); those of deployments no longer pending are dropped."""
+        mine = (f"{self.path}?", f"{self.path}/")
+        done = f"{self.path}/deployments/"
+        etags = {
+            url: tag
+            for url, tag in self.client.etags.items()
+            if url.startswith(mine)
+            and not (url.startswith(done) and _deployment_of(url, done) not in self.pending)
+        }
+        self.set_state("etags", etags)
+
+    # -- what the warehouse already has ----------------------------------------------------
+    def stored_payload(self, obj: str, key: str) -> Any:
+        table = self.ing.table(obj)
+        rows = self.run.conn.execute(
+            f"SELECT payload FROM raw.{table} WHERE key = ?", [key]
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None
+
+    def stored_keys(self, obj: str) -> set[str]:
+        table = self.ing.table(obj)
+        rows = self.run.conn.execute(
+            f"SELECT key FROM raw.{table} WHERE scope = ?", [self.repo]
+        ).fetchall()
+        return {key for (key,) in rows}
+
+    def merged_pulls(self) -> set[str]:
+        table = self.ing.table("pulls")
+        rows = self.run.conn.execute(
+            f"SELECT key FROM raw.{table} WHERE scope = ? AND payload->>'merged_at' IS NOT NULL",
+            [self.repo],
+        ).fetchall()
+        return {key for (key,) in rows}
+
+
+def rekey(prefix: str, record: Item[Any] | Rejection, sep: str = ":") -> Item[Any] | Rejection:
+    """The connector's key (a sha, an id) made unique in the warehouse: ``prefix:key``
+    (``org/name#number`` for pull requests, as GitHub writes them)."""
+    if isinstance(record, Item):
+        return Item(f"{prefix}{sep}{record.key}", record.model, record.payload)
+    # A rejection without a key keeps none: the warehouse keys it by its payload's hash.
+    key = f"{prefix}{sep}{record.key}" if record.key else ""
+    return Rejection(record.source, key, record.payload, record.reason)
+
+
+def _deployment_of(url: str, prefix: str) -> int | None:
+    head = url[len(prefix) :].split("/", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

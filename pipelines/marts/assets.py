@@ -1,0 +1,138 @@
+"""staging/* and marts/*: the raw layer conformed, then every published number.
+
+Two computations, each one Dagster multi-asset (a staging or mart table is one asset key with
+its own description, but the tables of a layer are built together: the metric rules share one
+commit-graph walk, and each layer is written in one transaction):
+
+- ``staging``: :func:`models.staging.stage` over the raw tables, written to schema ``staging``;
+- ``marts``: :func:`models.marts.build_marts` over staging, written to schema ``marts`` with
+  exactly ``models.schema.MARTS``'s columns; ``data_quality`` from ``raw.ingest_runs``.
+
+The clock (``as_of``) is the end of the run's window: `paved materialize --to DATE` (the end of
+that day), else now. Both write with CREATE OR REPLACE, so a re-run is idempotent.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads these type hints at runtime.
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from datetime import time as clock
+
+import dagster as dg
+
+from models.marts import MartOptions, build_marts
+from models.schema import MARTS
+from models.settings import Settings
+from models.staging import STAGING_TABLES, stage
+from pipelines.marts.describe import MARTS as MART_DOCS
+from pipelines.marts.describe import STAGING as STAGING_DOCS
+from pipelines.marts.warehouse import data_quality, read_staging, write_marts, write_staging
+from pipelines.resources import WRITER_POOL, PavedResource
+
+RAW_KEYS = [
+    dg.AssetKey(["raw", name])
+    for name in (
+        "catalog",
+        "github",
+        "argocd",
+        "pagerduty",
+        "typeform",
+        "googleforms",
+        "focus",
+        "opencost",
+    )
+]
+STAGING_SPECS = [
+    dg.AssetSpec(
+        ["staging", name],
+        group_name="staging",
+        description=STAGING_DOCS[name],
+        deps=RAW_KEYS,
+        kinds={"duckdb"},
+    )
+    for name in STAGING_TABLES
+]
+MART_SPECS = [
+    dg.AssetSpec(
+        ["marts", name],
+        group_name="marts",
+        description=MART_DOCS[name],
+        deps=[spec.key for spec in STAGING_SPECS],
+        kinds={"duckdb"},
+    )
+    for name in MARTS
+]
+
+
+def selected(context: dg.AssetExecutionContext, layer: str) -> set[str]:
+    """The tables of ``layer`` this run selected (a subset run writes only those: the layer
+    is still computed whole, since its tables come from one pass)."""
+    return {key.path[1] for key in context.selected_asset_keys if key.path[0] == layer}
+
+
+def _salt(settings: Settings) -> str | None:
+    salt = settings.survey_salt
+    return salt.get_secret_value() if salt is not None and salt.get_secret_value() else None
+
+
+@dg.multi_asset(specs=STAGING_SPECS, pool=WRITER_POOL, name="staging", can_subset=True)
+def staging(
+    context: dg.AssetExecutionContext, paved: PavedResource
+) -> Iterator[dg.MaterializeResult]:
+    """The raw layer conformed to the metric functions' frames (one table per staging shape)."""
+    settings = paved.settings()
+    started = time.perf_counter()
+    with paved.warehouse() as conn:
+        frames = stage(conn, salt=_salt(settings), survey_timezone=settings.survey_timezone)
+        counts = write_staging(conn, frames, only=selected(context, "staging"))
+    elapsed = round(time.perf_counter() - started, 2)
+    context.log.info(f"staging written in {elapsed} s")
+    for name in counts:
+        yield dg.MaterializeResult(
+            asset_key=["staging", name],
+            metadata={"rows": counts[name], "elapsed_s": elapsed},
+        )
+
+
+def mart_options(paved: PavedResource, settings: Settings) -> MartOptions:
+    window = paved.window(settings)
+    history = settings.collection_start()
+    return MartOptions(
+        history_start=datetime.combine(history, clock(0), UTC),
+        as_of=window.until(),
+        window_hours=settings.cfr_window_hours,
+        production_pattern=settings.argocd_production_pattern,
+        production_envs=tuple(settings.production_envs),
+        min_group=settings.survey_min_group,
+    )
+
+
+@dg.multi_asset(specs=MART_SPECS, pool=WRITER_POOL, name="marts", can_subset=True)
+def marts(
+    context: dg.AssetExecutionContext, paved: PavedResource
+) -> Iterator[dg.MaterializeResult]:
+    """Every published table of CONTRACT.md, computed from staging."""
+    settings = paved.settings()
+    options = mart_options(paved, settings)
+    started = time.perf_counter()
+    with paved.warehouse() as conn:
+        frames = build_marts(read_staging(conn), options)
+        frames["data_quality"] = data_quality(conn)
+        wanted = selected(context, "marts")
+        counts = write_marts(conn, {k: v for k, v in frames.items() if k in wanted})
+    elapsed = round(time.perf_counter() - started, 2)
+    deployments = frames["deployments"]
+    window = f"{options.history_start:%Y-%m-%d} .. {options.as_of:%Y-%m-%dT%H:%M:%SZ}"
+    for name in counts:
+        metadata: dict[str, dg.RawMetadataValue] = {
+            "rows": counts[name],
+            "window": window,
+            "elapsed_s": elapsed,
+        }
+        if name == "deployments":
+            metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
+        yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
+
+
+assets = [staging, marts]

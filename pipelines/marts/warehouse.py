@@ -1,0 +1,98 @@
+"""Writing frames to the warehouse and reading staging back, idempotently."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from models.metrics.frames import empty, mart_schema, to_mart
+from models.schema import MARTS, create_table_sql
+from models.staging import STAGING_TABLES, Staging
+
+DATA_QUALITY_SQL = """
+SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
+       nullif(concat_ws('; ', nullif(r.notes, ''), g.notes), '') AS notes
+FROM raw.ingest_runs r
+LEFT JOIN (
+    SELECT run_id, 'argocd' AS source,
+           count(*) || ' history gap(s): ' || string_agg(app || ' lost ' || missing, ', '
+               ORDER BY app, missing) AS notes
+    FROM raw.argocd_gaps GROUP BY run_id
+) g ON g.run_id = r.run_id AND g.source = r.source
+ORDER BY r.run_at, r.source, r.run_id
+"""
+
+
+NO_GAPS = (
+    "SELECT NULL::VARCHAR AS run_id, NULL::VARCHAR AS app, NULL::BIGINT AS missing WHERE false"
+)
+
+
+def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows)
+
+
+def write_staging(
+    conn: duckdb.DuckDBPyConnection, staging: Staging, *, only: set[str] | None = None
+) -> dict[str, int]:
+    """Replace every ``staging.<table>`` (or those in ``only``) in one transaction; row counts
+    by table."""
+    counts = {}
+    conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in staging.tables().items():
+            if only is not None and name not in only:
+                continue
+            conn.register("paved_frame", frame.to_arrow())
+            conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM paved_frame")
+            conn.unregister("paved_frame")
+            counts[name] = frame.height
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def read_staging(conn: duckdb.DuckDBPyConnection) -> Staging:
+    """The staging tables as frames (UTC timestamps)."""
+    conn.execute("SET TimeZone = 'UTC'")
+    frames = {name: conn.sql(f"SELECT * FROM staging.{name}").pl() for name in STAGING_TABLES}
+    return Staging(**frames)
+
+
+def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame]) -> dict[str, int]:
+    """Create each ``marts.<table>`` with exactly its contract columns and insert its rows, all
+    in one transaction (a failure leaves the previous marts)."""
+    counts = {}
+    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in marts.items():
+            columns = ", ".join(f'"{c}"' for c in MARTS[name])
+            conn.execute(create_table_sql(name))
+            conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
+            conn.execute(f"INSERT INTO marts.{name} SELECT {columns} FROM paved_frame")
+            conn.unregister("paved_frame")
+            counts[name] = frame.height
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def data_quality(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """``marts.data_quality`` from ``raw.ingest_runs`` (empty before any ingestion)."""
+    if not has_table(conn, "raw", "ingest_runs"):
+        return empty(mart_schema("data_quality"))
+    sql = DATA_QUALITY_SQL
+    if not has_table(conn, "raw", "argocd_gaps"):
+        sql = sql.replace("FROM raw.argocd_gaps", f"FROM ({NO_GAPS})")
+    conn.execute("SET TimeZone = 'UTC'")
+    return to_mart(conn.sql(sql).pl(), "data_quality")

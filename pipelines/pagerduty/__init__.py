@@ -1,0 +1,1 @@
+"""pagerduty raw ingestion: Dagster assets over plain ingestion functions."""

@@ -1,0 +1,179 @@
+"""`paved materialize`: the asset graph, in this process, on Paved's Dagster instance.
+
+Runs are recorded in ``$PAVED_HOME/dagster`` (the instance `make dagster` shows), so a run
+started from the command line appears in the UI. The outcome is success only if every selected
+asset and every blocking check succeeded; otherwise it carries one line saying what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from models.settings import Settings
+from pipelines.definitions import defs
+from pipelines.instance import prepare_dagster_home
+from pipelines.resources import PavedResource
+
+BARE_KEYS = re.compile(r"^[\w./-]+(\s*,\s*[\w./-]+)*$")
+# Dagster's own console log is for `dagster dev`; the command line prints progress lines.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+COMMAND_TAG, PID_TAG, HOST_TAG = "paved/command", "paved/pid", "paved/host"
+LIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+class SelectionError(ValueError):
+    """The selection names no asset, or is not Dagster's selection syntax."""
+
+
+@dataclass
+class Outcome:
+    success: bool
+    run_id: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        if not self.failures:
+            return ""
+        more = f" (and {len(self.failures) - 1} more failure(s))" if len(self.failures) > 1 else ""
+        return self.failures[0] + more
+
+
+def selection(select: str | None) -> dg.AssetSelection:
+    """`raw/github`, `raw/github,raw/argocd`, or any Dagster selection (`group:raw`,
+    `key:raw/*`, `key:raw/github or key:raw/argocd`); all assets when None."""
+    if not select or not select.strip():
+        return dg.AssetSelection.all()
+    text = select.strip()
+    graph = defs.resolve_asset_graph()
+    known = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    if BARE_KEYS.match(text):
+        names = [part.strip() for part in text.split(",")]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise SelectionError(
+                f"no asset named {', '.join(unknown)}; the assets are {', '.join(sorted(known))}"
+            )
+        return dg.AssetSelection.assets(*(dg.AssetKey.from_user_string(n) for n in names))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            chosen = dg.AssetSelection.from_string(text)
+            resolved = chosen.resolve(graph)
+    except Exception as exc:
+        raise SelectionError(f"invalid selection {text!r}: {_first_line(str(exc))}") from None
+    if not resolved:
+        raise SelectionError(f"the selection {text!r} matches no asset")
+    return chosen
+
+
+def materialize(
+    settings: Settings,
+    *,
+    select: str | None = None,
+    window_from: date | None = None,
+    window_to: date | None = None,
+    wait: bool = True,
+) -> Outcome:
+    chosen = selection(select)
+    prepare_dagster_home(settings)
+    paved = PavedResource(
+        home=str(settings.home),
+        window_from=window_from.isoformat() if window_from else None,
+        window_to=window_to.isoformat() if window_to else None,
+        wait=wait,
+    )
+    with warnings.catch_warnings(), dg.DagsterInstance.get() as instance:
+        warnings.simplefilter("ignore")
+        reap_dead_runs(instance)
+        result = dg.materialize(
+            graph_of(defs),
+            selection=chosen,
+            instance=instance,
+            resources={"paved": paved},
+            raise_on_error=False,
+            run_config=QUIET,
+            tags={
+                COMMAND_TAG: "materialize",
+                PID_TAG: str(os.getpid()),
+                HOST_TAG: socket.gethostname(),
+            },
+        )
+    return Outcome(result.success, result.run_id, failures(result))
+
+
+def graph_of(definitions: dg.Definitions) -> list[Any]:
+    """Every asset and check of the code location: what `paved materialize` can run."""
+    return [*(definitions.assets or []), *(definitions.asset_checks or [])]
+
+
+def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the `paved materialize` runs whose process is gone (killed, crashed), and
+    free the writer-pool slots they held: without a daemon nobody else would, and the next run
+    would wait for those slots forever."""
+    reaped = []
+    host = socket.gethostname()
+    filters = dg.RunsFilter(statuses=LIVE, tags={COMMAND_TAG: "materialize"})
+    for run in instance.get_runs(filters=filters):
+        pid = run.tags.get(PID_TAG, "")
+        if run.tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"the process that ran it (pid {pid}) is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed step: the asset (or check) and the error it raised."""
+    lines: list[str] = []
+    checks = {
+        evaluation.check_name: evaluation.description
+        for evaluation in (
+            event.asset_check_evaluation_data
+            for event in result.all_events
+            if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        )
+        if not evaluation.passed
+    }
+    for name, description in checks.items():
+        lines.append(f"check {name} failed: {_first_line(description or 'no description')}")
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is None:
+            continue
+        if error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # reported above, with the check's own message
+        cause = error.cause or error
+        where = (event.step_key or "a step").replace("__", "/")
+        lines.append(f"{where} failed: {_first_line(_strip_class(cause.message))}")
+    return lines
+
+
+def _strip_class(message: str) -> str:
+    # Dagster writes errors as "package.Class: message"; the user wants the message.
+    head, sep, rest = message.partition(": ")
+    return rest if sep and re.fullmatch(r"[\w.]+", head) else message
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""

@@ -1,0 +1,1 @@
+"""surveys raw ingestion: Dagster assets over plain ingestion functions."""
