@@ -1,0 +1,169 @@
+"""The marts from staging: the metric functions composed in their run order (pure, no I/O).
+
+:func:`build_marts` takes the staging frames and returns one frame per ``marts`` table with
+exactly the columns of ``models.schema.MARTS`` (``data_quality`` excepted: it comes from the
+raw layer's run records, see the pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from models.metrics import (
+    DEFAULT_PRODUCTION_ENVS,
+    DEFAULT_PRODUCTION_PATTERN,
+    attribute_incidents,
+    benchmarks,
+    build_ancestry,
+    changes,
+    costs,
+    deployed_at_by_ancestry,
+    dora_metrics,
+    dora_tiers,
+    failed_deployments,
+    first_observed,
+    flag_rollbacks,
+    lead_times,
+    production_deployments,
+    recovery_times,
+    resolve_revision,
+    rework_deployments,
+    satisfaction,
+    to_mart,
+)
+from models.metrics.deployments import collapse_self_heal, order_keys, repo_owners, with_repo_key
+from models.metrics.failures import REVERT_MARKER, REVERT_SHA
+from models.staging import Staging
+
+
+@dataclass(frozen=True)
+class MartOptions:
+    """The run's clock and the configurable rules (CONTRACT.md configuration)."""
+
+    history_start: datetime
+    as_of: datetime
+    window_hours: float = 24
+    production_pattern: str = DEFAULT_PRODUCTION_PATTERN
+    production_envs: Sequence[str] = DEFAULT_PRODUCTION_ENVS
+    helm_tag_parameter: str = "image.tag"
+    min_group: int = 5
+
+
+def _between(column: str, start: datetime, end: datetime) -> pl.Expr:
+    return (pl.col(column) >= start) & (pl.col(column) <= end)
+
+
+def with_prehistory_commits(
+    shipped: pl.DataFrame, deployments: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame
+) -> pl.DataFrame:
+    """``shipped`` plus the reverted commits older than the collected history.
+
+    Commits are collected from ``history_start`` on, yet the service's first resolved deployment
+    first ships every commit before it, collected or not (docs/metrics.md 16). A revert of such a
+    commit (its ``This reverts commit <sha>`` names no collected commit of the repo) would find
+    nothing to blame; it is counted as first shipped by that first resolved deployment, so the
+    ``revert`` failure rule sees it as the ground truth does.
+    """
+    owners = repo_owners(services)
+    keyed = with_repo_key(commits.select("repo", "sha", "message")).join(
+        owners, on="repo_key", how="inner"
+    )
+    targets = (
+        keyed.filter(pl.col("message").str.contains(REVERT_MARKER, literal=True))
+        .select("service", _target=pl.col("message").str.extract_all(REVERT_SHA))
+        .explode("_target")
+        .drop_nulls("_target")
+        .select(
+            "service",
+            sha=pl.col("_target").str.slice(len(REVERT_MARKER) + 1).str.to_lowercase(),
+        )
+        .unique()
+    )
+    if targets.is_empty():
+        return shipped
+    known = keyed.select("service", _p7=pl.col("sha").str.slice(0, 7), _sha="sha")
+    missing = (
+        targets.with_columns(_p7=pl.col("sha").str.slice(0, 7))
+        .join(known, on=["service", "_p7"], how="left")
+        .with_columns(_hit=pl.col("_sha").str.starts_with(pl.col("sha")).fill_null(False))
+        .group_by("service", "sha")
+        .agg(pl.col("_hit").any())
+        .filter(~pl.col("_hit"))
+        .select("service", "sha")
+    )
+    first = (
+        order_keys(deployments.filter(pl.col("revision").is_not_null()))
+        .unique("service", keep="first", maintain_order=True)
+        .select("service", "deployment_id", "finished_at")
+    )
+    extra = missing.join(first, on="service", how="inner").join(
+        shipped.select("service", "sha"), on=["service", "sha"], how="anti"
+    )
+    return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
+
+
+def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
+    """Every mart but ``data_quality``, keyed by table name."""
+    services = s.services
+    history = resolve_revision(
+        collapse_self_heal(s.argocd_history),
+        s.commits,
+        services,
+        helm_tag_parameter=o.helm_tag_parameter,
+    )
+    deps = first_observed(
+        production_deployments(
+            history,
+            s.github_deployments,
+            services,
+            s.argocd_apps,
+            history_start=o.history_start,
+            as_of=o.as_of,
+            production_pattern=o.production_pattern,
+            production_envs=o.production_envs,
+        )
+    )
+    ancestry = build_ancestry(deps, s.commits, services)
+    shipped = deployed_at_by_ancestry(deps, s.commits, services, ancestry=ancestry)
+    deps = flag_rollbacks(deps, s.commits, services, ancestry=ancestry)
+    shipped = with_prehistory_commits(shipped, deps, s.commits, services)
+    pulls = s.pull_requests.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of))
+    pushes = s.commits.filter(pl.col("committer_date") <= o.as_of)
+    chg = lead_times(
+        changes(pushes, pulls, s.pr_commits, history_start=o.history_start),
+        shipped,
+        deps,
+        services,
+    )
+    incidents = s.incidents.filter(_between("created_at", o.history_start, o.as_of))
+    inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
+    deps = failed_deployments(deps, inc, shipped, s.commits, services, window_hours=o.window_hours)
+    deps = recovery_times(deps, inc)
+    deps = rework_deployments(deps, shipped, s.commits, services, inc)
+    teams_of = services.select("service", "team")
+    inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
+    responses = s.survey_responses.filter(_between("submitted_at", o.history_start, o.as_of))
+    return {
+        "services": to_mart(services, "services"),
+        "teams": to_mart(s.teams, "teams"),
+        "deployments": to_mart(deps, "deployments"),
+        "changes": chg,
+        "incidents": to_mart(inc.sort("created_at", "incident_id"), "incidents"),
+        "dora_metrics": dora_metrics(
+            deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of
+        ),
+        "dora_tiers": dora_tiers(deps, chg, inc, services, as_of=o.as_of.date()),
+        "benchmarks": benchmarks(),
+        "satisfaction": satisfaction(
+            responses,
+            s.survey_answers,
+            s.teams,
+            min_group=o.min_group,
+            org_invited=s.users.height,
+        ),
+        "costs": costs(s.cost_rows, services, s.teams, start=o.history_start, end=o.as_of),
+    }

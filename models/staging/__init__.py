@@ -1,0 +1,11 @@
+"""Staging: the raw layer conformed to the frames the metric functions take.
+
+Pure transforms of a DuckDB connection holding the ``raw`` schema into polars frames of the
+shapes in :mod:`models.metrics.frames`. Heavy tables (commits, Argo CD history) are parsed by
+DuckDB in one pass per table (``json_transform``); the small ones (catalog, surveys) in Python.
+Nothing is written here: the pipeline writes the frames to the ``staging`` schema.
+"""
+
+from models.staging.build import STAGING_TABLES, Staging, stage
+
+__all__ = ["STAGING_TABLES", "Staging", "stage"]

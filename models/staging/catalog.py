@@ -1,0 +1,122 @@
+"""The spine from the raw Backstage entities: services, teams (with members) and users."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from models.catalog import Component, ServiceIndex
+from models.metrics.frames import SERVICES, TEAMS, conform, empty
+from models.respondents import respondent_hash
+from models.staging.common import entity_ref, raw_tables
+
+USERS: dict[str, pl.DataType] = {
+    "user": pl.Utf8(),
+    "email_hash": pl.Utf8(),
+    "team": pl.Utf8(),
+}
+"""One row per Backstage User: ``email_hash`` the keyed hash of its ``spec.profile.email``
+(NULL without a salt or an email), ``team`` its first ``spec.memberOf`` Group ref."""
+
+
+def _entities(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, dict[str, Any]]]:
+    if "backstage_entities" not in raw_tables(conn):
+        return []
+    rows = conn.execute(
+        "SELECT key, payload::VARCHAR FROM raw.backstage_entities ORDER BY key"
+    ).fetchall()
+    out = []
+    for key, text in rows:
+        payload = json.loads(text) if text else {}
+        out.append((str(key).lower(), payload if isinstance(payload, dict) else {}))
+    return out
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def stage_catalog(
+    conn: duckdb.DuckDBPyConnection, *, salt: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(services, teams, users). A service is a Component (``component:<ns>/<name>``), its team
+    the owner as a Group ref; a team's ``members`` are the users whose first group it is."""
+    services, groups, users = [], [], []
+    for key, payload in _entities(conn):
+        kind = key.split(":", 1)[0]
+        meta, spec = _dict(payload.get("metadata")), _dict(payload.get("spec"))
+        namespace = str(meta.get("namespace") or "default").lower()
+        if kind == "component":
+            ann = {str(k): str(v) for k, v in _dict(meta.get("annotations")).items()}
+            depends = spec.get("dependsOn")
+            services.append(
+                {
+                    "service": key,
+                    "name": str(meta.get("name") or key.split("/")[-1]).lower(),
+                    "team": entity_ref("group", spec.get("owner"), namespace),
+                    "system": spec.get("system"),
+                    "lifecycle": spec.get("lifecycle"),
+                    "type": spec.get("type"),
+                    "repo": (ann.get("github.com/project-slug") or "").strip() or None,
+                    "argocd_app": ann.get("argocd/app-name") or ann.get("argocd/app-selector"),
+                    "pagerduty_service_id": ann.get("pagerduty.com/service-id"),
+                    "depends_on": [str(d) for d in depends] if isinstance(depends, list) else [],
+                    "_annotations": json.dumps(ann),
+                }
+            )
+        elif kind == "group":
+            profile = _dict(spec.get("profile"))
+            groups.append(
+                {
+                    "team": key,
+                    "name": profile.get("displayName") or meta.get("title") or meta.get("name"),
+                    "parent": entity_ref("group", spec.get("parent"), namespace),
+                }
+            )
+        elif kind == "user":
+            profile = _dict(spec.get("profile"))
+            email = profile.get("email")
+            member_of = spec.get("memberOf")
+            first = member_of[0] if isinstance(member_of, list) and member_of else None
+            users.append(
+                {
+                    "user": key,
+                    "email_hash": respondent_hash(str(email), salt) if email and salt else None,
+                    "team": entity_ref("group", first, namespace),
+                }
+            )
+    user_frame = pl.DataFrame(users, schema=USERS) if users else empty(USERS)
+    members = (
+        user_frame.filter(pl.col("team").is_not_null())
+        .group_by("team")
+        .agg(members=pl.len().cast(pl.Int32))
+    )
+    team_frame = (
+        pl.DataFrame(groups, schema={c: pl.Utf8() for c in ("team", "name", "parent")})
+        if groups
+        else pl.DataFrame(schema={c: pl.Utf8() for c in ("team", "name", "parent")})
+    )
+    team_frame = team_frame.join(members, on="team", how="left").with_columns(
+        pl.col("members").fill_null(0)
+    )
+    service_frame = (
+        pl.DataFrame(services, schema={**SERVICES, "_annotations": pl.Utf8()})
+        if services
+        else empty({**SERVICES, "_annotations": pl.Utf8()})
+    )
+    return (
+        service_frame.sort("service"),
+        conform(team_frame, TEAMS).sort("team"),
+        user_frame.sort("user"),
+    )
+
+
+def service_index(services: pl.DataFrame) -> ServiceIndex:
+    """The lookups the raw layer maps with, rebuilt from the staged components."""
+    return ServiceIndex.build(
+        Component(ref, json.loads(text or "{}"))
+        for ref, text in services.select("service", "_annotations").iter_rows()
+    )

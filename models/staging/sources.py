@@ -1,0 +1,286 @@
+"""Commits, pull requests, deployments, Argo CD history and incidents from the raw tables.
+
+The big tables are parsed by DuckDB, one ``json_transform`` pass per table; the repo is the
+``full_name`` GitHub gives (``raw.github_repositories``), records are mapped to services
+through the staged catalog only (what the raw layer recorded as unmapped is decided again
+here, so a catalog change re-maps history).
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+
+from models.metrics.deployments import repo_key, repo_owners
+from models.metrics.frames import (
+    ARGOCD_APPS,
+    ARGOCD_HISTORY,
+    COMMITS,
+    GITHUB_DEPLOYMENTS,
+    INCIDENTS,
+    PR_COMMITS,
+    PULL_REQUESTS,
+    conform,
+    empty,
+)
+from models.staging.catalog import service_index
+from models.staging.common import query, raw_tables
+
+# The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
+REPOS = """
+    SELECT lower(key) AS scope, payload->>'full_name' AS full_name,
+           payload->>'default_branch' AS default_branch
+    FROM raw.github_repositories
+"""
+COMMIT_SHAPE = json.dumps(
+    {
+        "sha": "VARCHAR",
+        "parents": [{"sha": "VARCHAR"}],
+        "commit": {
+            "author": {"email": "VARCHAR", "date": "VARCHAR"},
+            "committer": {"date": "VARCHAR"},
+            "message": "VARCHAR",
+        },
+    }
+)
+
+PULL_SHAPE = json.dumps(
+    {
+        "number": "BIGINT",
+        "base": {"ref": "VARCHAR"},
+        "created_at": "VARCHAR",
+        "merged_at": "VARCHAR",
+        "merge_commit_sha": "VARCHAR",
+    }
+)
+DEPLOYMENT_SHAPE = json.dumps(
+    {"id": "BIGINT", "sha": "VARCHAR", "environment": "VARCHAR", "created_at": "VARCHAR"}
+)
+HISTORY_SHAPE = json.dumps(
+    {
+        "id": "BIGINT",
+        "revision": "VARCHAR",
+        "revisions": ["VARCHAR"],
+        "source": "JSON",
+        "sources": "JSON",
+        "deployStartedAt": "VARCHAR",
+        "deployedAt": "VARCHAR",
+    }
+)
+INCIDENT_SHAPE = json.dumps(
+    {
+        "id": "VARCHAR",
+        "service": {"id": "VARCHAR"},
+        "title": "VARCHAR",
+        "urgency": "VARCHAR",
+        "status": "VARCHAR",
+        "created_at": "VARCHAR",
+        "resolved_at": "VARCHAR",
+        "last_status_change_at": "VARCHAR",
+    }
+)
+STATUS_SHAPE = json.dumps({"id": "BIGINT", "state": "VARCHAR", "created_at": "VARCHAR"})
+
+
+def _repos(tables: set[str]) -> str:
+    if "github_repositories" in tables:
+        return REPOS
+    return "SELECT NULL::VARCHAR AS scope, NULL::VARCHAR AS full_name, NULL::VARCHAR AS default_branch WHERE false"  # noqa: E501
+
+
+def stage_commits(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
+    """One row per commit of a repo's default branch (the listing the raw layer keeps)."""
+    if "github_commits" not in tables:
+        return empty(COMMITS)
+    sql = f"""
+        WITH repos AS ({_repos(tables)}),
+        parsed AS (
+            SELECT scope, json_transform(payload, '{COMMIT_SHAPE}') AS c FROM raw.github_commits
+        )
+        SELECT coalesce(r.full_name, p.scope) AS repo, lower(c.sha) AS sha,
+               list_transform(c.parents, lambda x: lower(x.sha)) AS parents,
+               c.commit.author.date::TIMESTAMPTZ AS author_date,
+               c.commit.author.email AS author_email,
+               c.commit.committer.date::TIMESTAMPTZ AS committer_date,
+               c.commit.message AS message
+        FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
+    """
+    return query(conn, sql, COMMITS)
+
+
+def stage_pull_requests(
+    conn: duckdb.DuckDBPyConnection, tables: set[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pull_requests, pr_commits)."""
+    pulls = empty(PULL_REQUESTS)
+    if "github_pulls" in tables:
+        pulls = query(
+            conn,
+            f"""
+            WITH repos AS ({_repos(tables)}),
+            parsed AS (
+                SELECT scope, json_transform(payload, '{PULL_SHAPE}') AS p FROM raw.github_pulls
+            )
+            SELECT coalesce(r.full_name, x.scope) AS repo, p.number AS number,
+                   p.base.ref AS base_ref, r.default_branch AS default_branch,
+                   p.created_at::TIMESTAMPTZ AS created_at,
+                   p.merged_at::TIMESTAMPTZ AS merged_at,
+                   lower(p.merge_commit_sha) AS merge_commit_sha,
+                   NULL::TIMESTAMPTZ AS first_commit_authored_at
+            FROM parsed x LEFT JOIN repos r ON r.scope = lower(x.scope)
+            """,
+            PULL_REQUESTS,
+        )
+    commits = empty(PR_COMMITS)
+    if "github_pull_commits" in tables:
+        commits = query(
+            conn,
+            f"""
+            WITH repos AS ({_repos(tables)}),
+            parsed AS (
+                SELECT scope, key, json_transform(payload, '{COMMIT_SHAPE}') AS c
+                FROM raw.github_pull_commits
+            )
+            SELECT coalesce(r.full_name, p.scope) AS repo,
+                   regexp_extract(p.key, '#(\\d+):', 1)::BIGINT AS number,
+                   lower(c.sha) AS sha,
+                   c.commit.author.date::TIMESTAMPTZ AS author_date,
+                   c.commit.author.email AS author_email,
+                   c.commit.message AS message
+            FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
+            """,
+            PR_COMMITS,
+        )
+    return pulls, commits
+
+
+def _with_service(frame: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
+    owners = repo_owners(services)
+    keyed = frame.with_columns(repo_key=repo_key("repo"))
+    return keyed.join(owners, on="repo_key", how="left").drop("repo_key")
+
+
+def stage_github_deployments(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per GitHub Deployment of a mapped repo, with its latest status (max
+    ``created_at``, then max id)."""
+    if "github_deployments" not in tables:
+        return empty(GITHUB_DEPLOYMENTS)
+    statuses = (
+        f"""
+        SELECT regexp_extract(key, ':(\\d+):\\d+$', 1)::BIGINT AS deployment_id, lower(scope)
+               AS scope, s.state AS state, s.created_at::TIMESTAMPTZ AS created_at, s.id AS id
+        FROM (SELECT key, scope, json_transform(payload, '{STATUS_SHAPE}') AS s
+              FROM raw.github_deployment_statuses)
+        """
+        if "github_deployment_statuses" in tables
+        else "SELECT NULL::BIGINT AS deployment_id, NULL::VARCHAR AS scope, NULL::VARCHAR AS "
+        "state, NULL::TIMESTAMPTZ AS created_at, NULL::BIGINT AS id WHERE false"
+    )
+    sql = f"""
+        WITH repos AS ({_repos(tables)}),
+        statuses AS ({statuses}),
+        latest AS (
+            SELECT scope, deployment_id, state, created_at FROM statuses
+            QUALIFY row_number() OVER (
+                PARTITION BY scope, deployment_id ORDER BY created_at DESC, id DESC) = 1
+        )
+        SELECT coalesce(r.full_name, d.scope) AS repo, NULL::VARCHAR AS service,
+               d.p.id AS deployment_id, lower(d.p.sha) AS sha,
+               d.p.environment AS environment, d.p.created_at::TIMESTAMPTZ AS created_at,
+               l.state AS latest_state, l.created_at AS latest_state_at
+        FROM (SELECT scope, json_transform(payload, '{DEPLOYMENT_SHAPE}') AS p
+              FROM raw.github_deployments) d
+        LEFT JOIN repos r ON r.scope = lower(d.scope)
+        LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.p.id
+    """
+    frame = query(conn, sql, GITHUB_DEPLOYMENTS).drop("service")
+    mapped = _with_service(frame, services).filter(pl.col("service").is_not_null())
+    return conform(mapped, GITHUB_DEPLOYMENTS).sort("repo", "deployment_id")
+
+
+def stage_argocd(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(argocd_apps, argocd_history) of the apps a component maps (``argocd/app-name``, else an
+    ``argocd/app-selector`` matching the app's labels); unmapped apps and their history are
+    left out (they are counted by the raw layer, shown in data quality)."""
+    if "argocd_applications" not in tables:
+        return empty(ARGOCD_APPS), empty(ARGOCD_HISTORY)
+    index = service_index(services)
+    rows = conn.execute(
+        "SELECT key, payload->'metadata'->>'name', payload->'spec'->'destination'->>'namespace', "
+        "(payload->'metadata'->'labels')::VARCHAR FROM raw.argocd_applications ORDER BY key"
+    ).fetchall()
+    apps = []
+    for uid, name, namespace, labels in rows:
+        parsed = json.loads(labels) if labels else {}
+        labels_map = {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+        service = index.argocd_app(str(name or ""), labels_map)
+        if service is not None:
+            apps.append((uid, name, namespace, service))
+    app_frame = pl.DataFrame(apps, schema=ARGOCD_APPS, orient="row") if apps else empty(ARGOCD_APPS)
+    if "argocd_history" not in tables or app_frame.is_empty():
+        return app_frame, empty(ARGOCD_HISTORY)
+    conn.register("paved_staging_apps", app_frame.to_arrow())
+    try:
+        history = query(
+            conn,
+            """
+            SELECT a.app_uid, a.app_name, a.namespace, a.service, e.id AS history_id,
+                   lower(e.revision) AS revision,
+                   list_transform(e.revisions, lambda x: lower(x)) AS revisions,
+                   e.source::VARCHAR AS source, e.sources::VARCHAR AS sources,
+                   e.deployStartedAt::TIMESTAMPTZ AS deploy_started_at,
+                   e.deployedAt::TIMESTAMPTZ AS deployed_at
+            FROM (SELECT key, json_transform(payload, '{HISTORY_SHAPE}') AS e
+                  FROM raw.argocd_history) h
+            JOIN paved_staging_apps a ON a.app_uid = split_part(h.key, ':', 1)
+            ORDER BY a.app_uid, history_id
+            """.replace("{HISTORY_SHAPE}", HISTORY_SHAPE),
+            ARGOCD_HISTORY,
+        )
+    finally:
+        conn.unregister("paved_staging_apps")
+    return app_frame, history
+
+
+def stage_incidents(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per PagerDuty incident of a mapped service (``pagerduty.com/service-id``, the
+    first component by ref); ``resolved_at`` falls back to ``last_status_change_at`` when the
+    status is resolved and it is absent."""
+    if "pagerduty_incidents" not in tables:
+        return empty(INCIDENTS)
+    frame = query(
+        conn,
+        """
+        SELECT i.id AS incident_id, i.service.id AS service, 'pagerduty' AS source,
+               i.title AS title, i.urgency AS urgency, i.status AS status,
+               i.created_at::TIMESTAMPTZ AS created_at,
+               coalesce(i.resolved_at::TIMESTAMPTZ,
+                        CASE WHEN i.status = 'resolved'
+                             THEN i.last_status_change_at::TIMESTAMPTZ END) AS resolved_at
+        FROM (SELECT json_transform(payload, '{INCIDENT_SHAPE}') AS i
+              FROM raw.pagerduty_incidents)
+        """.replace("{INCIDENT_SHAPE}", INCIDENT_SHAPE),
+        INCIDENTS,
+    )
+    owners = (
+        services.filter(pl.col("pagerduty_service_id").is_not_null())
+        .sort("service")
+        .unique("pagerduty_service_id", keep="first", maintain_order=True)
+        .select(pd_id=pl.col("pagerduty_service_id").str.strip_chars(), owner="service")
+    )
+    mapped = frame.join(owners, left_on="service", right_on="pd_id", how="inner").with_columns(
+        service=pl.col("owner")
+    )
+    return conform(mapped, INCIDENTS).sort("created_at", "incident_id")
+
+
+def all_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    return raw_tables(conn)

@@ -1,0 +1,436 @@
+"""Staging and marts as Dagster assets, against the sandbox, compared with its ground truth.
+
+Pinned down here: after the raw layer is loaded the way a daily schedule would have loaded it
+(Argo CD polled every day at 06:00 UTC from PAVED_HISTORY_START, as the ground truth assumes),
+materialising staging and marts on the `small` world gives every value of the independent
+ground truth (``sandbox.truth.compute_truth``): each deployment, change and incident field,
+every monthly DORA metric per service, team and org (quantiles to a relative 1e-9), every
+satisfaction cell, and every cost amount exactly; the marts have exactly the contract's
+columns; data quality accounts for every ingested record; and materialising twice gives
+identical marts (content hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from pydantic import AliasChoices
+
+from models.respondents import respondent_hash
+from models.schema import MARTS
+from models.settings import Settings
+from models.staging import stage
+from pipelines.definitions import RAW_ASSETS
+from pipelines.demo import daily_polls, replay_argocd
+from pipelines.marts import assets as MART_ASSETS
+from pipelines.raw import OBJECT_DDL
+from pipelines.resources import PavedResource
+from pipelines.run import QUIET
+from sandbox.servers import Sandbox
+from sandbox.truth import Truth, compute_truth
+from sandbox.world.store import World
+
+LAYERS = dg.AssetSelection.groups("staging", "marts")
+REL = 1e-9
+
+
+def contract_variables() -> list[str]:
+    names = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.append(str(alias.choices[0]))
+    return names
+
+
+def materialize(
+    home: Path, selection: dg.AssetSelection, **paved: Any
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*RAW_ASSETS, *MART_ASSETS],
+        selection=selection,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"paved": PavedResource(home=str(home), wait=False, **paved)},
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
+def marts_digest(home: Path) -> dict[str, str]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        out = {}
+        for table in MARTS:
+            rows = conn.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
+            out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return out
+
+
+def read_mart(home: Path, table: str) -> pl.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn.sql(f"SELECT * FROM marts.{table}").pl()
+
+
+@dataclass
+class Built:
+    home: Path
+    truth: Truth
+    world: World
+    digests: list[dict[str, str]]
+    results: list[dg.ExecuteInProcessResult]
+
+
+@pytest.fixture(scope="module")
+def built(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The small world's raw layer (Argo CD replayed daily), then staging and marts (twice,
+    then one mart alone)."""
+    home = tmp_path_factory.mktemp("marts")
+    with Sandbox(World(small_world)) as sandbox, pytest.MonkeyPatch.context() as mp:
+        for name in contract_variables():
+            mp.delenv(name, raising=False)
+        for name, value in sandbox.env().items():
+            mp.setenv(name, value)
+        mp.setenv("PAVED_HOME", str(home))
+        world = sandbox.world
+        now = world.now
+        # The marts' clock is the end of the run's window (--to DATE: that day's end).
+        assert now == now.replace(hour=0, minute=0, second=0, microsecond=0)
+        to = (now.date() - timedelta(days=1)).isoformat()
+        polls = daily_polls(date.fromisoformat(world.meta["history_start"]), now)
+        replay_argocd(Settings(), polls=polls, now=now, set_clock=world.set_now, say=lambda _: None)
+        raw = materialize(home, dg.AssetSelection.groups("raw"))
+        assert raw.success
+        results, digests = [], []
+        # Twice the whole of both layers, then one mart alone (a subset run writes only it).
+        for selection in (LAYERS, LAYERS, dg.AssetSelection.assets(["marts", "deployments"])):
+            results.append(materialize(home, selection, window_to=to))
+            digests.append(marts_digest(home))
+        yield Built(home, compute_truth(world), world, digests, results)
+
+
+def same(expected: object, got: object) -> bool:
+    if isinstance(expected, float) or isinstance(got, float):
+        if expected is None or got is None:
+            return expected is None and got is None
+        assert isinstance(expected, int | float) and isinstance(got, int | float)
+        return math.isclose(expected, got, rel_tol=REL)
+    return expected == got
+
+
+def mismatches(
+    expected: dict[str, dict[str, Any]], got: dict[str, dict[str, Any]], columns: list[str]
+) -> list[str]:
+    problems = []
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    if missing or extra:
+        problems.append(f"missing {missing[:5]} ({len(missing)}), extra {extra[:5]} ({len(extra)})")
+    for key in sorted(set(expected) & set(got)):
+        for column in columns:
+            e, g = expected[key][column], got[key][column]
+            if not same(e, g):
+                problems.append(f"{key} {column}: expected {e!r}, got {g!r}")
+    return problems
+
+
+def by_key(frame: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    return {row[key]: row for row in frame.iter_rows(named=True)}
+
+
+def truth_rows(items: list[Any], key: str, columns: list[str]) -> dict[str, dict[str, Any]]:
+    return {getattr(i, key): {c: getattr(i, c) for c in columns} for i in items}
+
+
+def test_staging_and_marts_materialize_as_assets_in_their_groups(built: Built) -> None:
+    assert all(result.success for result in built.results)
+    keys = {
+        event.asset_key.to_user_string()
+        for event in built.results[0].get_asset_materialization_events()
+        if event.asset_key is not None
+    }
+    assert {f"marts/{table}" for table in MARTS} <= keys
+    assert {"staging/commits", "staging/argocd_history", "staging/survey_answers"} <= keys
+
+
+def test_every_mart_has_exactly_the_contract_columns(built: Built) -> None:
+    with duckdb.connect(str(built.home / "warehouse.duckdb"), read_only=True) as conn:
+        for table, columns in MARTS.items():
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' "
+                "AND table_name = ? ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            assert [name for (name,) in rows] == list(columns), table
+
+
+DEPLOYMENT_COLUMNS = [c for c in MARTS["deployments"] if c != "deployment_id"]
+CHANGE_COLUMNS = [c for c in MARTS["changes"] if c != "change_id"]
+INCIDENT_COLUMNS = [c for c in MARTS["incidents"] if c != "incident_id"]
+MONTH_COLUMNS = [
+    c for c in MARTS["dora_metrics"] if c not in ("grain", "period_start", "scope", "scope_id")
+]
+SATISFACTION_COLUMNS = [
+    c for c in MARTS["satisfaction"] if c not in ("quarter", "scope", "scope_id", "question_key")
+]
+
+
+def test_every_deployment_equals_the_ground_truth(built: Built) -> None:
+    got = by_key(read_mart(built.home, "deployments"), "deployment_id")
+    expected = truth_rows(built.truth.deployments, "deployment_id", DEPLOYMENT_COLUMNS)
+    assert expected
+    assert mismatches(expected, got, DEPLOYMENT_COLUMNS) == []
+
+
+def test_every_change_equals_the_ground_truth(built: Built) -> None:
+    got = by_key(read_mart(built.home, "changes"), "change_id")
+    expected = truth_rows(built.truth.changes, "change_id", CHANGE_COLUMNS)
+    assert expected
+    assert mismatches(expected, got, CHANGE_COLUMNS) == []
+
+
+def test_every_incident_equals_the_ground_truth(built: Built) -> None:
+    got = by_key(read_mart(built.home, "incidents"), "incident_id")
+    expected = truth_rows(built.truth.incidents, "incident_id", INCIDENT_COLUMNS)
+    assert expected
+    assert mismatches(expected, got, INCIDENT_COLUMNS) == []
+
+
+def test_every_monthly_dora_metric_equals_the_ground_truth(built: Built) -> None:
+    frame = read_mart(built.home, "dora_metrics").filter(pl.col("grain") == "month")
+    got = {
+        f"{r['scope']}|{r['scope_id']}|{r['period_start']}": r for r in frame.iter_rows(named=True)
+    }
+    truth = built.truth
+    expected = {
+        f"{m.scope}|{m.scope_id}|{m.period_start}": {c: getattr(m, c) for c in MONTH_COLUMNS}
+        for m in [*truth.service_months, *truth.team_months, *truth.org_months]
+    }
+    assert len(expected) > 20
+    assert mismatches(expected, got, MONTH_COLUMNS) == []
+
+
+def test_weeks_and_quarters_are_zero_filled_over_the_whole_window(built: Built) -> None:
+    frame = read_mart(built.home, "dora_metrics").filter(pl.col("scope") == "org")
+    weeks = frame.filter(pl.col("grain") == "week").get_column("period_start").sort().to_list()
+    assert weeks == [weeks[0] + timedelta(weeks=i) for i in range(len(weeks))]
+    start = date.fromisoformat(built.world.meta["history_start"])
+    assert weeks[0] == start - timedelta(days=start.weekday())
+    empty = frame.filter(pl.col("deployments") == 0)
+    assert empty.get_column("lead_time_p50_s").is_null().all()
+    assert empty.get_column("change_failure_rate").is_null().all()
+    quarters = frame.filter(pl.col("grain") == "quarter")
+    total = frame.filter(pl.col("grain") == "month").get_column("deployments").sum()
+    assert quarters.get_column("deployments").sum() == total
+
+
+def test_every_satisfaction_cell_equals_the_ground_truth(built: Built) -> None:
+    frame = read_mart(built.home, "satisfaction")
+    key = ("quarter", "scope", "scope_id", "question_key")
+    got = {"|".join(str(r[k]) for k in key): r for r in frame.iter_rows(named=True)}
+    expected = {
+        "|".join(str(getattr(s, k)) for k in key): {c: getattr(s, c) for c in SATISFACTION_COLUMNS}
+        for s in built.truth.satisfaction
+    }
+    assert any(row["suppressed"] for row in expected.values())
+    assert mismatches(expected, got, SATISFACTION_COLUMNS) == []
+
+
+def test_every_cost_amount_equals_the_ground_truth_exactly(built: Built) -> None:
+    frame = read_mart(built.home, "costs")
+    key = ("date", "service", "team", "currency")
+    got = {"|".join(str(r[k]) for k in key): r for r in frame.iter_rows(named=True)}
+    expected = {
+        "|".join(str(getattr(c, k)) for k in key): {
+            "effective_cost": c.effective_cost,
+            "billed_cost": c.billed_cost,
+        }
+        for c in built.truth.costs
+    }
+    assert any(k.split("|")[1] == "None" for k in expected)  # unallocated rows are kept
+    assert mismatches(expected, got, ["effective_cost", "billed_cost"]) == []
+
+
+def test_services_and_teams_are_the_catalog_spine(built: Built) -> None:
+    spine = built.truth.spine
+    services = by_key(read_mart(built.home, "services"), "service")
+    assert {ref: row["team"] for ref, row in services.items()} == {
+        ref: svc.team for ref, svc in spine.services.items()
+    }
+    teams = by_key(read_mart(built.home, "teams"), "team")
+    assert {ref: row["name"] for ref, row in teams.items()} == spine.teams
+    assert {ref: row["members"] for ref, row in teams.items() if row["members"]} == (
+        spine.team_members
+    )
+
+
+def test_data_quality_accounts_for_every_ingested_record(built: Built) -> None:
+    frame = read_mart(built.home, "data_quality")
+    assert frame.height > 8
+    conserved = frame["fetched"] == frame["loaded"] + frame["rejected"] + frame["unmapped"]
+    assert conserved.all()
+    notes = frame.filter(pl.col("source") == "argocd").get_column("notes").drop_nulls()
+    assert notes.str.contains("history gap").any()
+
+
+def test_benchmarks_and_tiers_are_published(built: Built) -> None:
+    years = set(read_mart(built.home, "benchmarks").get_column("report_year").to_list())
+    assert years == {0, 2021, 2023, 2024}
+    tiers = read_mart(built.home, "dora_tiers")
+    assert set(tiers.get_column("report_year").to_list()) <= years
+    assert tiers.filter(pl.col("scope") == "org").height > 0
+
+
+def test_materializing_twice_gives_identical_marts(built: Built) -> None:
+    first, second, alone = built.digests
+    assert first == second
+    assert alone == first  # a single mart re-materialised is the same too
+
+
+def test_a_single_mart_can_be_materialized_alone(built: Built) -> None:
+    result = built.results[2]
+    assert result.success
+    keys = [
+        e.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+        if e.asset_key is not None
+    ]
+    assert keys == ["marts/deployments"]
+
+
+# -- staging rules on hand-made raw rows ----------------------------------------------------------
+def raw_conn(tables: dict[str, list[tuple[str, str, dict[str, Any]]]]) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA raw")
+    for table, rows in tables.items():
+        conn.execute(OBJECT_DDL.format(table=table))
+        for key, scope, payload in rows:
+            conn.execute(
+                f"INSERT INTO raw.{table} VALUES (?, ?, ?::JSON, NULL, now(), 'r')",
+                [key, scope, json.dumps(payload)],
+            )
+    return conn
+
+
+CATALOG = [
+    (
+        "component:default/shop",
+        "api",
+        {
+            "kind": "Component",
+            "metadata": {"name": "shop", "annotations": {"pagerduty.com/service-id": "PSHOP"}},
+            "spec": {"owner": "payments", "type": "service"},
+        },
+    ),
+    (
+        "group:default/payments",
+        "api",
+        {
+            "kind": "Group",
+            "metadata": {"name": "payments"},
+            "spec": {"profile": {"displayName": "Payments Team"}},
+        },
+    ),
+    (
+        "group:default/search",
+        "api",
+        {"kind": "Group", "metadata": {"name": "search"}, "spec": {}},
+    ),
+    (
+        "user:default/ada",
+        "api",
+        {
+            "kind": "User",
+            "metadata": {"name": "ada"},
+            "spec": {
+                "profile": {"email": "Ada@Example.com"},
+                "memberOf": ["group:default/payments"],
+            },
+        },
+    ),
+]
+
+
+def test_a_resolved_incident_without_resolved_at_falls_back_to_its_last_status_change() -> None:
+    incident = {
+        "id": "Q1",
+        "title": "down",
+        "urgency": "high",
+        "service": {"id": "PSHOP"},
+        "created_at": "2026-01-01T10:00:00Z",
+        "last_status_change_at": "2026-01-01T12:00:00Z",
+    }
+    conn = raw_conn(
+        {
+            "backstage_entities": CATALOG,
+            "pagerduty_incidents": [
+                ("Q1", "PSHOP", {**incident, "status": "resolved"}),
+                ("Q2", "PSHOP", {**incident, "id": "Q2", "status": "acknowledged"}),
+                (
+                    "Q3",
+                    "POTHER",
+                    {**incident, "id": "Q3", "status": "resolved", "service": {"id": "POTHER"}},
+                ),
+            ],
+        }
+    )
+    incidents = stage(conn).incidents
+    resolved = dict(incidents.select("incident_id", "resolved_at").iter_rows())
+    assert set(resolved) == {"Q1", "Q2"}  # Q3's service is claimed by no component
+    assert resolved["Q1"] is not None and resolved["Q1"].hour == 12
+    assert resolved["Q2"] is None
+    assert incidents.get_column("service").unique().to_list() == ["component:default/shop"]
+
+
+def test_a_respondent_team_comes_from_the_catalog_by_email_hash_else_from_the_answer() -> None:
+    salt = "s3cret"
+
+    def response(rid: str, email: str | None, team: str) -> tuple[str, str, dict[str, Any]]:
+        answers: list[dict[str, Any]] = [
+            {
+                "field": {"id": "t", "type": "multiple_choice", "ref": "team"},
+                "type": "choice",
+                "choice": {"label": team},
+            },
+            {
+                "field": {"id": "e", "type": "opinion_scale", "ref": "ease_of_start"},
+                "type": "number",
+                "number": 4,
+            },
+        ]
+        if email:
+            answers.append(
+                {
+                    "field": {"id": "m", "type": "email", "ref": "email"},
+                    "type": "email",
+                    "email": respondent_hash(email, salt),
+                }
+            )
+        payload = {"response_id": rid, "submitted_at": "2026-09-20T10:00:00Z", "answers": answers}
+        return (f"F:{rid}", "F", payload)
+
+    conn = raw_conn(
+        {
+            "backstage_entities": CATALOG,
+            "typeform_responses": [
+                response("a", "ada@example.com", "Search"),  # the catalog knows better
+                response("b", "contractor@else.example", "payments team"),
+                response("c", None, "Nobody"),
+            ],
+        }
+    )
+    staged = stage(conn, salt=salt)
+    teams = dict(staged.survey_responses.select("response_id", "team").iter_rows())
+    assert teams == {"F:a": "group:default/payments", "F:b": "group:default/payments", "F:c": None}
+    assert set(staged.survey_responses.get_column("quarter")) == {"2026-Q3"}
+    assert staged.survey_answers.filter(pl.col("question_key") == "ease_of_start").height == 3
+    assert staged.teams.filter(pl.col("team") == "group:default/payments")["members"].item() == 1
