@@ -6,7 +6,8 @@ What it honours of the real API (shared/spec/SOURCES.md):
 - the pinned API version 2022-11-28 (a newer one drops ``merge_commit_sha``);
 - ``Link`` pagination followed verbatim, ``per_page=100`` always; the next URLs switch to
   ``/repositories/{id}/...``, and a next link that points back at a page already read is an
-  error, not an endless loop;
+  error, not an endless loop; a listing read to its end fetches its next page on a worker
+  thread while the caller handles the current one (one page ahead, one request at a time);
 - pull requests and deployments have no time filter: they are read newest first and the
   listing stops at the caller's watermark;
 - primary rate limits (403/429, ``x-ratelimit-remaining: 0``) wait for ``x-ratelimit-reset``;
@@ -25,8 +26,10 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -126,6 +129,9 @@ class GitHubClient(BaseClient):
         self._limited_streak = 0
         # Repository ids (from next links and GET /repos) -> names, so errors name repos.
         self._names: dict[str, str] = {}
+        # One request at a time: a listing may fetch its next page on a thread of its own
+        # while the caller makes requests of its own (stats, ETags, the limit streak).
+        self._lock = threading.Lock()
 
     def default_headers(self) -> dict[str, str]:
         return {
@@ -138,8 +144,9 @@ class GitHubClient(BaseClient):
     def get(
         self, url: str, *, params: Mapping[str, Any] | None = None, conditional: bool = False
     ) -> httpx.Response:
-        self._limited_streak = 0
-        return super().get(url, params=params, conditional=conditional)
+        with self._lock:
+            self._limited_streak = 0
+            return super().get(url, params=params, conditional=conditional)
 
     def decide(self, response: httpx.Response) -> Decision:
         status = response.status_code
@@ -213,40 +220,69 @@ class GitHubClient(BaseClient):
         return text.replace(self._token, "***") if self._token else text
 
     # -- pagination --------------------------------------------------------------------------
-    def _pages(self, full_name: str, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-        """Each page of a list, following ``Link: <...>; rel="next"`` verbatim."""
-        url: str = path
-        query: dict[str, Any] | None = {**params, "per_page": PER_PAGE}
+    def _pages(
+        self, full_name: str, path: str, params: dict[str, Any], *, prefetch: bool = False
+    ) -> Iterator[list[Any]]:
+        """Each page of a list, following ``Link: <...>; rel="next"`` verbatim.
+
+        With ``prefetch``, the next page is fetched on a worker thread while the caller handles
+        the current one: one page ahead at most, the thread started only when a second page
+        exists; an error fetching a page is raised where that page would have come, and a
+        caller that stops early waits for the one fetch in flight, leaving no thread."""
         fetched: set[str] = set()
+        executor: ThreadPoolExecutor | None = None
+        pending: Future[tuple[list[Any], str | None]] | None = None
+        try:
+            body, link = self._page(full_name, path, {**params, "per_page": PER_PAGE}, fetched)
+            while True:
+                if link and prefetch:
+                    if executor is None:
+                        executor = ThreadPoolExecutor(1, thread_name_prefix="paved-prefetch")
+                    pending = executor.submit(self._page, full_name, link, None, fetched)
+                yield body
+                if not link:
+                    return
+                if pending is not None:
+                    (body, link), pending = pending.result(), None
+                else:
+                    body, link = self._page(full_name, link, None, fetched)
+        finally:
+            if executor is not None:
+                if pending is not None:
+                    pending.cancel()
+                executor.shutdown(wait=True)
+
+    def _page(
+        self, full_name: str, url: str, query: dict[str, Any] | None, fetched: set[str]
+    ) -> tuple[list[Any], str | None]:
+        """One page of a list, and the link to the next one (None on the last page)."""
+        response = self.get(url, params=query)
+        fetched.add(str(response.request.url))
+        body = self.json(response)
+        if not isinstance(body, list):
+            raise SourceError(
+                f"github: {self.describe(response.request)} returned a "
+                f"{type(body).__name__}, not the list GitHub sends"
+            )
+        link = response.links.get("next", {}).get("url")
+        if not link:
+            return body, None
+        target = httpx.URL(link)
         base = self.http.base_url
-        while True:
-            response = self.get(url, params=query)
-            fetched.add(str(response.request.url))
-            body = self.json(response)
-            if not isinstance(body, list):
-                raise SourceError(
-                    f"github: {self.describe(response.request)} returned a "
-                    f"{type(body).__name__}, not the list GitHub sends"
-                )
-            yield body
-            link = response.links.get("next", {}).get("url")
-            if not link:
-                return
-            target = httpx.URL(link)
-            if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-                # The token goes with every request: never to a host it was not given for.
-                raise SourceError(
-                    f"github: the next-page link of {full_name} points to another host "
-                    f"({target.host}); Paved follows links on {base.host} only"
-                )
-            if str(target) in fetched:
-                raise SourceError(
-                    f"github: the next-page link of {self.describe(response.request)} points "
-                    f"back to a page already read ({target}); stopping instead of looping"
-                )
-            if id_match := re.search(r"/repositories/(\d+)/", target.path):
-                self._names[id_match[1]] = full_name
-            url, query = link, None
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            # The token goes with every request: never to a host it was not given for.
+            raise SourceError(
+                f"github: the next-page link of {full_name} points to another host "
+                f"({target.host}); Paved follows links on {base.host} only"
+            )
+        if str(target) in fetched:
+            raise SourceError(
+                f"github: the next-page link of {self.describe(response.request)} points "
+                f"back to a page already read ({target}); stopping instead of looping"
+            )
+        if id_match := re.search(r"/repositories/(\d+)/", target.path):
+            self._names[id_match[1]] = full_name
+        return body, link
 
     def _items(
         self,
@@ -259,9 +295,14 @@ class GitHubClient(BaseClient):
         past_watermark: Callable[[M], bool] | None = None,
     ) -> Iterator[Item[M] | Rejection]:
         """Validated items of every page, each key once; stops (and stops fetching) at the
-        first valid item ``past_watermark`` says is older than what the caller has."""
+        first valid item ``past_watermark`` says is older than what the caller has.
+
+        A listing read to its end fetches each next page while the caller works through the
+        current one (see :meth:`_pages`); one that may stop early does not, so it never asks
+        for a page it will not use."""
         seen: set[str] = set()
-        for page in self._pages(full_name, path, params):
+        pages = self._pages(full_name, path, params, prefetch=past_watermark is None)
+        for page in pages:
             for payload in page:
                 result = validate(self.source, adapter, payload, key)
                 if isinstance(result, Item):
@@ -289,13 +330,15 @@ class GitHubClient(BaseClient):
         self,
         full_name: str,
         *,
-        branch: str,
+        branch: str | None = None,
         since: datetime | None,
         until: datetime | None = None,
     ) -> Iterator[CommitResult]:
         """Commits reachable from ``branch``, newest first, committed at or after ``since``
-        (and at or before ``until``). An empty repository lists nothing."""
-        params: dict[str, Any] = {"sha": branch}
+        (and at or before ``until``). Without ``branch``, the repository's default branch
+        (GitHub's own default for the listing: no ``GET /repos/{o}/{r}`` needed to name it).
+        An empty repository lists nothing."""
+        params: dict[str, Any] = {} if branch is None else {"sha": branch}
         if since is not None:
             params["since"] = _iso(since, "since")
         if until is not None:

@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import httpx
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ class BaseClient:
 
     def json(self, response: httpx.Response) -> Any:
         try:
-            return response.json()
+            # orjson parses about twice as fast as the standard library (UTF-8 bodies, as
+            # every source sends; anything else is "not JSON").
+            return orjson.loads(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SourceError(
                 f"{self.source}: {self.describe(response.request)} returned a body that is not "

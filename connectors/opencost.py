@@ -6,10 +6,11 @@ value, plus `__idle__` (capacity nobody requested) and `__unallocated__` (worklo
 label). Both are yielded like any key: they are real cost, shown as such. OpenCost writes NaN as
 `null`, so every number may be None.
 
-Windows are RFC 3339 pairs on whole UTC days, `end` exclusive. A long range is asked for in
-chunks of about `chunk_days` (whole steps), because one step-per-day answer for a year of a big
-cluster is a response of gigabytes. `includeIdle=true` is sent explicitly: `/allocation` leaves
-`__idle__` out unless asked.
+Windows are RFC 3339 pairs on whole UTC days, `end` exclusive. By default a range is asked for
+in as few requests as OpenCost allows: up to `MAX_STEPS` steps each (a thousand days at
+`step=1d`). A big cluster can pass `chunk_days` (whole steps) instead, because one
+step-per-day answer for a year of it is a response of gigabytes. `includeIdle=true` is sent
+explicitly: `/allocation` leaves `__idle__` out unless asked.
 
 OpenCost usually sits inside the cluster network without authentication; a bearer token is sent
 only when one is given.
@@ -40,6 +41,8 @@ _UNITS = {
     "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
+# The most steps one /allocation request may cover (OpenCost refuses more: "Too many steps").
+MAX_STEPS = 1000
 
 
 class OpenCostClient(BaseClient):
@@ -56,7 +59,7 @@ class OpenCostClient(BaseClient):
         aggregate: str = "label:app",
         step: str = "1d",
         include_idle: bool = True,
-        chunk_days: int = 7,
+        chunk_days: int | None = None,
     ) -> Iterator[Item[Allocation] | Rejection]:
         """One item per (step, key) over the days [start, end), keyed
         `<step start, 2026-09-01T00:00:00Z>:<key>`. An allocation that does not validate is a
@@ -64,9 +67,12 @@ class OpenCostClient(BaseClient):
         step_length = parse_duration(step)
         if end <= start:
             raise ValueError(f"end ({end}) must be after start ({start})")
-        if chunk_days < 1:
+        if chunk_days is None:
+            chunk = step_length * MAX_STEPS
+        elif chunk_days < 1:
             raise ValueError(f"chunk_days must be positive, not {chunk_days}")
-        chunk = step_length * max(1, timedelta(days=chunk_days) // step_length)
+        else:
+            chunk = step_length * max(1, timedelta(days=chunk_days) // step_length)
         window_start = _midnight(start)
         range_end = _midnight(end)
         while window_start < range_end:

@@ -3,8 +3,9 @@ and services.
 
 `GET /incidents` pages with `limit`/`offset`, but refuses `offset + limit` above 10,000 and a
 `since`/`until` range above 6 months. So :meth:`PagerDutyClient.list_incidents` walks
-[since, until) in windows (30 days by default), pages each window in `created_at` order, and
-splits a window in half when its `total` would reach the cap, never sending a request past it.
+[since, until) in windows (180 days by default, the longest accepted), pages each window in
+`created_at` order, and splits a window in half when its `total` would reach the cap, never
+sending a request past it.
 
 Incidents can move between pages (offset drift), so every page is de-duplicated by id, and the
 offset advances by the records that were new: a repeat then costs one extra record, never a
@@ -37,7 +38,7 @@ MAX_RESULTS = 10_000  # offset + limit may not exceed this
 MAX_PAGE = 100
 # "At most 6 months" in calendar months is never shorter than 181 days; 180 is always accepted.
 MAX_WINDOW = timedelta(days=180)
-DEFAULT_WINDOW = timedelta(days=30)
+DEFAULT_WINDOW = MAX_WINDOW
 _SECOND = timedelta(seconds=1)
 _MAX_DETAIL = 300
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from connectors.items import Item, Rejection
@@ -249,13 +250,21 @@ class Ingestion:
             self.commit()
 
 
-# One encoder for every payload: json.dumps with options builds a new JSONEncoder per call,
-# which is a quarter of the cost of encoding a commit. Same output.
+# Payloads are encoded with orjson, about ten times faster than the standard library; the
+# options keep its output the encoder's below (compact, UTF-8, str() of anything else,
+# datetimes and dataclasses included; only a float's exponent may be spelled differently,
+# 1e-7 for 1e-07), which still takes what orjson refuses (integers over 64 bits).
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _dumps(payload: Any) -> str:
-    return _ENCODER.encode(payload)
+    try:
+        return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(payload)
 
 
 def _fallback_key(payload: Any) -> str:

@@ -382,6 +382,25 @@ def test_a_long_range_is_asked_for_in_chunks_of_whole_steps() -> None:
         ]
     )
     with _opencost(script) as client:
+        keys = [
+            r.key
+            for r in client.list_allocations(start=days[0], end=date(2026, 9, 10), chunk_days=7)
+        ]
+    script.assert_done()
+    assert keys == [f"{d.isoformat()}T00:00:00Z:checkout" for d in days]
+
+
+def test_a_range_is_asked_for_in_one_request_up_to_a_thousand_steps() -> None:
+    days = [date(2026, 9, 1) + timedelta(days=n) for n in range(9)]
+    script = Script(
+        [
+            (
+                _params("2026-09-01T00:00:00Z,2026-09-10T00:00:00Z"),
+                _body(*({"checkout": _allocation("checkout", d)} for d in days)),
+            ),
+        ]
+    )
+    with _opencost(script) as client:
         keys = [r.key for r in client.list_allocations(start=days[0], end=date(2026, 9, 10))]
     script.assert_done()
     assert keys == [f"{d.isoformat()}T00:00:00Z:checkout" for d in days]

@@ -24,7 +24,8 @@ import copy
 import json
 import logging
 import random
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -533,6 +534,66 @@ def test_an_item_served_again_on_the_next_page_is_yielded_once():
     client, _ = client_for(api)
     got, _ = commits_of(client)
     assert got == [f"{1:040x}", f"{2:040x}", f"{3:040x}"]
+
+
+def test_the_next_page_is_fetched_while_the_caller_handles_the_current_one():
+    api = ScriptedGitHub(
+        {
+            COMMITS: [page([commit(1)], next=numbered(2))],
+            numbered(2).removeprefix(BASE): [page([commit(2)], next=numbered(3))],
+            numbered(3).removeprefix(BASE): [page([commit(3)])],
+        }
+    )
+    client, _ = client_for(api)
+    listing = client.list_commits(REPO, branch="main", since=None)
+    next(listing)
+    for _ in range(100):  # the prefetch runs on its own thread
+        if len(api.requests) == 2:
+            break
+        threading.Event().wait(0.01)
+    assert len(api.requests) == 2  # page 2 is on its way, page 3 is not
+    assert [r.key for r in listing] == [f"{2:040x}", f"{3:040x}"]
+    assert len(api.requests) == 3
+
+
+def test_an_error_fetching_a_later_page_is_raised_where_that_page_would_come():
+    api = ScriptedGitHub(
+        {
+            COMMITS: [page([commit(1)], next=numbered(2))],
+            numbered(2).removeprefix(BASE): [httpx.Response(200, json={"message": "Moved"})],
+        }
+    )
+    client, _ = client_for(api)
+    got = []
+    with pytest.raises(SourceError, match="not the list"):
+        for result in client.list_commits(REPO, branch="main", since=None):
+            got.append(result.key)
+    assert got == [f"{1:040x}"]
+
+
+def test_a_listing_left_early_leaves_no_thread_behind():
+    api = ScriptedGitHub(
+        {
+            COMMITS: [page([commit(1)], next=numbered(2))],
+            numbered(2).removeprefix(BASE): [page([commit(2)], next=numbered(3))],
+        }
+    )
+    client, _ = client_for(api)
+    before = threading.active_count()
+    listing = client.list_commits(REPO, branch="main", since=None)
+    assert isinstance(listing, Generator)
+    next(listing)
+    listing.close()
+    assert threading.active_count() == before
+    assert len(api.requests) <= 2  # never more than one page ahead
+
+
+def test_commits_without_a_branch_list_the_default_branch_without_reading_the_repository():
+    api = ScriptedGitHub({f"/repos/{REPO}/commits?per_page=100": [page([commit(1)])]})
+    client, _ = client_for(api)
+    got, _ = items(client.list_commits(REPO, since=None))
+    assert got == [f"{1:040x}"]
+    assert api.requests == [f"/repos/{REPO}/commits?per_page=100"]
 
 
 def test_a_page_that_is_not_a_list_is_an_error():

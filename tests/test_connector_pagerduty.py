@@ -31,6 +31,7 @@ import pytest
 from connectors.http import AuthError, NotFoundError, SourceError
 from connectors.items import Item, Rejection
 from connectors.pagerduty import (
+    DEFAULT_WINDOW,
     MAX_WINDOW,
     PagerDutyClient,
     open_incident_ids,
@@ -247,7 +248,7 @@ def test_every_request_covers_at_most_six_months_with_since_and_until_in_z(
         assert params["since"].endswith("Z") and params["until"].endswith("Z")
         start, end = at(params["since"][:-1]), at(params["until"][:-1])
         assert end <= add_months(start, 6)
-        assert end - start <= (window or timedelta(days=30))
+        assert end - start <= (window or DEFAULT_WINDOW)
         assert params["sort_by"] == "created_at:asc"
         assert params["total"] == "true"
         assert params["time_zone"] == "UTC"
