@@ -1,13 +1,17 @@
-"""Shared fixtures: a small sandbox world built once per session, and the loopback servers."""
+"""Shared fixtures: a small sandbox world built once per session, its marts, and the loopback
+servers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from marts_harness import LAYERS, Built, marts_digest, materialize, raw_loaded
 
 from sandbox.servers import Sandbox
+from sandbox.truth import compute_truth
 from sandbox.world.build import build_world
 from sandbox.world.store import World
 
@@ -23,3 +27,17 @@ def sandbox(small_world: Path) -> Iterator[Sandbox]:
     """All six servers over the small world, with a fresh clock, faults and request log."""
     with Sandbox(World(small_world)) as sb:
         yield sb
+
+
+@pytest.fixture(scope="session")
+def small_marts(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The small world's raw layer (Argo CD replayed daily), then staging and marts (twice,
+    then one mart alone), with the ground truth: built once per session (per xdist worker)."""
+    home = tmp_path_factory.mktemp("marts")
+    with raw_loaded(small_world, home) as (world, to):
+        results, digests = [], []
+        # Twice the whole of both layers, then one mart alone (a subset run writes only it).
+        for selection in (LAYERS, LAYERS, dg.AssetSelection.assets(["marts", "deployments"])):
+            results.append(materialize(home, selection, window_to=to))
+            digests.append(marts_digest(home))
+        yield Built(home, compute_truth(world), world, digests, results)

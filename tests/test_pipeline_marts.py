@@ -12,143 +12,37 @@ identical marts (content hash).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import polars as pl
 import pytest
-from pydantic import AliasChoices
+from marts_harness import (
+    CHANGE_COLUMNS,
+    DEPLOYMENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    MONTH_COLUMNS,
+    SATISFACTION_COLUMNS,
+    Built,
+    by_key,
+    mismatches,
+    read_mart,
+    truth_rows,
+)
 
 from models.respondents import respondent_hash
 from models.schema import MARTS
-from models.settings import Settings
 from models.staging import stage
-from pipelines.definitions import RAW_ASSETS
-from pipelines.demo import daily_polls, replay_argocd
-from pipelines.marts import assets as MART_ASSETS
 from pipelines.raw import OBJECT_DDL
-from pipelines.resources import PavedResource
-from pipelines.run import QUIET
-from sandbox.servers import Sandbox
-from sandbox.truth import Truth, compute_truth
-from sandbox.world.store import World
-
-LAYERS = dg.AssetSelection.groups("staging", "marts")
-REL = 1e-9
-
-
-def contract_variables() -> list[str]:
-    names = []
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.append(str(alias.choices[0]))
-    return names
-
-
-def materialize(
-    home: Path, selection: dg.AssetSelection, **paved: Any
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [*RAW_ASSETS, *MART_ASSETS],
-        selection=selection,
-        instance=dg.DagsterInstance.ephemeral(),
-        resources={"paved": PavedResource(home=str(home), wait=False, **paved)},
-        raise_on_error=False,
-        run_config=QUIET,
-    )
-
-
-def marts_digest(home: Path) -> dict[str, str]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        out = {}
-        for table in MARTS:
-            rows = conn.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
-            out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
-        return out
-
-
-def read_mart(home: Path, table: str) -> pl.DataFrame:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        return conn.sql(f"SELECT * FROM marts.{table}").pl()
-
-
-@dataclass
-class Built:
-    home: Path
-    truth: Truth
-    world: World
-    digests: list[dict[str, str]]
-    results: list[dg.ExecuteInProcessResult]
 
 
 @pytest.fixture(scope="module")
-def built(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+def built(small_marts: Built) -> Built:
     """The small world's raw layer (Argo CD replayed daily), then staging and marts (twice,
-    then one mart alone)."""
-    home = tmp_path_factory.mktemp("marts")
-    with Sandbox(World(small_world)) as sandbox, pytest.MonkeyPatch.context() as mp:
-        for name in contract_variables():
-            mp.delenv(name, raising=False)
-        for name, value in sandbox.env().items():
-            mp.setenv(name, value)
-        mp.setenv("PAVED_HOME", str(home))
-        world = sandbox.world
-        now = world.now
-        # The marts' clock is the end of the run's window (--to DATE: that day's end).
-        assert now == now.replace(hour=0, minute=0, second=0, microsecond=0)
-        to = (now.date() - timedelta(days=1)).isoformat()
-        polls = daily_polls(date.fromisoformat(world.meta["history_start"]), now)
-        replay_argocd(Settings(), polls=polls, now=now, set_clock=world.set_now, say=lambda _: None)
-        raw = materialize(home, dg.AssetSelection.groups("raw"))
-        assert raw.success
-        results, digests = [], []
-        # Twice the whole of both layers, then one mart alone (a subset run writes only it).
-        for selection in (LAYERS, LAYERS, dg.AssetSelection.assets(["marts", "deployments"])):
-            results.append(materialize(home, selection, window_to=to))
-            digests.append(marts_digest(home))
-        yield Built(home, compute_truth(world), world, digests, results)
-
-
-def same(expected: object, got: object) -> bool:
-    if isinstance(expected, float) or isinstance(got, float):
-        if expected is None or got is None:
-            return expected is None and got is None
-        assert isinstance(expected, int | float) and isinstance(got, int | float)
-        return math.isclose(expected, got, rel_tol=REL)
-    return expected == got
-
-
-def mismatches(
-    expected: dict[str, dict[str, Any]], got: dict[str, dict[str, Any]], columns: list[str]
-) -> list[str]:
-    problems = []
-    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or extra:
-        problems.append(f"missing {missing[:5]} ({len(missing)}), extra {extra[:5]} ({len(extra)})")
-    for key in sorted(set(expected) & set(got)):
-        for column in columns:
-            e, g = expected[key][column], got[key][column]
-            if not same(e, g):
-                problems.append(f"{key} {column}: expected {e!r}, got {g!r}")
-    return problems
-
-
-def by_key(frame: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
-    return {row[key]: row for row in frame.iter_rows(named=True)}
-
-
-def truth_rows(items: list[Any], key: str, columns: list[str]) -> dict[str, dict[str, Any]]:
-    return {getattr(i, key): {c: getattr(i, c) for c in columns} for i in items}
+    then one mart alone): the session's ``small_marts``."""
+    return small_marts
 
 
 def test_staging_and_marts_materialize_as_assets_in_their_groups(built: Built) -> None:
@@ -171,17 +65,6 @@ def test_every_mart_has_exactly_the_contract_columns(built: Built) -> None:
                 [table],
             ).fetchall()
             assert [name for (name,) in rows] == list(columns), table
-
-
-DEPLOYMENT_COLUMNS = [c for c in MARTS["deployments"] if c != "deployment_id"]
-CHANGE_COLUMNS = [c for c in MARTS["changes"] if c != "change_id"]
-INCIDENT_COLUMNS = [c for c in MARTS["incidents"] if c != "incident_id"]
-MONTH_COLUMNS = [
-    c for c in MARTS["dora_metrics"] if c not in ("grain", "period_start", "scope", "scope_id")
-]
-SATISFACTION_COLUMNS = [
-    c for c in MARTS["satisfaction"] if c not in ("quarter", "scope", "scope_id", "question_key")
-]
 
 
 def test_every_deployment_equals_the_ground_truth(built: Built) -> None:

@@ -69,9 +69,12 @@ Deployments
       repo (``https://github.com/org/name(.git)``, case-insensitive; for multi-source apps the
       ``revisions[i]`` of that source); else the first image tag of the history source(s) —
       kustomize ``images`` entries (the text after the last ``:`` of the last ``/`` segment),
-      then the Helm parameter ``image.tag`` — that is 7-40 lowercase hex and a unique prefix of
-      a commit sha of the service's repo (all of that repo's commits in the world); else
-      unresolved (``revision`` NULL). GitHub: the deployment's ``sha``.
+      then the Helm parameter ``image.tag`` — that is 7-40 lowercase hex and a prefix of exactly
+      one commit sha of the service's repo that Paved collected, i.e. that the default branch's
+      commits listing returns from history_start to now: reachable, ``committer_date`` in
+      [history_start, now], a pull request's commit once that PR is merged. Else unresolved
+      (``revision`` NULL), even when the tag names a real commit committed before
+      history_start. GitHub: the deployment's ``sha``.
   13. Order of a service's deployments: ``finished_at``, ties by id (prefix, then the number).
       The service's *first observed* deployment is the first in that order, resolved or not.
   14. Rollback: resolved revision a strict ancestor (through all parents) of the resolved

@@ -21,7 +21,7 @@ from sandbox.truth.deployments import (
     mark_rollbacks,
 )
 from sandbox.truth.failures import attribute_incidents, mark_failures, mark_rework
-from sandbox.truth.git import RepoGraph, load_graphs
+from sandbox.truth.git import CollectedCommits, RepoGraph, load_graphs
 from sandbox.truth.incidents import Incident, load_incidents
 from sandbox.truth.metrics import PeriodMetrics, monthly
 from sandbox.truth.spine import Spine, load_spine
@@ -125,11 +125,17 @@ def compute_truth(
         s: graphs.get(svc.repo) if svc.repo else None for s, svc in spine.services.items()
     }
 
+    # What the commits listing since history_start holds: image tags resolve against it only.
+    collected: dict[str, CollectedCommits] = {
+        full.lower(): CollectedCommits(world, rid, by_id[rid], history_start=history_start, now=now)
+        for rid, full, _b, _k in service_repo.values()
+    }
+
     # Deployments: Argo CD as polled, then GitHub for the services Argo CD does not deploy.
     argo = argocd_deployments(
         world,
         spine,
-        graphs,
+        collected,
         polls=polls,
         pattern=re.compile(production_pattern),
         history_start=history_start,

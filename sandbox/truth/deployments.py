@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
 from sandbox.truth.common import from_ts
-from sandbox.truth.git import RepoGraph
+from sandbox.truth.git import CollectedCommits, RepoGraph
 from sandbox.truth.spine import Spine
 from sandbox.world.store import World
 
@@ -179,9 +179,12 @@ def image_tags(source: dict) -> list[str]:
 
 
 def resolve_revision(
-    entry: HistoryEntry, service_repo: str | None, graph: RepoGraph | None
+    entry: HistoryEntry, service_repo: str | None, collected: CollectedCommits | None
 ) -> str | None:
-    """The service commit an Argo CD history entry deployed (METRICS.md §2), or None."""
+    """The service commit an Argo CD history entry deployed (METRICS.md §2), or None.
+
+    An image tag resolves only to a commit a collector holds (rule 12): one of the default
+    branch's commits committed since history_start, as the commits listing returns them."""
     if service_repo is None:
         return None
     sources = (
@@ -196,13 +199,13 @@ def resolve_revision(
             revision = revisions[i] if i < len(revisions) else None
             if revision:
                 return revision
-    # 2. An image tag that is a unique prefix of a commit of the service's repository.
-    if graph is None:
+    # 2. An image tag that is a unique prefix of a collected commit of the service's repository.
+    if collected is None:
         return None
     for source in sources:
         for tag in image_tags(source):
             if HEX_TAG.fullmatch(tag):
-                sha = graph.resolve_prefix(tag)
+                sha = collected.resolve_prefix(tag)
                 if sha is not None:
                     return sha
     return None
@@ -243,7 +246,7 @@ def _history(world: World, uid: str, now_ts: str) -> list[HistoryEntry]:
 def argocd_deployments(
     world: World,
     spine: Spine,
-    graphs: dict[str, RepoGraph],
+    collected: dict[str, CollectedCommits],
     *,
     polls: Sequence[datetime],
     pattern: re.Pattern[str],
@@ -301,7 +304,7 @@ def argocd_deployments(
         if not production:
             continue
         svc = spine.services[service]
-        graph = graphs.get(svc.repo) if svc.repo else None
+        commits = collected.get(svc.repo) if svc.repo else None
         # Collapse first, over everything observed: a re-sync just after history_start of a
         # deployment made before it is not a new deployment either.
         for entry in collapse_self_heal(observed):
@@ -314,7 +317,7 @@ def argocd_deployments(
                     team=svc.team,
                     environment=name,
                     source="argocd",
-                    revision=resolve_revision(entry, svc.repo, graph),
+                    revision=resolve_revision(entry, svc.repo, commits),
                     started_at=entry.started_at,
                     finished_at=entry.deployed_at,
                 )

@@ -65,14 +65,7 @@ class RepoGraph:
 
     def resolve_prefix(self, prefix: str) -> str | None:
         """The one commit whose sha starts with ``prefix``; None if none or several do."""
-        i = bisect.bisect_left(self._sorted_shas, prefix)
-        matches = []
-        while i < len(self._sorted_shas) and self._sorted_shas[i].startswith(prefix):
-            matches.append(self._sorted_shas[i])
-            if len(matches) > 1:
-                return None
-            i += 1
-        return matches[0] if matches else None
+        return _unique_prefix(self._sorted_shas, prefix)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """True if ``ancestor`` is reachable from ``descendant`` through parents (or equal)."""
@@ -114,6 +107,52 @@ class RepoGraph:
                 new.append(parent)
                 queue.append(parent)
         return new
+
+
+def _unique_prefix(sorted_shas: list[str], prefix: str) -> str | None:
+    i = bisect.bisect_left(sorted_shas, prefix)
+    matches = []
+    while i < len(sorted_shas) and sorted_shas[i].startswith(prefix):
+        matches.append(sorted_shas[i])
+        if len(matches) > 1:
+            return None
+        i += 1
+    return matches[0] if matches else None
+
+
+class CollectedCommits:
+    """The commits of one repository that a collector of its default branch holds (rule 12):
+    those the commits listing ``GET /repos/{o}/{r}/commits?since=<history_start>`` returns at
+    ``now`` — reachable from the default branch, committed in [history_start, now], and, for a
+    pull request's commit, once that pull request is merged (or if it never was)."""
+
+    def __init__(
+        self,
+        world: World,
+        repo_id: int,
+        graph: RepoGraph,
+        *,
+        history_start: datetime,
+        now: datetime,
+    ) -> None:
+        merged = {
+            number: from_ts(merged_at)
+            for number, merged_at in world.query(
+                "SELECT number, merged_at FROM pulls WHERE repo_id = ? AND merged_at IS NOT NULL",
+                (repo_id,),
+            )
+        }
+        self.shas = sorted(
+            c.sha
+            for c in graph.commits.values()
+            if c.reachable
+            and history_start <= c.committer_date <= now
+            and (c.pr_number is None or c.pr_number not in merged or merged[c.pr_number] <= now)
+        )
+
+    def resolve_prefix(self, prefix: str) -> str | None:
+        """The one collected commit whose sha starts with ``prefix``; None if none or several."""
+        return _unique_prefix(self.shas, prefix)
 
 
 COMMIT_COLUMNS = "sha, parents_json, author_date, committer_date, message, reachable, pr_number"

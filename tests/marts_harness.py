@@ -1,0 +1,148 @@
+"""What the full-pipeline tests share: loading a sandbox world's raw layer the way a daily
+schedule would have, materialising staging and marts, and comparing marts with the truth."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from pydantic import AliasChoices
+
+from models.schema import MARTS
+from models.settings import Settings
+from pipelines.definitions import RAW_ASSETS
+from pipelines.demo import daily_polls, replay_argocd
+from pipelines.marts import assets as MART_ASSETS
+from pipelines.resources import PavedResource
+from pipelines.run import QUIET
+from sandbox.servers import Sandbox
+from sandbox.truth import Truth
+from sandbox.world.store import World
+
+LAYERS = dg.AssetSelection.groups("staging", "marts")
+REL = 1e-9
+
+DEPLOYMENT_COLUMNS = [c for c in MARTS["deployments"] if c != "deployment_id"]
+CHANGE_COLUMNS = [c for c in MARTS["changes"] if c != "change_id"]
+INCIDENT_COLUMNS = [c for c in MARTS["incidents"] if c != "incident_id"]
+MONTH_COLUMNS = [
+    c for c in MARTS["dora_metrics"] if c not in ("grain", "period_start", "scope", "scope_id")
+]
+SATISFACTION_COLUMNS = [
+    c for c in MARTS["satisfaction"] if c not in ("quarter", "scope", "scope_id", "question_key")
+]
+
+
+@dataclass
+class Built:
+    """A warehouse with staging and marts built from a sandbox world, and its ground truth."""
+
+    home: Path
+    truth: Truth
+    world: World
+    digests: list[dict[str, str]]
+    results: list[dg.ExecuteInProcessResult]
+
+
+def contract_variables() -> list[str]:
+    names = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.append(str(alias.choices[0]))
+    return names
+
+
+def materialize(
+    home: Path, selection: dg.AssetSelection, **paved: Any
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*RAW_ASSETS, *MART_ASSETS],
+        selection=selection,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"paved": PavedResource(home=str(home), wait=False, **paved)},
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
+@contextmanager
+def raw_loaded(world_dir: Path, home: Path) -> Iterator[tuple[World, str]]:
+    """The world served on loopback, Paved's environment pointing at it and at ``home``, and
+    the raw layer loaded (Argo CD replayed daily at 06:00 UTC from PAVED_HISTORY_START, as the
+    ground truth assumes). Yields the served world and ``window_to`` for the marts: the day
+    before the world's clock (the marts' clock is the end of the run's window)."""
+    with Sandbox(World(world_dir)) as sandbox, pytest.MonkeyPatch.context() as mp:
+        for name in contract_variables():
+            mp.delenv(name, raising=False)
+        for name, value in sandbox.env().items():
+            mp.setenv(name, value)
+        mp.setenv("PAVED_HOME", str(home))
+        # As `paved demo` does: room for a year of history in one read (the GitHub sandbox
+        # models 5,000 requests an hour, which the demo world's backfill exceeds).
+        sandbox.servers["github"].rate_limit = 1_000_000  # type: ignore[attr-defined]
+        world = sandbox.world
+        now = world.now
+        assert now == now.replace(hour=0, minute=0, second=0, microsecond=0)
+        polls = daily_polls(date.fromisoformat(world.meta["history_start"]), now)
+        replay_argocd(Settings(), polls=polls, now=now, set_clock=world.set_now, say=lambda _: None)
+        raw = materialize(home, dg.AssetSelection.groups("raw"))
+        assert raw.success
+        yield world, (now.date() - timedelta(days=1)).isoformat()
+
+
+def marts_digest(home: Path) -> dict[str, str]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        out = {}
+        for table in MARTS:
+            rows = conn.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
+            out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return out
+
+
+def read_mart(home: Path, table: str) -> pl.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn.sql(f"SELECT * FROM marts.{table}").pl()
+
+
+def same(expected: object, got: object) -> bool:
+    if isinstance(expected, float) or isinstance(got, float):
+        if expected is None or got is None:
+            return expected is None and got is None
+        assert isinstance(expected, int | float) and isinstance(got, int | float)
+        return math.isclose(expected, got, rel_tol=REL)
+    return expected == got
+
+
+def mismatches(
+    expected: dict[str, dict[str, Any]], got: dict[str, dict[str, Any]], columns: list[str]
+) -> list[str]:
+    problems = []
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    if missing or extra:
+        problems.append(f"missing {missing[:5]} ({len(missing)}), extra {extra[:5]} ({len(extra)})")
+    for key in sorted(set(expected) & set(got)):
+        for column in columns:
+            e, g = expected[key][column], got[key][column]
+            if not same(e, g):
+                problems.append(f"{key} {column}: expected {e!r}, got {g!r}")
+    return problems
+
+
+def by_key(frame: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    return {row[key]: row for row in frame.iter_rows(named=True)}
+
+
+def truth_rows(items: list[Any], key: str, columns: list[str]) -> dict[str, dict[str, Any]]:
+    return {getattr(i, key): {c: getattr(i, c) for c in columns} for i in items}
