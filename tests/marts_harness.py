@@ -146,3 +146,44 @@ def by_key(frame: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
 
 def truth_rows(items: list[Any], key: str, columns: list[str]) -> dict[str, dict[str, Any]]:
     return {getattr(i, key): {c: getattr(i, c) for c in columns} for i in items}
+
+
+# The published tables compared value by value with the ground truth, in both worlds.
+COMPARED = ("deployments", "changes", "incidents", "dora_metrics", "satisfaction", "costs")
+COST_COLUMNS = ["effective_cost", "billed_cost"]
+
+
+def joined(keys: tuple[str, ...], row: Any) -> str:
+    get = row.__getitem__ if isinstance(row, dict) else row.__getattribute__
+    return "|".join(str(get(k)) for k in keys)
+
+
+def expected_and_got(
+    mart: str, home: Path, truth: Truth
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
+    """One published table and the truth's rows for it, keyed alike, and the columns to
+    compare (monthly rows only for dora_metrics: the truth is monthly)."""
+    if mart in ("deployments", "changes", "incidents"):
+        key = {"deployments": "deployment_id", "changes": "change_id", "incidents": "incident_id"}[
+            mart
+        ]
+        columns = [c for c in MARTS[mart] if c != key]
+        rows = getattr(truth, mart)
+        return truth_rows(rows, key, columns), by_key(read_mart(home, mart), key), columns
+    frame = read_mart(home, mart)
+    if mart == "dora_metrics":
+        keys: tuple[str, ...] = ("scope", "scope_id", "period_start")
+        frame = frame.filter(pl.col("grain") == "month")
+        items: list[Any] = [*truth.service_months, *truth.team_months, *truth.org_months]
+        columns = MONTH_COLUMNS
+    elif mart == "satisfaction":
+        keys, items, columns = (
+            ("quarter", "scope", "scope_id", "question_key"),
+            truth.satisfaction,
+            SATISFACTION_COLUMNS,
+        )
+    else:
+        keys, items, columns = ("date", "service", "team", "currency"), truth.costs, COST_COLUMNS
+    got = {joined(keys, r): r for r in frame.iter_rows(named=True)}
+    expected = {joined(keys, i): {c: getattr(i, c) for c in columns} for i in items}
+    return expected, got, columns

@@ -20,21 +20,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 import pytest
 from marts_harness import (
-    CHANGE_COLUMNS,
-    DEPLOYMENT_COLUMNS,
-    INCIDENT_COLUMNS,
+    COMPARED,
     LAYERS,
-    MONTH_COLUMNS,
-    SATISFACTION_COLUMNS,
     by_key,
+    expected_and_got,
     materialize,
     mismatches,
     raw_loaded,
     read_mart,
-    truth_rows,
 )
 
 from sandbox.truth import Truth, compute_truth
@@ -62,66 +57,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBuilt]:
         yield DemoBuilt(home, compute_truth(world), world)
 
 
-def test_demo_every_deployment_equals_the_ground_truth(demo: DemoBuilt) -> None:
-    got = by_key(read_mart(demo.home, "deployments"), "deployment_id")
-    expected = truth_rows(demo.truth.deployments, "deployment_id", DEPLOYMENT_COLUMNS)
-    assert len(expected) > 100
-    assert mismatches(expected, got, DEPLOYMENT_COLUMNS) == []
-
-
-def test_demo_every_change_equals_the_ground_truth(demo: DemoBuilt) -> None:
-    got = by_key(read_mart(demo.home, "changes"), "change_id")
-    expected = truth_rows(demo.truth.changes, "change_id", CHANGE_COLUMNS)
-    assert len(expected) > 100
-    assert mismatches(expected, got, CHANGE_COLUMNS) == []
-
-
-def test_demo_every_incident_equals_the_ground_truth(demo: DemoBuilt) -> None:
-    got = by_key(read_mart(demo.home, "incidents"), "incident_id")
-    expected = truth_rows(demo.truth.incidents, "incident_id", INCIDENT_COLUMNS)
-    assert expected
-    assert mismatches(expected, got, INCIDENT_COLUMNS) == []
-
-
-def test_demo_every_monthly_dora_metric_equals_the_ground_truth(demo: DemoBuilt) -> None:
-    frame = read_mart(demo.home, "dora_metrics").filter(pl.col("grain") == "month")
-    got = {
-        f"{r['scope']}|{r['scope_id']}|{r['period_start']}": r for r in frame.iter_rows(named=True)
-    }
-    truth = demo.truth
-    expected = {
-        f"{m.scope}|{m.scope_id}|{m.period_start}": {c: getattr(m, c) for c in MONTH_COLUMNS}
-        for m in [*truth.service_months, *truth.team_months, *truth.org_months]
-    }
+@pytest.mark.parametrize("mart", COMPARED)
+def test_demo_every_value_equals_the_ground_truth(demo: DemoBuilt, mart: str) -> None:
+    expected, got, columns = expected_and_got(mart, demo.home, demo.truth)
     assert len(expected) > 20
-    assert mismatches(expected, got, MONTH_COLUMNS) == []
-
-
-def test_demo_every_satisfaction_cell_equals_the_ground_truth(demo: DemoBuilt) -> None:
-    frame = read_mart(demo.home, "satisfaction")
-    key = ("quarter", "scope", "scope_id", "question_key")
-    got = {"|".join(str(r[k]) for k in key): r for r in frame.iter_rows(named=True)}
-    expected = {
-        "|".join(str(getattr(s, k)) for k in key): {c: getattr(s, c) for c in SATISFACTION_COLUMNS}
-        for s in demo.truth.satisfaction
-    }
-    assert expected
-    assert mismatches(expected, got, SATISFACTION_COLUMNS) == []
-
-
-def test_demo_every_cost_amount_equals_the_ground_truth_exactly(demo: DemoBuilt) -> None:
-    frame = read_mart(demo.home, "costs")
-    key = ("date", "service", "team", "currency")
-    got = {"|".join(str(r[k]) for k in key): r for r in frame.iter_rows(named=True)}
-    expected = {
-        "|".join(str(getattr(c, k)) for k in key): {
-            "effective_cost": c.effective_cost,
-            "billed_cost": c.billed_cost,
-        }
-        for c in demo.truth.costs
-    }
-    assert expected
-    assert mismatches(expected, got, ["effective_cost", "billed_cost"]) == []
+    assert mismatches(expected, got, columns) == []
 
 
 def test_demo_a_tag_naming_a_commit_older_than_history_start_stays_unresolved(
