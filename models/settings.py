@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         return (today or datetime.now(UTC).date()) - timedelta(days=365)
 
     @property
+    def survey_salt_missing(self) -> bool:
+        return self.survey_salt is None or not self.survey_salt.get_secret_value()
+
+    @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 
@@ -129,7 +133,10 @@ class Settings(BaseSettings):
         return self.home / "dagster"
 
     def sources(self) -> list[SourceConfig]:
-        """Each source and whether it is configured, with what is missing in plain words."""
+        """Each source and whether it is configured, with what is missing in plain words.
+
+        PAVED_SURVEY_SALT is not part of a survey source's configuration: a configured survey
+        without it is an error (see :attr:`survey_salt_missing`), not a source to skip."""
 
         def need(**values: object) -> str:
             missing = [name for name, value in values.items() if not value]
@@ -148,16 +155,12 @@ class Settings(BaseSettings):
             SourceConfig(
                 "typeform",
                 self.typeform_api_url,
-                need(
-                    TYPEFORM_TOKEN=self.typeform_token,
-                    TYPEFORM_FORM_IDS=self.typeform_form_ids,
-                    PAVED_SURVEY_SALT=self.survey_salt,
-                ),
+                need(TYPEFORM_TOKEN=self.typeform_token, TYPEFORM_FORM_IDS=self.typeform_form_ids),
             ),
             SourceConfig(
                 "googleforms",
                 self.survey_csv or "",
-                need(PAVED_SURVEY_CSV=self.survey_csv, PAVED_SURVEY_SALT=self.survey_salt),
+                need(PAVED_SURVEY_CSV=self.survey_csv),
             ),
             SourceConfig(
                 "backstage",

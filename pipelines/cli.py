@@ -149,6 +149,13 @@ def doctor() -> None:
         if not source.configured:
             say(f"  - {source.name:<12} not configured ({source.missing}); skipped")
             continue
+        if source.name in ("typeform", "googleforms") and settings.survey_salt_missing:
+            problems += 1
+            say(
+                f"  FAIL {source.name:<12} set PAVED_SURVEY_SALT: surveys need it to hash "
+                "respondents"
+            )
+            continue
         result = probe(settings, source.name)
         mark = "ok" if result.ok else "FAIL"
         problems += not result.ok

@@ -168,3 +168,11 @@ def run_paved(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
         timeout=120,
         cwd=Path(env.get("PAVED_HOME", ".")).parent if "PAVED_HOME" in env else None,
     )
+
+
+def test_doctor_fails_a_configured_survey_without_its_salt(tmp_path: Path) -> None:
+    csv = tmp_path / "answers.csv"
+    csv.write_text("Timestamp\n9/6/2018 0:06:16\n")
+    result = run_paved(["doctor"], {"PAVED_HOME": str(tmp_path), "PAVED_SURVEY_CSV": str(csv)})
+    assert result.returncode == 2
+    assert "FAIL googleforms" in result.stderr and "set PAVED_SURVEY_SALT" in result.stderr

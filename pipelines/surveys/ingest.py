@@ -32,7 +32,7 @@ REREAD_DAYS = 3
 
 
 def survey_salt(settings: Settings) -> str:
-    if settings.survey_salt is None or not settings.survey_salt.get_secret_value():
+    if settings.survey_salt is None or settings.survey_salt_missing:
         raise ConfigurationError(
             "surveys need PAVED_SURVEY_SALT (a secret for the respondent hash) before any "
             "response is stored: set PAVED_SURVEY_SALT"
