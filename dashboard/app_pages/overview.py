@@ -1,18 +1,13 @@
-"""Overview: the state of the published warehouse, and how to fill it when it is empty."""
+"""Overview: the org's DORA metrics and satisfaction, with tiers, trends and freshness."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.data import published_snapshot
+from dashboard.data import filter_options, freshness
+from dashboard.filters import draw_filters
 
-st.title("Paved")
-snapshot = published_snapshot()
-if snapshot is None:
-    st.info(
-        "No published warehouse yet. Run `paved materialize` (or `make demo` for the sandbox "
-        "organisation) to collect data and publish it; this page picks it up without a restart."
-    )
-else:
-    st.caption(f"Published snapshot: {snapshot.path} · {snapshot.published_at:%Y-%m-%d %H:%M} UTC")
-    st.dataframe(snapshot.tables, hide_index=True)
+st.title("Overview")
+filters = draw_filters(filter_options(), fields=("dates", "grain", "year"))
+fresh = freshness()
+st.caption(f"Published snapshot: {fresh.published_at:%Y-%m-%d %H:%M} UTC")

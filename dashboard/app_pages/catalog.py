@@ -1,0 +1,8 @@
+"""Catalog: placeholder until its page lands (issue 5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Catalog")
+st.caption("This page is being built.")

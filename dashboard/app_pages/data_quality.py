@@ -1,0 +1,8 @@
+"""Data quality: placeholder until its page lands (issue 5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Data quality")
+st.caption("This page is being built.")

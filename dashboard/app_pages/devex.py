@@ -1,0 +1,8 @@
+"""Developer experience: placeholder until its page lands (issue 5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Developer experience")
+st.caption("This page is being built.")

@@ -1,0 +1,8 @@
+"""Environments: placeholder until its page lands (issue 5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("Environments")
+st.caption("This page is being built.")

@@ -1,0 +1,93 @@
+"""What every page shows the same way: tables with their CSV download, and empty states that say
+why there is nothing (a source not configured, a filter that emptied it, nothing published) and
+how to fix it."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import streamlit as st
+
+from dashboard.filters import Filters
+
+# Which sources feed a mart, and the settings (CONTRACT.md) that configure them.
+SOURCES: dict[str, tuple[str, str]] = {
+    "github": ("GitHub", "GITHUB_TOKEN (and GITHUB_API_URL for GitHub Enterprise)"),
+    "argocd": ("Argo CD", "ARGOCD_URL and ARGOCD_TOKEN"),
+    "pagerduty": ("PagerDuty", "PAGERDUTY_TOKEN"),
+    "backstage": ("the catalog", "BACKSTAGE_URL or PAVED_CATALOG_PATH"),
+    "typeform": ("Typeform", "TYPEFORM_TOKEN and TYPEFORM_FORM_IDS"),
+    "googleforms": ("Google Forms", "PAVED_SURVEY_CSV"),
+    "focus": ("FOCUS cost exports", "PAVED_COST_PATH"),
+    "opencost": ("OpenCost", "OPENCOST_URL"),
+}
+MART_SOURCES: dict[str, tuple[str, ...]] = {
+    "deployments": ("github", "argocd"),
+    "changes": ("github",),
+    "incidents": ("pagerduty",),
+    "dora_metrics": ("github", "argocd"),
+    "dora_tiers": ("github", "argocd"),
+    "services": ("backstage",),
+    "teams": ("backstage",),
+    "satisfaction": ("typeform", "googleforms"),
+    "costs": ("focus", "opencost"),
+}
+NOT_PUBLISHED = (
+    "No published warehouse yet. Run `paved materialize` (or `paved demo` for the sandbox "
+    "organisation) to collect data and publish it; this page picks it up without a restart."
+)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def table(frame: pl.DataFrame, name: str, *, height: int | str = "auto") -> None:
+    """A table and its CSV download (every table the dashboard shows has one)."""
+    st.dataframe(frame, hide_index=True, height=height)  # type: ignore[arg-type]
+    download(frame, name)
+
+
+def download(frame: pl.DataFrame, name: str) -> None:
+    st.download_button(
+        f"Download {name} (CSV)",
+        frame.write_csv(),
+        file_name=f"{slug(name)}.csv",
+        mime="text/csv",
+        key=f"csv-{slug(name)}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def empty_reason(
+    mart: str, loaded_sources: set[str], filters: Filters | None, *, unfiltered_rows: int
+) -> str:
+    """Why ``mart`` shows nothing, and what to do about it.
+
+    ``loaded_sources``: the sources with at least one run in ``marts.data_quality``;
+    ``unfiltered_rows``: how many rows the mart holds before the page's filters."""
+    feeding = MART_SOURCES.get(mart, ())
+    if feeding and not loaded_sources.intersection(feeding):
+        names = " or ".join(SOURCES[s][0] for s in feeding)
+        settings = "; ".join(f"{SOURCES[s][0]}: {SOURCES[s][1]}" for s in feeding)
+        return (
+            f"No data: {names} is not configured, so `marts.{mart}` is empty. "
+            f"Set {settings}, then run `paved materialize`."
+        )
+    if unfiltered_rows > 0 and filters is not None:
+        return (
+            f"No data for the current filters ({filters.describe()}); `marts.{mart}` has "
+            f"{unfiltered_rows:,} rows. Widen the date range or clear a filter in the sidebar."
+        )
+    return (
+        f"No data: `marts.{mart}` is empty in the published snapshot although its sources ran. "
+        "See the Data quality page for what was fetched, rejected and unmapped."
+    )
+
+
+def empty_state(
+    mart: str, loaded_sources: set[str], filters: Filters | None, *, unfiltered_rows: int
+) -> None:
+    st.info(empty_reason(mart, loaded_sources, filters, unfiltered_rows=unfiltered_rows))
