@@ -7,7 +7,7 @@ STAMP := $(VENV)/.paved-installed
 PAVED_HOME ?= $(CURDIR)/.paved
 export PAVED_HOME
 
-.PHONY: demo test lint typecheck unit dagster bench clean help
+.PHONY: demo test lint typecheck unit browser dagster bench clean help
 
 help:
 	@echo "make demo      build the sandbox organisation, run Paved on it, open the dashboard"
@@ -36,8 +36,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest -q -n 2
+
+# The real-browser test (tests/test_dashboard_browser.py) drives Debian's chromium through
+# Playwright's own driver: the system browser, never `playwright install` (no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the real-browser test ..."; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-liberation; }
 
 dagster: $(STAMP)
 	$(BIN)/python -m pipelines.dev

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from marts_harness import LAYERS, Built, marts_digest, materialize, raw_loaded
 
+from pipelines.publish import publish
 from sandbox.servers import Sandbox
 from sandbox.truth import compute_truth
 from sandbox.world.build import build_world
@@ -41,3 +42,12 @@ def small_marts(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             results.append(materialize(home, selection, window_to=to))
             digests.append(marts_digest(home))
         yield Built(home, compute_truth(world), world, digests, results)
+
+
+@pytest.fixture(scope="session")
+def small_published(small_marts: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PAVED_HOME whose published snapshot holds the small world's marts: what the dashboard,
+    `paved sql` and the report read."""
+    home = tmp_path_factory.mktemp("published")
+    publish(small_marts.home / "warehouse.duckdb", home / "published" / "paved.duckdb")
+    return home
