@@ -14,14 +14,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import streamlit as st
 
-from dashboard.filters import FilterOptions
+from dashboard.filters import FilterOptions, Filters
+from dashboard.metrics import SATISFACTION_KEY
+from models.metrics.benchmarks import RULE_OF_THUMB
+from models.metrics.dora import benchmark_tier
 
 Params = Sequence[object]
 STALE_AFTER = timedelta(hours=36)
@@ -116,7 +119,7 @@ class Freshness:
     published_at: datetime
     latest_run_at: datetime | None
     stale: bool
-    problems: pl.DataFrame  # source, run_at, rejected, unmapped, notes: latest runs with issues
+    problems: pl.DataFrame  # the latest run of each source, where one of its checks failed
 
 
 def freshness(now: datetime | None = None) -> Freshness:
@@ -135,10 +138,311 @@ def freshness(now: datetime | None = None) -> Freshness:
     stale = now - at > STALE_AFTER or (
         isinstance(latest_run, datetime) and now - latest_run > STALE_AFTER
     )
+    # Failed checks: records rejected, counts that do not add up, Argo CD history lost.
+    # Unmapped records (non-production apps, incidents of unknown services) are expected.
     problems = latest.filter(
         (pl.col("rejected") > 0)
-        | (pl.col("unmapped") > 0)
-        | (pl.col("notes").is_not_null())
         | (pl.col("fetched") != pl.col("loaded") + pl.col("rejected") + pl.col("unmapped"))
+        | pl.col("notes").str.contains("history gap").fill_null(False)
     )
     return Freshness(at, latest_run if isinstance(latest_run, datetime) else None, stale, problems)
+
+
+# --- shared by the DORA pages ---------------------------------------------------------------
+
+
+def periods_in_range(filters: Filters, scope: str, scope_ids: Sequence[str]) -> pl.DataFrame:
+    """``marts.dora_metrics`` rows of the filters' grain whose period overlaps the date range,
+    up to the org's last period with any activity (the marts run to the end of the collection
+    window, so a trailing period may hold no data yet: shown as 0, it would read as a fall)."""
+    grain = filters.grain
+    return query(
+        "SELECT * FROM marts.dora_metrics WHERE grain = ? AND scope = ? "
+        "AND list_contains(?, scope_id) "
+        "AND period_start BETWEEN date_trunc(?, ?::DATE) AND ? "
+        "AND period_start <= (SELECT max(period_start) FROM marts.dora_metrics WHERE grain = ? "
+        "  AND scope = 'org' AND deployments + changes + incidents > 0) "
+        "ORDER BY scope_id, period_start",
+        [filters.grain, scope, list(scope_ids), filters.grain, filters.start, filters.end, grain],
+    )
+
+
+def tiers(year: int, scope: str) -> pl.DataFrame:
+    """``marts.dora_tiers`` of one report year for every ``scope_id`` of a scope."""
+    return query(
+        "SELECT scope_id, metric, value, tier, as_of, window_days FROM marts.dora_tiers "
+        "WHERE report_year = ? AND scope = ? ORDER BY scope_id, metric",
+        [year, scope],
+    )
+
+
+def benchmark_rows(year: int) -> pl.DataFrame:
+    return query(
+        "SELECT metric, level, lower, upper, label FROM marts.benchmarks WHERE report_year = ? "
+        "ORDER BY metric, level",
+        [year],
+    )
+
+
+def satisfaction_tier(score: float | None) -> str | None:
+    """The rule of thumb's verdict on a mean satisfaction score (METRICS.md §8)."""
+    rows = benchmark_rows(RULE_OF_THUMB).filter(pl.col("metric") == "satisfaction")
+    bounds = rows.select("level", "lower", "upper").rows()
+    return benchmark_tier(RULE_OF_THUMB, "satisfaction", score, bounds) if bounds else None
+
+
+def loaded_sources() -> set[str]:
+    """The sources with at least one ingestion run (for empty states)."""
+    return set(query("SELECT DISTINCT source FROM marts.data_quality")["source"].to_list())
+
+
+def row_count(table: str) -> int:
+    return int(query(f"SELECT count(*) AS n FROM marts.{table}")["n"][0])
+
+
+# --- Overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    series: pl.DataFrame  # the org's dora_metrics rows at the grain, in the date range
+    tiers: pl.DataFrame  # the org's dora_tiers of the report year
+    benchmarks: pl.DataFrame  # the report year's benchmark rows
+    satisfaction: pl.DataFrame  # the org's platform satisfaction per quarter in the range
+    satisfaction_tier: str | None  # of the latest quarter, by the rule of thumb
+    freshness: Freshness
+
+
+def overview_data(filters: Filters) -> Overview:
+    satisfaction = query(
+        "SELECT quarter, respondents, invited, response_rate, mean_score, delta_prev, suppressed "
+        "FROM marts.satisfaction WHERE scope = 'org' AND question_key = ? "
+        "AND quarter BETWEEN ? AND ? ORDER BY quarter",
+        [SATISFACTION_KEY, quarter_of(filters.start), quarter_of(filters.end)],
+    )
+    latest = satisfaction.filter(~pl.col("suppressed"))["mean_score"].drop_nulls()
+    return Overview(
+        series=periods_in_range(filters, "org", ["org"]),
+        tiers=tiers(filters.year, "org"),
+        benchmarks=benchmark_rows(filters.year),
+        satisfaction=satisfaction,
+        satisfaction_tier=satisfaction_tier(latest[-1] if len(latest) else None),
+        freshness=freshness(),
+    )
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+# --- Teams & services ------------------------------------------------------------------------
+
+EVERY = {"week": "1w", "month": "1mo", "quarter": "1q"}
+
+
+def selected_services(filters: Filters, column: str = "service") -> tuple[str, list[object]]:
+    """A SQL predicate on a service ``column`` for the team/system/service filters."""
+    clauses, params = [], []
+    for name, value in (
+        ("team", filters.team),
+        ("system", filters.system),
+        ("service", filters.service),
+    ):
+        if value:
+            clauses.append(f"{name} = ?")
+            params.append(value)
+    if not clauses:
+        return "TRUE", []
+    where = " AND ".join(clauses)
+    return f"{column} IN (SELECT service FROM marts.services WHERE {where})", params
+
+
+def _window(filters: Filters) -> list[object]:
+    return [filters.start, filters.end + timedelta(days=1)]
+
+
+@dataclass(frozen=True)
+class TeamView:
+    trends: pl.DataFrame  # dora_metrics of the selection's scope, at the grain, in the range
+    team_trends: pl.DataFrame  # dora_metrics of every team (of the system) in the range
+    comparison: pl.DataFrame  # per team: each metric's trailing-window value and tier
+    stages: pl.DataFrame  # per period: counted changes, p50 of coding, review, deploy wait
+    changes: pl.DataFrame  # changes deployed in the range (excluded ones with their reason)
+    deployments: pl.DataFrame  # production deployments finished in the range
+    failures: pl.DataFrame  # failed deployments in the range with their attributed incidents
+    incidents: pl.DataFrame  # incidents created in the range, with their attribution
+    maturity: pl.DataFrame  # marts.team_maturity rows of the teams shown (empty without it)
+
+
+def teams_data(filters: Filters) -> TeamView:
+    scope, scope_id = filters.scope
+    where, params = selected_services(filters)
+    aliased = {alias: selected_services(filters, f"{alias}.service")[0] for alias in ("i", "d")}
+    window = _window(filters)
+    teams = team_choices(filters)
+    deployments = query(
+        "SELECT deployment_id, service, team, environment, source, revision, started_at, "
+        "finished_at, is_failed, failure_reason, is_rollback, is_rework, first_observed "
+        f"FROM marts.deployments WHERE {where} AND finished_at >= ? AND finished_at < ? "
+        "ORDER BY finished_at",
+        [*params, *window],
+    )
+    changes = query(
+        "SELECT change_id, service, kind, pr_number, commit_sha, started_at, opened_at, "
+        "merged_at, deployed_at, deployment_id, lead_time_s, coding_s, review_s, deploy_wait_s, "
+        f"excluded_reason FROM marts.changes WHERE {where} AND deployed_at >= ? "
+        "AND deployed_at < ? ORDER BY deployed_at",
+        [*params, *window],
+    )
+    incidents = query(
+        "SELECT i.incident_id, i.service, i.team, i.title, i.urgency, i.status, i.created_at, "
+        "i.resolved_at, i.time_to_restore_s, i.deployment_id AS attributed_deployment, "
+        "d.finished_at AS attributed_deployment_finished_at, d.revision AS attributed_revision "
+        "FROM marts.incidents i LEFT JOIN marts.deployments d USING (deployment_id) "
+        f"WHERE {aliased['i']} AND i.created_at >= ? AND i.created_at < ? ORDER BY i.created_at",
+        [*params, *window],
+    )
+    failures = query(
+        "SELECT d.deployment_id, d.service, d.finished_at, d.failure_reason, d.is_rollback, "
+        "count(i.incident_id) AS incidents, list(i.incident_id ORDER BY i.created_at) "
+        "FILTER (WHERE i.incident_id IS NOT NULL) AS incident_ids, "
+        "max(i.resolved_at) AS last_incident_resolved_at "
+        "FROM marts.deployments d LEFT JOIN marts.incidents i USING (deployment_id) "
+        f"WHERE {aliased['d']} AND d.is_failed AND d.finished_at >= ? AND d.finished_at < ? "
+        "GROUP BY ALL ORDER BY d.finished_at",
+        [*params, *window],
+    )
+    return TeamView(
+        trends=periods_in_range(filters, scope, [scope_id]),
+        team_trends=periods_in_range(filters, "team", teams),
+        comparison=team_comparison(filters.year, teams),
+        stages=lead_time_stages(changes, filters.grain),
+        changes=changes,
+        deployments=deployments,
+        failures=failures,
+        incidents=incidents,
+        maturity=team_maturity(teams),
+    )
+
+
+def team_choices(filters: Filters) -> list[str]:
+    """The teams the comparison shows: those owning a service of the system (all without)."""
+    if filters.system:
+        rows = query(
+            "SELECT DISTINCT team FROM marts.services WHERE system = ? AND team IS NOT NULL "
+            "ORDER BY team",
+            [filters.system],
+        )
+    else:
+        rows = query("SELECT DISTINCT team FROM marts.services WHERE team IS NOT NULL ORDER BY 1")
+    return rows["team"].to_list()
+
+
+def team_comparison(year: int, teams: Sequence[str]) -> pl.DataFrame:
+    """One row per team: ``<metric>`` value and ``<metric>_tier`` of the report year."""
+    rows = tiers(year, "team").filter(pl.col("scope_id").is_in(list(teams)))
+    if rows.is_empty():
+        return pl.DataFrame({"team": list(teams)}, schema={"team": pl.Utf8})
+    values = rows.pivot("metric", index="scope_id", values="value")
+    levels = rows.pivot("metric", index="scope_id", values="tier")
+    levels = levels.rename({c: f"{c}_tier" for c in levels.columns if c != "scope_id"})
+    joined = values.join(levels, on="scope_id", how="left")
+    return joined.rename({"scope_id": "team"}).sort("team")
+
+
+def lead_time_stages(changes: pl.DataFrame, grain: str) -> pl.DataFrame:
+    """Per period of ``deployed_at``: counted changes and the p50 of each stage (s)."""
+    counted = changes.filter(
+        pl.col("excluded_reason").is_null() & pl.col("lead_time_s").is_not_null()
+    )
+    return (
+        counted.group_by(period_start=pl.col("deployed_at").dt.truncate(EVERY[grain]).dt.date())
+        .agg(
+            changes=pl.len(),
+            lead_time_s=pl.col("lead_time_s").median(),
+            coding_s=pl.col("coding_s").median(),
+            review_s=pl.col("review_s").median(),
+            deploy_wait_s=pl.col("deploy_wait_s").median(),
+        )
+        .sort("period_start")
+    )
+
+
+def team_maturity(teams: Sequence[str]) -> pl.DataFrame:
+    """``marts.team_maturity`` rows of the teams (empty when the mart is not published)."""
+    if not has_table("team_maturity"):
+        return pl.DataFrame()
+    return query(
+        "SELECT * FROM marts.team_maturity WHERE list_contains(?, team) ORDER BY team",
+        [list(teams)],
+    )
+
+
+def in_period(frame: pl.DataFrame, column: str, period_start: date, grain: str) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``column`` falls in the period (drill-down to rows)."""
+    return frame.filter(pl.col(column).dt.truncate(EVERY[grain]).dt.date() == period_start)
+
+
+# --- Developer experience ----------------------------------------------------------------------
+
+SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class DevEx:
+    quarters: list[str]  # every surveyed quarter, latest first
+    cells: pl.DataFrame  # the quarter's team rows: question_key, scope_id, scores, suppressed
+    grid: pl.DataFrame  # questions × teams as text; a suppressed cell reads "suppressed"
+    rates: pl.DataFrame  # per quarter × scope_id (org and teams): respondents, invited, rate
+    changes: pl.DataFrame  # the quarter's quarter-over-quarter changes (delta_prev)
+    by_tier: pl.DataFrame  # per team: satisfaction of the quarter and each DORA tier
+
+
+def devex_data(filters: Filters, quarter: str | None = None) -> DevEx:
+    """The survey views of one quarter (the latest by default) for the team filter."""
+    quarters = query("SELECT DISTINCT quarter FROM marts.satisfaction ORDER BY 1 DESC")
+    known = quarters["quarter"].to_list()
+    chosen = quarter if quarter in known else (known[0] if known else "")
+    teams = [filters.team] if filters.team else team_choices(filters)
+    cells = query(
+        "SELECT question_key, scope_id, respondents, invited, response_rate, mean_score, "
+        "top2box, enps, delta_prev, suppressed FROM marts.satisfaction "
+        "WHERE quarter = ? AND scope = 'team' AND list_contains(?, scope_id) "
+        "ORDER BY question_key, scope_id",
+        [chosen, teams],
+    )
+    rates = query(
+        "SELECT DISTINCT quarter, scope, scope_id, respondents, invited, response_rate "
+        "FROM marts.satisfaction WHERE scope = 'org' OR list_contains(?, scope_id) "
+        "ORDER BY quarter, scope, scope_id",
+        [teams],
+    )
+    changes = cells.filter(pl.col("delta_prev").is_not_null()).select(
+        "question_key", "scope_id", "mean_score", "enps", "delta_prev"
+    )
+    satisfaction = cells.filter(
+        (pl.col("question_key") == SATISFACTION_KEY) & ~pl.col("suppressed")
+    ).select(team="scope_id", mean_score="mean_score")
+    team_tiers = tiers(filters.year, "team").select(team="scope_id", metric="metric", tier="tier")
+    return DevEx(
+        quarters=known,
+        cells=cells,
+        grid=suppressed_grid(cells),
+        rates=rates,
+        changes=changes,
+        by_tier=satisfaction.join(team_tiers, on="team", how="inner").sort("metric", "team"),
+    )
+
+
+def suppressed_grid(cells: pl.DataFrame) -> pl.DataFrame:
+    """Questions × teams as text: the mean (Likert) or eNPS (NPS) score, or "suppressed"."""
+    if cells.is_empty():
+        return pl.DataFrame({"question_key": []}, schema={"question_key": pl.Utf8})
+    text = cells.select(
+        "question_key",
+        "scope_id",
+        cell=pl.when(pl.col("suppressed"))
+        .then(pl.lit(SUPPRESSED))
+        .otherwise(pl.coalesce("mean_score", "enps").round(2).cast(pl.Utf8)),
+    )
+    return text.pivot("scope_id", index="question_key", values="cell").sort("question_key")

@@ -52,13 +52,20 @@ def table(frame: pl.DataFrame, name: str, *, height: int | str = "auto") -> None
 def download(frame: pl.DataFrame, name: str) -> None:
     st.download_button(
         f"Download {name} (CSV)",
-        frame.write_csv(),
+        csv_text(frame),
         file_name=f"{slug(name)}.csv",
         mime="text/csv",
         key=f"csv-{slug(name)}",
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def csv_text(frame: pl.DataFrame) -> str:
+    """``frame`` as CSV; list columns (``depends_on``, incident ids) joined with "; "."""
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    flat = frame.with_columns(pl.col(name).cast(pl.List(pl.Utf8)).list.join("; ") for name in lists)
+    return flat.write_csv()
 
 
 def empty_reason(

@@ -1,8 +1,138 @@
-"""Teams & services: placeholder until its page lands (issue 5)."""
+"""Teams and services: per-metric trends, a team comparison, lead-time stages, the deployment
+timeline and the incidents behind CFR and recovery time; every aggregate drills to its rows."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
+from dashboard import charts
+from dashboard.data import filter_options, in_period, loaded_sources, row_count, teams_data
+from dashboard.filters import draw_filters
+from dashboard.metrics import DORA, MTTR, show, year_label
+from dashboard.widgets import empty_state, table
+
 st.title("Teams & services")
-st.caption("This page is being built.")
+filters = draw_filters(filter_options())
+view = teams_data(filters)
+scope, scope_id = filters.scope
+st.caption(
+    f"{'The org' if scope == 'org' else f'{scope.title()} {scope_id}'} · {filters.describe()} "
+    f"· by {filters.grain}"
+)
+
+
+def maturity() -> None:
+    if view.maturity.is_empty():
+        return
+    if filters.team:
+        row = view.maturity.filter(pl.col("team") == filters.team)
+        if not row.is_empty():
+            r = row.row(0, named=True)
+            st.info(
+                f"Platform maturity: stage {r['stage']}, **{r['stage_name']}**. {r['reason']}",
+                icon=":material/stairs:",
+            )
+            return
+    with st.expander("Platform maturity stage per team"):
+        table(view.maturity, "team maturity")
+
+
+def trends() -> None:
+    if view.trends.is_empty():
+        empty_state(
+            "dora_metrics", loaded_sources(), filters, unfiltered_rows=row_count("dora_metrics")
+        )
+        return
+    metrics = [*DORA, MTTR]
+    metric = st.selectbox("Metric", metrics, format_func=lambda m: m.label, key="trend_metric")
+    hours = metric.unit == "duration"
+    st.plotly_chart(charts.trend(view.trends, metric.column, metric.label, hours=hours))
+    table(view.trends, f"{scope} DORA metrics by {filters.grain}")
+    st.subheader("Team comparison")
+    st.caption(
+        f"Each team's trailing-window value and tier ({year_label(filters.year)}); the chart "
+        f"shows {metric.label.lower()} per team by {filters.grain}."
+    )
+    table(view.comparison, "team comparison")
+    if not view.team_trends.is_empty():
+        st.plotly_chart(
+            charts.trend(view.team_trends, metric.column, f"{metric.label} per team", hours=hours)
+        )
+
+
+def lead_time() -> None:
+    counted = view.changes.filter(pl.col("excluded_reason").is_null())
+    if counted.is_empty():
+        empty_state("changes", loaded_sources(), filters, unfiltered_rows=row_count("changes"))
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.lead_time_stages(view.stages))
+    right.plotly_chart(charts.lead_time_distribution(counted["lead_time_s"]))
+    table(view.stages, f"lead time stages by {filters.grain}")
+
+
+def deployments() -> None:
+    if view.deployments.is_empty():
+        empty_state(
+            "deployments", loaded_sources(), filters, unfiltered_rows=row_count("deployments")
+        )
+        return
+    st.plotly_chart(charts.deployment_timeline(view.deployments))
+    status = charts.deployment_status(view.deployments).value_counts(sort=True)
+    st.caption(
+        " · ".join(f"{s}: {n}" for s, n in status.iter_rows()) + f" of {len(view.deployments)}"
+    )
+
+
+def failures() -> None:
+    st.subheader("Failed deployments (behind the change failure rate and recovery time)")
+    if view.failures.is_empty():
+        st.caption("No failed deployment in the range.")
+    else:
+        table(view.failures, "failed deployments")
+    st.subheader("Incidents (behind time to restore), with the deployment each is attributed to")
+    if view.incidents.is_empty():
+        empty_state("incidents", loaded_sources(), filters, unfiltered_rows=row_count("incidents"))
+        return
+    attributed = view.incidents["attributed_deployment"].is_not_null().sum()
+    restore = view.incidents["time_to_restore_s"].median()
+    st.caption(
+        f"{len(view.incidents)} incidents, {attributed} attributed to a deployment; "
+        f"time to restore p50 {show(restore, 'duration')} (over these incidents)."  # type: ignore[arg-type]
+    )
+    table(view.incidents, "incidents")
+
+
+def rows_behind() -> None:
+    st.subheader("Rows behind the numbers")
+    periods = view.trends["period_start"].to_list() if not view.trends.is_empty() else []
+    period = st.selectbox(
+        f"Drill into a {filters.grain}",
+        [None, *reversed(periods)],
+        format_func=lambda p: "every period in the range" if p is None else str(p),
+        key="drill_period",
+    )
+    frames = {
+        "deployments": (view.deployments, "finished_at"),
+        "changes": (view.changes, "deployed_at"),
+        "incidents": (view.incidents, "created_at"),
+    }
+    for name, (frame, column) in frames.items():
+        rows = frame if period is None else in_period(frame, column, period, filters.grain)
+        label = f"{name} in the range" if period is None else f"{name}, {filters.grain} of {period}"
+        with st.expander(f"{name.title()}: {len(rows)}"):
+            table(rows, label)
+
+
+maturity()
+tabs = st.tabs(["Trends", "Lead time", "Deployments", "Failures & incidents"])
+with tabs[0]:
+    trends()
+with tabs[1]:
+    lead_time()
+with tabs[2]:
+    deployments()
+with tabs[3]:
+    failures()
+rows_behind()

@@ -161,7 +161,11 @@ def dora_metrics(
         i = (
             inc.with_columns(_period("created_at", every))
             .group_by(key)
-            .agg(incidents=pl.len(), mttr_p50_s=_median("time_to_restore_s"))
+            .agg(
+                incidents=pl.len(),
+                mttr_p50_s=_median("time_to_restore_s"),
+                mttr_mean_s=pl.col("time_to_restore_s").mean(),  # resolved incidents only
+            )
         )
         periods = _periods(history_start, as_of, every).to_frame()
         spine = _scope_ids(services).join(periods, how="cross")
@@ -246,6 +250,14 @@ def _tier(
         if upper is None or value <= upper:
             return level
     return ordered[-1][0]
+
+
+def benchmark_tier(
+    year: int, metric: str, value: float | None, rows: list[tuple[str, float | None, float | None]]
+) -> str | None:
+    """The tier rule of :func:`_tier` for a value read back from the published marts (the
+    dashboard tiers the org's and teams' satisfaction with the rule of thumb this way)."""
+    return _tier(year, metric, value, rows)
 
 
 def dora_tiers(

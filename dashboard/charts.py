@@ -1,0 +1,166 @@
+"""Chart builders: plain functions from frames to Plotly figures (no Streamlit here), so each is
+tested on its own. Durations arrive in seconds and are drawn in hours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+
+HOUR = 3600.0
+SUPPRESSED = "suppressed"
+STATUS_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "rollback": "#ef6c00",
+    "rework": "#6a1b9a",
+}
+STAGES = (("coding_s", "Coding"), ("review_s", "Review"), ("deploy_wait_s", "Deploy wait"))
+
+
+def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
+    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, **axes)
+    return fig
+
+
+def trend(frame: pl.DataFrame, column: str, title: str, *, hours: bool = False) -> go.Figure:
+    """One metric over ``period_start`` (one line per ``scope_id`` when there are several)."""
+    fig = go.Figure()
+    for (scope_id,), rows in frame.sort("period_start").group_by("scope_id", maintain_order=True):
+        values = rows[column]
+        fig.add_trace(
+            go.Scatter(
+                x=rows["period_start"].to_list(),
+                y=(values / HOUR if hours else values).to_list(),
+                mode="lines+markers",
+                name=str(scope_id),
+            )
+        )
+    return _layout(
+        fig,
+        title,
+        yaxis_title="hours" if hours else None,
+        showlegend=frame["scope_id"].n_unique() > 1,
+    )
+
+
+def lead_time_stages(frame: pl.DataFrame) -> go.Figure:
+    """Stacked bars of the p50 of each lead-time stage per period (``period_start`` and
+    ``coding_s``, ``review_s``, ``deploy_wait_s`` in seconds)."""
+    fig = go.Figure()
+    for column, name in STAGES:
+        fig.add_trace(
+            go.Bar(x=frame["period_start"].to_list(), y=(frame[column] / HOUR).to_list(), name=name)
+        )
+    return _layout(fig, "Lead time by stage (p50 per stage)", barmode="stack", yaxis_title="hours")
+
+
+def lead_time_distribution(lead_times_s: pl.Series) -> go.Figure:
+    """Histogram of change lead times in hours."""
+    fig = go.Figure(go.Histogram(x=(lead_times_s.drop_nulls() / HOUR).to_list(), nbinsx=40))
+    return _layout(fig, "Lead time distribution", xaxis_title="hours", yaxis_title="changes")
+
+
+def deployment_status(frame: pl.DataFrame) -> pl.Series:
+    """One status per deployment, the most telling first: failed, rollback, rework, succeeded."""
+    return frame.select(
+        pl.when(pl.col("is_failed"))
+        .then(pl.lit("failed"))
+        .when(pl.col("is_rollback"))
+        .then(pl.lit("rollback"))
+        .when(pl.col("is_rework"))
+        .then(pl.lit("rework"))
+        .otherwise(pl.lit("succeeded"))
+        .alias("status")
+    )["status"]
+
+
+def deployment_timeline(frame: pl.DataFrame) -> go.Figure:
+    """Each deployment at its ``finished_at`` on its service's row, coloured by status."""
+    rows = frame.with_columns(status=deployment_status(frame))
+    fig = go.Figure()
+    for status, colour in STATUS_COLOURS.items():
+        part = rows.filter(pl.col("status") == status)
+        if part.is_empty():
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=part["finished_at"].to_list(),
+                y=part["service"].to_list(),
+                mode="markers",
+                name=status,
+                marker={"color": colour, "size": 9 if status != "succeeded" else 6},
+                customdata=part.select("deployment_id", "revision").rows(),
+                hovertemplate="%{y}<br>%{x}<br>%{customdata[0]} %{customdata[1]}",
+            )
+        )
+    return _layout(fig, "Deployments", yaxis_title=None)
+
+
+def heatmap(cells: pl.DataFrame, value: str, title: str) -> go.Figure:
+    """Questions × teams; ``cells`` has ``question_key``, ``scope_id``, ``suppressed`` and
+    ``value``. A suppressed cell is drawn empty with the word "suppressed", never its value."""
+    questions = sorted(cells["question_key"].unique().to_list())
+    teams = sorted(cells["scope_id"].unique().to_list())
+    lookup = {(r["question_key"], r["scope_id"]): r for r in cells.iter_rows(named=True)}
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    for question in questions:
+        z_row: list[float | None] = []
+        text_row: list[str] = []
+        for team in teams:
+            cell = lookup.get((question, team))
+            if cell is None:
+                z_row.append(None)
+                text_row.append("")
+            elif cell["suppressed"]:
+                z_row.append(None)
+                text_row.append(SUPPRESSED)
+            else:
+                z_row.append(cell[value])
+                text_row.append("" if cell[value] is None else f"{cell[value]:.2f}")
+        z.append(z_row)
+        text.append(text_row)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=teams,
+            y=questions,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            hoverongaps=False,
+        )
+    )
+    return _layout(fig, title)
+
+
+def response_rates(frame: pl.DataFrame) -> go.Figure:
+    """Grouped bars of ``response_rate`` per ``scope_id`` and ``quarter``."""
+    fig = go.Figure()
+    for (quarter,), rows in frame.sort("quarter").group_by("quarter", maintain_order=True):
+        fig.add_trace(
+            go.Bar(x=rows["scope_id"].to_list(), y=rows["response_rate"].to_list(), name=quarter)
+        )
+    return _layout(fig, "Response rate", barmode="group", yaxis_tickformat=".0%")
+
+
+def satisfaction_by_tier(frame: pl.DataFrame, metric: str) -> go.Figure:
+    """Each team's satisfaction (``mean_score``) against its DORA ``tier`` of ``metric``."""
+    fig = go.Figure(
+        go.Scatter(
+            x=frame["tier"].to_list(),
+            y=frame["mean_score"].to_list(),
+            text=frame["team"].to_list(),
+            mode="markers+text",
+            textposition="top center",
+        )
+    )
+    return _layout(
+        fig,
+        f"Satisfaction against {metric.replace('_', ' ')} tier",
+        xaxis_title="tier",
+        yaxis_title="mean satisfaction (1-5)",
+        yaxis_range=[1, 5],
+    )
