@@ -6,8 +6,8 @@ What it honours of the real API (shared/spec/SOURCES.md):
 - the pinned API version 2022-11-28 (a newer one drops ``merge_commit_sha``);
 - ``Link`` pagination followed verbatim, ``per_page=100`` always; the next URLs switch to
   ``/repositories/{id}/...``, and a next link that points back at a page already read is an
-  error, not an endless loop; a listing read to its end fetches its next page on a worker
-  thread while the caller handles the current one (one page ahead, one request at a time);
+  error, not an endless loop; a listing read to its end fetches its next pages on a worker
+  thread while the caller handles the current one (a few pages ahead, one request at a time);
 - pull requests and deployments have no time filter: they are read newest first and the
   listing stops at the caller's watermark;
 - primary rate limits (403/429, ``x-ratelimit-remaining: 0``) wait for ``x-ratelimit-reset``;
@@ -24,12 +24,12 @@ twice across pages is yielded once.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -69,6 +69,8 @@ M = TypeVar("M")
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+# Pages a listing read to its end reads ahead of the caller (about 300 kB of JSON each).
+PREFETCH_PAGES = 4
 # GitHub lists at most this many commits of a pull request.
 PULL_COMMITS_LIMIT = 250
 # GitHub asks for at least a minute after a secondary limit, then exponentially more.
@@ -225,32 +227,54 @@ class GitHubClient(BaseClient):
     ) -> Iterator[list[Any]]:
         """Each page of a list, following ``Link: <...>; rel="next"`` verbatim.
 
-        With ``prefetch``, the next page is fetched on a worker thread while the caller handles
-        the current one: one page ahead at most, the thread started only when a second page
-        exists; an error fetching a page is raised where that page would have come, and a
-        caller that stops early waits for the one fetch in flight, leaving no thread."""
+        With ``prefetch``, a worker thread walks the next links while the caller handles the
+        pages already read, up to :data:`PREFETCH_PAGES` ahead, so the server is never idle
+        while Paved validates and writes (the thread starts only when a second page exists;
+        requests stay one at a time). An error fetching a page is raised where that page
+        would have come; a caller that stops early waits for the one fetch in flight, leaving
+        no thread."""
         fetched: set[str] = set()
-        executor: ThreadPoolExecutor | None = None
-        pending: Future[tuple[list[Any], str | None]] | None = None
-        try:
-            body, link = self._page(full_name, path, {**params, "per_page": PER_PAGE}, fetched)
+        body, link = self._page(full_name, path, {**params, "per_page": PER_PAGE}, fetched)
+        if not (link and prefetch):
             while True:
-                if link and prefetch:
-                    if executor is None:
-                        executor = ThreadPoolExecutor(1, thread_name_prefix="paved-prefetch")
-                    pending = executor.submit(self._page, full_name, link, None, fetched)
                 yield body
                 if not link:
                     return
-                if pending is not None:
-                    (body, link), pending = pending.result(), None
-                else:
-                    body, link = self._page(full_name, link, None, fetched)
+                body, link = self._page(full_name, link, None, fetched)
+        ahead: queue.Queue[tuple[list[Any] | None, BaseException | None]] = queue.Queue(
+            PREFETCH_PAGES
+        )
+        stop = threading.Event()
+
+        def read_ahead(url: str | None) -> None:
+            try:
+                while url and not stop.is_set():
+                    page, url = self._page(full_name, url, None, fetched)
+                    ahead.put((page, None))
+                ahead.put((None, None))  # the end of the listing
+            except BaseException as exc:  # raised in the caller's thread
+                ahead.put((None, exc))
+
+        worker = threading.Thread(target=read_ahead, args=(link,), name="paved-prefetch")
+        worker.start()
+        try:
+            yield body
+            while True:
+                page, error = ahead.get()
+                if error is not None:
+                    raise error
+                if page is None:
+                    return
+                yield page
         finally:
-            if executor is not None:
-                if pending is not None:
-                    pending.cancel()
-                executor.shutdown(wait=True)
+            stop.set()
+            # Make room for the one page the worker may still be putting, then wait for it.
+            while True:
+                try:
+                    ahead.get_nowait()
+                except queue.Empty:
+                    break
+            worker.join()
 
     def _page(
         self, full_name: str, url: str, query: dict[str, Any] | None, fetched: set[str]
@@ -264,6 +288,7 @@ class GitHubClient(BaseClient):
                 f"github: {self.describe(response.request)} returned a "
                 f"{type(body).__name__}, not the list GitHub sends"
             )
+        drop_api_links(body, str(self.http.base_url))
         link = response.links.get("next", {}).get("url")
         if not link:
             return body, None
@@ -464,3 +489,34 @@ def _message(response: httpx.Response) -> str:
         return ""
     text = " ".join(message.split())
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+# Links into the REST API itself ("url", "comments_url", a user's eight "*_url"s...) are two
+# thirds of a commit's bytes and more of a pull request's; Paved never reads them and each is
+# derivable from the ids kept, so they are not stored (a commit is 1.3 kB instead of 3.4 kB,
+# which the warehouse writes and every rebuild parses). Links that are data stay: web pages
+# (``html_url``) and what a deployment status points to.
+_KEPT_LINKS = frozenset({"html_url", "target_url", "log_url", "environment_url"})
+
+
+def drop_api_links(value: Any, api: str) -> None:
+    """Remove, in place and at any depth, the string fields named ``url`` or ``*_url`` whose
+    value is a URL under ``api`` (the client's base URL), except :data:`_KEPT_LINKS`."""
+    if isinstance(value, dict):
+        links = [
+            key
+            for key, item in value.items()
+            if type(item) is str
+            and key.endswith("url")
+            and key not in _KEPT_LINKS
+            and item.startswith(api)
+        ]
+        for key in links:
+            del value[key]
+        for item in value.values():
+            if isinstance(item, dict | list):
+                drop_api_links(item, api)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                drop_api_links(item, api)

@@ -133,7 +133,6 @@ class Ingestion:
         if self._pending >= self.batch_size:
             self.commit()
         self.counts.fetched += 1
-        now = datetime.now(UTC)
         if isinstance(record, Rejection):
             self.counts.rejected += 1
             key = record.key or _fallback_key(record.payload)
@@ -144,7 +143,7 @@ class Ingestion:
                 _dumps(record.payload),
                 record.reason,
                 self.run_id,
-                now,
+                datetime.now(UTC),
             )
         else:
             if unmapped_reason:
@@ -158,8 +157,6 @@ class Ingestion:
                 scope,
                 _dumps(record.payload),
                 unmapped_reason,
-                now,
-                self.run_id,
             )
         self._pending += 1
 
@@ -175,6 +172,8 @@ class Ingestion:
 
     def commit(self) -> None:
         conn = self.conn
+        # A batch's rows share one extraction time: when it was written.
+        now = datetime.now(UTC)
         conn.execute("BEGIN TRANSACTION")
         try:
             for table, rows in self._rows.items():
@@ -183,7 +182,8 @@ class Ingestion:
                     conn.register("paved_batch", batch)
                     conn.execute(
                         f"INSERT OR REPLACE INTO raw.{table} SELECT key, scope, payload::JSON, "
-                        "unmapped_reason, extracted_at, run_id FROM paved_batch"
+                        "unmapped_reason, ?::TIMESTAMPTZ, ? FROM paved_batch",
+                        [now, self.run_id],
                     )
                     conn.unregister("paved_batch")
             if self._rejected:
@@ -197,7 +197,6 @@ class Ingestion:
                 )
                 conn.unregister("paved_rejected")
             if self._state:
-                now = datetime.now(UTC)
                 state = [
                     (self.source, scope, name, json.dumps(value), now)
                     for (scope, name), value in self._state.items()
@@ -279,7 +278,5 @@ def _arrow(rows: list[tuple]) -> pa.Table:
             "scope": pa.array(columns[1], pa.string()),
             "payload": pa.array(columns[2], pa.string()),
             "unmapped_reason": pa.array(columns[3], pa.string()),
-            "extracted_at": pa.array(columns[4], pa.timestamp("us", tz="UTC")),
-            "run_id": pa.array(columns[5], pa.string()),
         }
     )

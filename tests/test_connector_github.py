@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.github import GitHubClient
+from connectors.github import PREFETCH_PAGES, GitHubClient, drop_api_links
 from connectors.http import AuthError, NotFoundError, SourceError
 from connectors.items import Item, Rejection
 
@@ -536,7 +536,7 @@ def test_an_item_served_again_on_the_next_page_is_yielded_once():
     assert got == [f"{1:040x}", f"{2:040x}", f"{3:040x}"]
 
 
-def test_the_next_page_is_fetched_while_the_caller_handles_the_current_one():
+def test_the_next_pages_are_fetched_while_the_caller_handles_the_current_one():
     api = ScriptedGitHub(
         {
             COMMITS: [page([commit(1)], next=numbered(2))],
@@ -547,11 +547,11 @@ def test_the_next_page_is_fetched_while_the_caller_handles_the_current_one():
     client, _ = client_for(api)
     listing = client.list_commits(REPO, branch="main", since=None)
     next(listing)
-    for _ in range(100):  # the prefetch runs on its own thread
-        if len(api.requests) == 2:
+    for _ in range(500):  # the prefetch runs on its own thread
+        if len(api.requests) == 3:
             break
         threading.Event().wait(0.01)
-    assert len(api.requests) == 2  # page 2 is on its way, page 3 is not
+    assert len(api.requests) == 3  # pages 2 and 3 read while page 1 is in the caller's hands
     assert [r.key for r in listing] == [f"{2:040x}", f"{3:040x}"]
     assert len(api.requests) == 3
 
@@ -572,10 +572,15 @@ def test_an_error_fetching_a_later_page_is_raised_where_that_page_would_come():
 
 
 def test_a_listing_left_early_leaves_no_thread_behind():
+    pages = 3 + PREFETCH_PAGES
     api = ScriptedGitHub(
         {
             COMMITS: [page([commit(1)], next=numbered(2))],
-            numbered(2).removeprefix(BASE): [page([commit(2)], next=numbered(3))],
+            **{
+                numbered(n).removeprefix(BASE): [page([commit(n)], next=numbered(n + 1))]
+                for n in range(2, pages)
+            },
+            numbered(pages).removeprefix(BASE): [page([commit(pages)])],
         }
     )
     client, _ = client_for(api)
@@ -585,7 +590,8 @@ def test_a_listing_left_early_leaves_no_thread_behind():
     next(listing)
     listing.close()
     assert threading.active_count() == before
-    assert len(api.requests) <= 2  # never more than one page ahead
+    # Never more than PREFETCH_PAGES queued, plus the one the reader was putting.
+    assert len(api.requests) <= 2 + PREFETCH_PAGES < pages
 
 
 def test_commits_without_a_branch_list_the_default_branch_without_reading_the_repository():
@@ -913,3 +919,27 @@ def test_sandbox_deployments_and_statuses_match_the_world(sb: Any):
         (newest.model.id, now),
     )[0]
     assert len(statuses) == count
+
+
+def test_links_into_the_api_are_not_kept_and_links_that_are_data_are():
+    api = "https://ghe.example/api/v3/"
+    payload = {
+        "sha": "abc",
+        "url": api + "repos/o/r/commits/abc",
+        "html_url": "https://ghe.example/o/r/commit/abc",
+        "author": {"login": "ada", "followers_url": api + "users/ada/followers"},
+        "parents": [{"sha": "def", "url": api + "repos/o/r/commits/def"}],
+        "target_url": api + "deployments/1",
+        "homepage_url": "https://elsewhere.example/",
+        "curl": "not a link field at all",
+    }
+    drop_api_links([payload], api)
+    assert payload == {
+        "sha": "abc",
+        "html_url": "https://ghe.example/o/r/commit/abc",
+        "author": {"login": "ada"},
+        "parents": [{"sha": "def"}],
+        "target_url": api + "deployments/1",
+        "homepage_url": "https://elsewhere.example/",
+        "curl": "not a link field at all",
+    }
