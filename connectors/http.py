@@ -1,9 +1,10 @@
 """The one HTTP client every connector builds on (after githubkit and openai-python).
 
 - explicit timeouts on every request;
-- a retry decision: 408/429/5xx and transport errors (timeouts, connections cut mid-body)
-  are retried with exponential backoff, full jitter and a cap; a source's own rate-limit
-  signal (``retry-after``, a reset time) sets the wait instead;
+- a retry decision: 408/429/5xx, transport errors (timeouts, connections cut or reset
+  mid-body) and a JSON body that does not parse (a page cut short upstream) are retried with
+  exponential backoff, full jitter and a cap; a source's own rate-limit signal
+  (``retry-after``, a reset time) sets the wait instead;
 - 401, an authorisation 403 and 404 are never retried: they raise one plain sentence that
   names the variable or the resource to fix, never the token;
 - ETag conditional requests for re-polls (a 304 is cheap and often free);
@@ -30,6 +31,8 @@ import orjson
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Where a JSON body parsed in the retry loop is kept, in the response's extensions.
+PARSED = "paved.json"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -158,6 +161,8 @@ class BaseClient:
         return self.json(self.get(url, params=params))
 
     def json(self, response: httpx.Response) -> Any:
+        if PARSED in response.extensions:  # parsed (and checked) in the retry loop
+            return response.extensions[PARSED]
         try:
             # orjson parses about twice as fast as the standard library (UTF-8 bodies, as
             # every source sends; anything else is "not JSON").
@@ -188,7 +193,16 @@ class BaseClient:
                 self._wait(self.policy.backoff(attempt, self.rng), f"{exc.__class__.__name__}")
                 continue
             if response.status_code < 400 or response.status_code == 304:
-                return response
+                problem = _parse_json_body(response)
+                if problem is None:
+                    return response
+                if attempt >= self.policy.attempts:
+                    raise SourceError(
+                        f"{self.source}: {self.describe(response.request)} returned a body that "
+                        f"is not JSON {attempt} times ({problem})"
+                    )
+                self._wait(self.policy.backoff(attempt, self.rng), "a body that is not JSON")
+                continue
             decision = self.decide(response)
             if not decision.retry:
                 raise self.error_for(response)
@@ -248,6 +262,18 @@ class BaseClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _parse_json_body(response: httpx.Response) -> str | None:
+    """Parse a successful JSON response once, keeping the result on it; the problem when its
+    body does not parse (retried: a page cut short upstream is gone on the next try)."""
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        response.extensions[PARSED] = orjson.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return exc.__class__.__name__
+    return None
 
 
 def retry_after_seconds(headers: httpx.Headers, clock: Callable[[], float]) -> float | None:

@@ -20,7 +20,7 @@ from typing import Any, TypedDict, TypeVar
 import duckdb
 import httpx
 
-from connectors.http import BaseClient, RequestStats
+from connectors.http import DEFAULT_TIMEOUT, BaseClient, RequestStats
 from models.settings import Settings
 from pipelines.raw import Counts, Ingestion
 
@@ -35,6 +35,7 @@ class ClientOptions(TypedDict):
 
     sleep: Callable[[float], None]
     transport: httpx.BaseTransport | None
+    timeout: httpx.Timeout
 
 
 class ConfigurationError(Exception):
@@ -101,10 +102,12 @@ class SourceRun:
     # One transport for every client of a replay: building one costs ~20 ms (TLS context).
     transport: httpx.BaseTransport | None = None
     clients: list[BaseClient] = field(default_factory=list)
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
 
     def options(self) -> ClientOptions:
-        """What every client of this run is built with: how it waits and its transport."""
-        return {"sleep": self.sleep, "transport": self.transport}
+        """What every client of this run is built with: how it waits, its transport and
+        its timeouts."""
+        return {"sleep": self.sleep, "transport": self.transport, "timeout": self.timeout}
 
     def client(self, client: C) -> C:
         """Track a client so its requests, 304s, retries and waits are reported."""

@@ -32,7 +32,14 @@ def materialize_source(
     """Ingest ``source`` into the warehouse; its counts and requests become the metadata."""
     settings = paved.settings()
     with paved.warehouse() as conn:
-        run = SourceRun(settings, conn, context.run.run_id, paved.window(settings), paved.sleeper())
+        run = SourceRun(
+            settings,
+            conn,
+            context.run.run_id,
+            paved.window(settings),
+            paved.sleeper(),
+            timeout=paved.timeout(),
+        )
         label = context.asset_key.to_user_string()
         summary = ingest_source(source, run, body, missing=missing(settings), label=label)
     return dg.MaterializeResult(metadata=summary.metadata())

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import httpx
 
+from connectors.http import DEFAULT_TIMEOUT
 from models.settings import Settings
 from pipelines.ingest import Window, no_wait
 from pipelines.raw import open_warehouse
@@ -30,12 +32,14 @@ class PavedResource(dg.ConfigurableResource):
     ``window_from``/``window_to`` (ISO dates, from `paved materialize --from/--to`) bound the
     collection window of a re-backfill. ``wait`` False makes the clients count their retry and
     rate-limit waits without sleeping them (tests, and replays against the sandbox).
+    ``http_timeout_s`` replaces the clients' timeouts (tests of slow responses shorten it).
     """
 
     home: str | None = None
     window_from: str | None = None
     window_to: str | None = None
     wait: bool = True
+    http_timeout_s: float | None = None
 
     def settings(self) -> Settings:
         settings = Settings()
@@ -50,6 +54,9 @@ class PavedResource(dg.ConfigurableResource):
 
     def sleeper(self) -> Callable[[float], None]:
         return time.sleep if self.wait else no_wait
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.http_timeout_s) if self.http_timeout_s else DEFAULT_TIMEOUT
 
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -11,7 +11,9 @@ from models.staging import STAGING_TABLES, Staging
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
-       nullif(concat_ws('; ', nullif(r.notes, ''), g.notes), '') AS notes
+       nullif(concat_ws('; ', nullif(r.notes, ''), g.notes,
+           CASE WHEN r.retries > 0 THEN r.retries || ' request(s) retried ('
+               || round(r.waited_s, 1) || ' s waited)' END), '') AS notes
 FROM raw.ingest_runs r
 LEFT JOIN (
     SELECT run_id, 'argocd' AS source,

@@ -9,10 +9,13 @@ is corrupted for the malformed-item fault.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import traceback
@@ -27,6 +30,9 @@ from sandbox.servers.faults import Faults
 from sandbox.world.store import World
 
 JSON_TYPE = "application/json; charset=utf-8"
+# How a response body can be broken on the wire: closed half sent, reset (TCP RST) half sent,
+# or cut short with the length announced as sent (a 200 whose JSON does not parse).
+WIRE_FAULTS = ("truncate", "reset", "malformed_page")
 
 
 @dataclass
@@ -225,37 +231,51 @@ class SandboxServer:
         return items
 
     # -- the request cycle -------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: Message) -> tuple[Response, bool]:
-        """Answer one request; the flag says whether to cut the body short (truncate fault)."""
+    def handle(self, method: str, target: str, headers: Message) -> tuple[Response, str]:
+        """Answer one request; the second value says how to break its body on the wire (one of
+        :data:`WIRE_FAULTS`, or "" to send it whole)."""
         with self._lock:
             self.requests.append((method, target))
         split = urlsplit(target)
         req = Request(
             method, target, split.path, parse_qs(split.query, keep_blank_values=True), headers
         )
-        if self.faults.slow_seconds > 0:
-            self.faults.count("slow")
-            time.sleep(self.faults.slow_seconds)
+        faults = self.faults
+        scripted = faults.scripted()
+        if scripted == "slow" or (
+            faults.slow_seconds > 0 and faults.chance("slow", faults.slow_rate)
+        ):
+            time.sleep(faults.slow_seconds)
         if not self.authorized(req):
-            return self.unauthorized(req), False
-        response = self._respond(req)
+            return self.unauthorized(req), ""
+        response = self._respond(req, scripted)
         not_modified = False
         if self.etags and response.status == 200:
             response, not_modified = self._conditional(req, response)
         self.finalize(req, response, not_modified=not_modified)
-        truncate = (
-            response.status == 200
-            and response.body is not None
-            and self.faults.chance("truncate", self.faults.truncate_rate)
-        )
-        return response, truncate
+        if response.status != 200 or response.body is None:
+            if scripted in WIRE_FAULTS:
+                faults.unscript(scripted)  # nothing to break here: the next response gets it
+            return response, ""
+        if scripted in WIRE_FAULTS:
+            return response, scripted
+        for kind, rate in (
+            ("truncate", faults.truncate_rate),
+            ("reset", faults.reset_rate),
+            ("malformed_page", faults.malformed_page_rate),
+        ):
+            if faults.chance(kind, rate):
+                return response, kind
+        return response, ""
 
-    def _respond(self, req: Request) -> Response:
+    def _respond(self, req: Request, scripted: str = "") -> Response:
         faults = self.faults
-        if faults.take("exhaust"):
+        if scripted == "exhaust" or faults.take("exhaust"):
             return self.exhausted(req)
-        if faults.take("burst_429"):
+        if scripted == "burst_429" or faults.take("burst_429"):
             return self.too_many_requests(req)
+        if scripted in ("error", "burst_5xx") or faults.take("burst_5xx"):
+            return self.server_error(req)
         if faults.chance("error", faults.error_rate):
             return self.server_error(req)
         early = self.before(req)
@@ -304,26 +324,41 @@ def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve()
 
+        def finish(self) -> None:
+            # A reset connection is already closed: nothing is left to flush.
+            with contextlib.suppress(OSError, ValueError):
+                super().finish()
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            response, truncate = server.handle(self.command, self.path, self.headers)
+            response, wire = server.handle(self.command, self.path, self.headers)
             body = response.payload()
+            if wire == "malformed_page":
+                body = body[: len(body) // 2]
             self.send_response(response.status)
             if response.status != 304:
                 self.send_header("Content-Type", response.content_type)
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            if truncate:
+            # A truncated or reset body announces its whole length; a malformed page what is sent.
+            announced = len(response.payload()) if wire in ("truncate", "reset") else len(body)
+            self.send_header("Content-Length", str(announced))
+            if wire in ("truncate", "reset"):
                 self.send_header("Connection", "close")
             self.end_headers()
-            if truncate:
-                # The whole length announced, half the body sent, then the connection closed.
+            if wire in ("truncate", "reset"):
+                # The whole length announced, half the body sent, then the connection closed,
+                # or reset: SO_LINGER 0 makes close() send an RST instead of a FIN.
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
+                if wire == "reset":
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
                 return
             self.wfile.write(body)
 

@@ -5,12 +5,18 @@ Each server owns one :class:`Faults`; tests change its fields at runtime
 ``injected[kind]`` so a test can check it really happened, and the draws come from
 ``random.Random(seed)`` so a run is reproducible.
 
-Kinds counted in ``injected``: ``error`` (a 5xx), ``burst_429`` (a short rate limit with a
-retry delay), ``exhaust`` (the API's quota-exhausted response with a reset a few seconds ahead),
-``slow`` (a delayed response), ``truncate`` (the connection cut mid-body), ``malformed`` (one
-item of a page corrupted), ``duplicate`` (the last item of the previous page served again),
-``offset_drift`` (PagerDuty: an incident appeared before the offset, shifting the page by one),
-``throttle`` (Typeform's ~2 requests/s limiter, when ``rate_limit_per_second`` is set).
+Kinds counted in ``injected``: ``error`` (a 5xx), ``burst_5xx`` (the next N requests answer
+5xx), ``burst_429`` (a short rate limit with a retry delay), ``exhaust`` (the API's
+quota-exhausted response with a reset a few seconds ahead), ``slow`` (a response delayed by
+``slow_seconds``: every one, or a ``slow_rate`` share of them), ``truncate`` (the connection
+closed mid-body), ``reset`` (the connection reset, TCP RST, mid-body), ``malformed_page`` (a 200
+whose JSON body is cut short, its length announced as sent), ``malformed`` (one item of a page
+corrupted), ``duplicate`` (the last item of the previous page served again), ``offset_drift``
+(PagerDuty: an incident appeared before the offset, shifting the page by one), ``throttle``
+(Typeform's ~2 requests/s limiter, when ``rate_limit_per_second`` is set).
+
+``script`` lists the faults of the next requests, one per request in order (``""`` for none),
+so a test can make every kind happen on a server that gets only a handful of requests.
 """
 
 from __future__ import annotations
@@ -28,10 +34,14 @@ class Faults:
     """What goes wrong, and how often. All off by default."""
 
     error_rate: float = 0.0
+    burst_5xx: int = 0
     burst_429: int = 0
     exhaust: int = 0
     slow_seconds: float = 0.0
+    slow_rate: float = 1.0  # the share of requests slowed while slow_seconds is set
     truncate_rate: float = 0.0
+    reset_rate: float = 0.0
+    malformed_page_rate: float = 0.0
     malformed_rate: float = 0.0
     duplicate_rate: float = 0.0
     offset_drift: float = 0.0
@@ -41,6 +51,7 @@ class Faults:
     retry_after_seconds: int = 1
     reset_seconds: int = 3
     seed: int = 0
+    script: list[str] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -81,6 +92,22 @@ class Faults:
             self.injected[kind] += 1
             return True
 
+    def scripted(self) -> str:
+        """The next request's scripted fault ("" for none), counted when there is one."""
+        with self._lock:
+            if not self.script:
+                return ""
+            kind = self.script.pop(0)
+            if kind:
+                self.injected[kind] += 1
+            return kind
+
+    def unscript(self, kind: str) -> None:
+        """Put back a scripted fault that did not apply (a body fault on a 304 or an error)."""
+        with self._lock:
+            self.script.insert(0, kind)
+            self.injected[kind] -= 1
+
     def pick(self, options: list[Any]) -> Any:
         """A seeded choice among the variants of a fault (e.g. 403 or 429)."""
         with self._lock:
@@ -108,5 +135,8 @@ class Faults:
         with self._lock:
             self.error_rate = self.truncate_rate = self.malformed_rate = 0.0
             self.duplicate_rate = self.offset_drift = self.slow_seconds = 0.0
-            self.burst_429 = self.exhaust = 0
+            self.reset_rate = self.malformed_page_rate = 0.0
+            self.slow_rate = 1.0
+            self.burst_5xx = self.burst_429 = self.exhaust = 0
             self.rate_limit_per_second = None
+            self.script = []
