@@ -1,14 +1,15 @@
 """The marts from staging: the metric functions composed in their run order (pure, no I/O).
 
 :func:`build_marts` takes the staging frames and returns one frame per ``marts`` table with
-exactly the columns of ``models.schema.MARTS`` (``data_quality`` excepted: it comes from the
-raw layer's run records, see the pipeline).
+exactly the columns of ``models.schema.MARTS`` (``data_quality`` and ``rejected_records``
+excepted: they come from the raw layer's run records, see the pipeline), plus the links left out
+(:data:`DROPPED_LINKS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
@@ -36,7 +37,10 @@ from models.metrics import (
     to_mart,
 )
 from models.metrics.deployments import collapse_self_heal, order_keys, repo_owners, with_repo_key
+from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
+from models.metrics.links import LinkBases, service_links
+from models.metrics.maturity import team_maturity
 from models.staging import Staging
 
 
@@ -51,6 +55,12 @@ class MartOptions:
     production_envs: Sequence[str] = DEFAULT_PRODUCTION_ENVS
     helm_tag_parameter: str = "image.tag"
     min_group: int = 5
+    link_bases: LinkBases = field(default_factory=LinkBases)
+
+
+DROPPED_LINKS = "dropped_links"
+"""The key of :func:`build_marts`'s frame of links left out (DROPPED), not a mart: the
+pipeline counts them in ``data_quality``'s notes."""
 
 
 def _between(column: str, start: datetime, end: datetime) -> pl.Expr:
@@ -147,6 +157,21 @@ def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
     teams_of = services.select("service", "team")
     inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
     responses = s.survey_responses.filter(_between("submitted_at", o.history_start, o.as_of))
+    tiers = dora_tiers(deps, chg, inc, services, as_of=o.as_of.date())
+    survey = satisfaction(
+        responses, s.survey_answers, s.teams, min_group=o.min_group, org_invited=s.users.height
+    )
+    envs = environments(
+        s.argocd_status,
+        s.argocd_history.filter(pl.col("deployed_at") <= o.as_of),
+        s.deployment_operations.filter(
+            pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)
+        ),
+        services,
+        production_pattern=o.production_pattern,
+        production_envs=o.production_envs,
+    )
+    links, dropped = service_links(services, s.catalog_links, o.link_bases)
     return {
         "services": to_mart(services, "services"),
         "teams": to_mart(s.teams, "teams"),
@@ -156,14 +181,14 @@ def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
         "dora_metrics": dora_metrics(
             deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of
         ),
-        "dora_tiers": dora_tiers(deps, chg, inc, services, as_of=o.as_of.date()),
+        "dora_tiers": tiers,
         "benchmarks": benchmarks(),
-        "satisfaction": satisfaction(
-            responses,
-            s.survey_answers,
-            s.teams,
-            min_group=o.min_group,
-            org_invited=s.users.height,
-        ),
+        "satisfaction": survey,
         "costs": costs(s.cost_rows, services, s.teams, start=o.history_start, end=o.as_of),
+        "environments": envs,
+        "service_links": links,
+        "team_maturity": team_maturity(
+            services, s.teams, envs, deps, tiers, survey, as_of=o.as_of.date()
+        ),
+        DROPPED_LINKS: dropped,
     }

@@ -906,6 +906,7 @@ def test_empty_week_counts_zero_deployments_and_null_lead_time() -> None:
         "mttr_p50_s": None,
         "rework_deployments": 0,
         "rework_rate": None,
+        "mttr_mean_s": None,
     }
     idle = found.filter(pl.col("scope_id") == IDLE).get_column("deployments").to_list()
     assert idle == [0, 0, 0]  # a service never deployed still has its rows
@@ -1001,6 +1002,31 @@ def test_open_incidents_are_counted_not_timed() -> None:
         grains=["month"],
     ).filter(pl.col("scope_id") == SHOP)
     assert found.select("incidents", "mttr_p50_s").row(0) == (3, 2 * H)
+
+
+def test_mttr_mean_is_the_mean_of_resolved_incidents_beside_the_median() -> None:
+    restores = [H, 2 * H, 6 * H, None]  # the last one still open: counted, not timed
+    incidents = mart_incidents(
+        [
+            {
+                "incident_id": f"i{n}",
+                "service": SHOP,
+                "created_at": t(f"2024-01-0{n + 2} 10:00"),
+                "time_to_restore_s": restore,
+            }
+            for n, restore in enumerate(restores)
+        ]
+    )
+    found = dora_metrics(
+        scored_deployments([]),
+        mart_changes([]),
+        incidents,
+        SERVICES,
+        history_start=START,
+        as_of=START,
+        grains=["month"],
+    ).filter(pl.col("scope_id") == SHOP)
+    assert found.select("incidents", "mttr_p50_s", "mttr_mean_s").row(0) == (4, 2 * H, 3 * H)
 
 
 def test_cfr_is_never_above_one() -> None:

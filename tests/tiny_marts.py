@@ -73,9 +73,10 @@ def fill(conn: duckdb.DuckDBPyConnection, *, size: int, cfr: float) -> None:
             rate = cfr if i == 0 else 0.1 * m
             metrics.append(
                 ("month", month, "team", team, 10, 5, 0.3, 8, 3600.0 * (i + m + 1),
-                 7200.0 * (i + m + 1), int(10 * rate), rate, 1800.0, 1, 3600.0, 1, 0.1)
+                 7200.0 * (i + m + 1), int(10 * rate), rate, 1800.0, 1, 3600.0, 1, 0.1,
+                 3600.0)
             )  # fmt: skip
-    conn.executemany(f"INSERT INTO marts.dora_metrics VALUES ({', '.join('?' * 17)})", metrics)
+    conn.executemany(f"INSERT INTO marts.dora_metrics VALUES ({', '.join('?' * 18)})", metrics)
     conn.execute(
         "INSERT INTO marts.data_quality VALUES ('github', 'run-1', ?, 10, 7, 2, 1, NULL)", [NOW]
     )

@@ -231,8 +231,9 @@ def resolve_revision(
     )
 
 
-def _is_production(names: Sequence[str | None], pattern: re.Pattern[str]) -> bool:
-    return any(name is not None and pattern.search(name) is not None for name in names)
+def production_app(name: str | None, namespace: str | None, pattern: re.Pattern[str]) -> bool:
+    """Whether an Argo CD app is production: its name or destination namespace matches."""
+    return any(n is not None and pattern.search(n) is not None for n in (name, namespace))
 
 
 def production_deployments(
@@ -265,7 +266,7 @@ def production_deployments(
     production_uids = [
         uid
         for uid, name, namespace in apps.select("app_uid", "app_name", "namespace").iter_rows()
-        if _is_production((name, namespace), pattern)
+        if production_app(name, namespace, pattern)
     ]
     production = pl.Series(production_uids, dtype=pl.Utf8).implode()
     argo_services = (

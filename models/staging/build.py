@@ -10,6 +10,7 @@ import polars as pl
 from models.staging.catalog import stage_catalog
 from models.staging.common import raw_tables
 from models.staging.costs import stage_costs
+from models.staging.portal import stage_argocd_status, stage_catalog_links, stage_operations
 from models.staging.sources import (
     stage_argocd,
     stage_commits,
@@ -39,6 +40,9 @@ class Staging:
     survey_responses: pl.DataFrame
     survey_answers: pl.DataFrame
     cost_rows: pl.DataFrame
+    catalog_links: pl.DataFrame
+    argocd_status: pl.DataFrame
+    deployment_operations: pl.DataFrame
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -58,6 +62,7 @@ def stage(
     pulls, pr_commits = stage_pull_requests(conn, tables)
     apps, history = stage_argocd(conn, tables, services)
     responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
+    status = stage_argocd_status(conn, tables, services)
     return Staging(
         services=services,
         teams=teams,
@@ -72,4 +77,7 @@ def stage(
         survey_responses=responses,
         survey_answers=answers,
         cost_rows=stage_costs(conn),
+        catalog_links=stage_catalog_links(conn, tables),
+        argocd_status=status,
+        deployment_operations=stage_operations(conn, tables, services, status),
     )

@@ -21,13 +21,20 @@ from datetime import time as clock
 
 import dagster as dg
 
-from models.marts import MartOptions, build_marts
+from models.marts import DROPPED_LINKS, MartOptions, build_marts
+from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
 from models.staging import STAGING_TABLES, stage
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
-from pipelines.marts.warehouse import data_quality, read_staging, write_marts, write_staging
+from pipelines.marts.warehouse import (
+    data_quality,
+    read_staging,
+    rejected_records,
+    write_marts,
+    write_staging,
+)
 from pipelines.resources import WRITER_POOL, PavedResource
 
 RAW_KEYS = [
@@ -105,7 +112,26 @@ def mart_options(paved: PavedResource, settings: Settings) -> MartOptions:
         production_pattern=settings.argocd_production_pattern,
         production_envs=tuple(settings.production_envs),
         min_group=settings.survey_min_group,
+        link_bases=LinkBases(
+            github_web=github_web_url(settings.github_api_url),
+            argocd=settings.argocd_url,
+            pagerduty_web=pagerduty_web_url(settings.pagerduty_api_url),
+            backstage=settings.backstage_url,
+        ),
     )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """Every configured secret's value, masked wherever a published excerpt could show it."""
+    values = (
+        settings.github_token,
+        settings.argocd_token,
+        settings.pagerduty_token,
+        settings.typeform_token,
+        settings.backstage_token,
+        settings.survey_salt,
+    )
+    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
 @dg.multi_asset(specs=MART_SPECS, pool=WRITER_POOL, name="marts", can_subset=True)
@@ -118,7 +144,8 @@ def marts(
     started = time.perf_counter()
     with paved.warehouse() as conn:
         frames = build_marts(read_staging(conn), options)
-        frames["data_quality"] = data_quality(conn)
+        frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
+        frames["rejected_records"] = rejected_records(conn, secrets=_secrets(settings))
         wanted = selected(context, "marts")
         counts = write_marts(conn, {k: v for k, v in frames.items() if k in wanted})
     elapsed = round(time.perf_counter() - started, 2)

@@ -29,6 +29,13 @@ STAGING: dict[str, str] = {
     "scored answers, text otherwise (never published per respondent).",
     "cost_rows": "One row per FOCUS cost row: charge period start, tags (JSON), currency and "
     "exact effective and billed amounts.",
+    "catalog_links": "One row per metadata.links entry of a Component, as written (URLs are "
+    "checked when the marts are built).",
+    "argocd_status": "One row per mapped Argo CD Application uid as the last poll saw it: sync "
+    "and health status, creation and observation times.",
+    "deployment_operations": "One row per observed deployment operation of a mapped target: "
+    "every Argo CD operation state a poll saw (failed syncs included) and every GitHub "
+    "deployment status.",
 }
 
 MARTS: dict[str, str] = {
@@ -56,4 +63,14 @@ MARTS: dict[str, str] = {
     "allocated by tags (unallocated: service and team NULL); currencies never summed.",
     "data_quality": "One row per source per ingestion run: fetched = loaded + rejected + "
     "unmapped, with the run's notes (Argo CD history gaps included).",
+    "environments": "One row per service x deployment target (Argo CD application, or GitHub "
+    "environment of the service's repo): production or not, sync and health status, the last "
+    "deployed revision and time, the last operation and the last failed sync.",
+    "service_links": "One row per service x link: the catalog's metadata.links and the "
+    "well-known annotations (docs, runbook, logs, dashboards, source), and the repo, Argo CD "
+    "and PagerDuty URLs built from the configured base URLs; http(s) URLs only.",
+    "team_maturity": "One row per team: its platform maturity stage (1 manual .. 5 automated), "
+    "the reason in plain words, and the inputs of the scoring rule (docs/metrics.md).",
+    "rejected_records": "One row per record a source returned that failed validation: its "
+    "source, object, key, reason and run, and the first 500 characters of its payload.",
 }

@@ -6,6 +6,7 @@ import duckdb
 import polars as pl
 
 from models.metrics.frames import empty, mart_schema, to_mart
+from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
 from models.staging import STAGING_TABLES, Staging
 
@@ -89,12 +90,57 @@ def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame])
     return counts
 
 
-def data_quality(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """``marts.data_quality`` from ``raw.ingest_runs`` (empty before any ingestion)."""
+def data_quality(
+    conn: duckdb.DuckDBPyConnection, *, dropped_links: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """``marts.data_quality`` from ``raw.ingest_runs`` (empty before any ingestion). Links left
+    out of ``marts.service_links`` are noted on the catalog's (``backstage``) latest run."""
     if not has_table(conn, "raw", "ingest_runs"):
         return empty(mart_schema("data_quality"))
     sql = DATA_QUALITY_SQL
     if not has_table(conn, "raw", "argocd_gaps"):
         sql = sql.replace("FROM raw.argocd_gaps", f"FROM ({NO_GAPS})")
     conn.execute("SET TimeZone = 'UTC'")
-    return to_mart(conn.sql(sql).pl(), "data_quality")
+    frame = to_mart(conn.sql(sql).pl(), "data_quality")
+    if dropped_links is None or dropped_links.is_empty():
+        return frame
+    return with_note(frame, "backstage", dropped_links_note(dropped_links))
+
+
+def dropped_links_note(dropped: pl.DataFrame) -> str:
+    """``N link(s) dropped: <service> '<title>': <reason>, ...`` (never the URL itself)."""
+    items = [
+        f"{service} {title!r}: {reason}" if title else f"{service}: {reason}"
+        for service, title, reason in dropped.select("service", "title", "reason").iter_rows()
+    ]
+    return f"{len(items)} link(s) dropped: " + ", ".join(items)
+
+
+def with_note(frame: pl.DataFrame, source: str, note: str) -> pl.DataFrame:
+    """``frame`` with ``note`` appended to the notes of ``source``'s latest run."""
+    runs = frame.with_row_index("_row").filter(pl.col("source") == source)
+    if runs.is_empty():
+        return frame
+    row = runs.sort("run_at", "run_id").get_column("_row")[-1]
+    notes = pl.col("notes")
+    joined = pl.when(notes.is_null() | (notes == "")).then(pl.lit(note))
+    joined = joined.otherwise(pl.concat_str(notes, pl.lit("; "), pl.lit(note)))
+    return (
+        frame.with_row_index("_row")
+        .with_columns(notes=pl.when(pl.col("_row") == row).then(joined).otherwise(notes))
+        .drop("_row")
+    )
+
+
+def rejected_records(conn: duckdb.DuckDBPyConnection, *, secrets: list[str]) -> pl.DataFrame:
+    """``marts.rejected_records`` from ``raw.rejected`` (empty before any ingestion)."""
+    if not has_table(conn, "raw", "rejected"):
+        return empty(mart_schema("rejected_records"))
+    conn.execute("SET TimeZone = 'UTC'")
+    raw = conn.sql(
+        "SELECT source, object, key, reason, run_id, rejected_at, payload::VARCHAR AS payload "
+        "FROM raw.rejected"
+    ).pl()
+    if raw.is_empty():
+        return empty(mart_schema("rejected_records"))
+    return published_rejections(raw, secrets=secrets)

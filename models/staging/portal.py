@@ -1,0 +1,177 @@
+"""What the portal views need from the raw layer: catalog links, Argo CD app status and the
+observed deployment operations (Argo CD operation states, GitHub deployment statuses).
+
+Argo CD keeps only its latest operation per app, so a failed sync is visible only until the next
+one: ``raw.argocd_operations`` keeps every operation a poll saw (the latest payload of
+``raw.argocd_applications`` has the current one, which is also read, so a warehouse loaded
+before that table existed still shows it).
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+
+from models.metrics.environments import ARGOCD_STATUS, OPERATIONS
+from models.metrics.frames import conform, empty
+from models.metrics.links import CATALOG_LINKS
+from models.staging.catalog import service_index
+from models.staging.common import query
+from models.staging.sources import _repos
+
+OPERATION_SHAPE = json.dumps(
+    {
+        "phase": "VARCHAR",
+        "message": "VARCHAR",
+        "startedAt": "VARCHAR",
+        "finishedAt": "VARCHAR",
+        "syncResult": {"revision": "VARCHAR", "revisions": ["VARCHAR"]},
+        "operation": {"sync": {"revision": "VARCHAR", "revisions": ["VARCHAR"]}},
+    }
+)
+GITHUB_STATUS_SHAPE = json.dumps(
+    {"id": "BIGINT", "state": "VARCHAR", "description": "VARCHAR", "created_at": "VARCHAR"}
+)
+GITHUB_DEPLOYMENT_SHAPE = json.dumps(
+    {"id": "BIGINT", "sha": "VARCHAR", "environment": "VARCHAR", "created_at": "VARCHAR"}
+)
+
+
+def stage_catalog_links(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
+    """One row per ``metadata.links`` entry of a Component (CATALOG_LINKS), as written."""
+    if "backstage_entities" not in tables:
+        return empty(CATALOG_LINKS)
+    rows = conn.execute(
+        "SELECT lower(key), (payload->'metadata'->'links')::VARCHAR FROM raw.backstage_entities "
+        "WHERE lower(key) LIKE 'component:%' ORDER BY key"
+    ).fetchall()
+    out = []
+    for service, text in rows:
+        links = json.loads(text) if text else []
+        for link in links if isinstance(links, list) else []:
+            if isinstance(link, dict):
+                values = [link.get(k) for k in ("url", "title", "icon", "type")]
+                out.append((service, *(None if v is None else str(v) for v in values)))
+    if not out:
+        return empty(CATALOG_LINKS)
+    return pl.DataFrame(out, schema=CATALOG_LINKS, orient="row")
+
+
+def stage_argocd_status(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per Argo CD app uid a component maps, as the last poll saw it (ARGOCD_STATUS)."""
+    if "argocd_applications" not in tables:
+        return empty(ARGOCD_STATUS)
+    index = service_index(services)
+    rows = conn.execute(
+        """
+        SELECT key, payload->'metadata'->>'name', payload->'spec'->'destination'->>'namespace',
+               (payload->'metadata'->'labels')::VARCHAR,
+               (payload->'metadata'->>'creationTimestamp')::TIMESTAMPTZ, extracted_at,
+               payload->'status'->'sync'->>'status', payload->'status'->'health'->>'status'
+        FROM raw.argocd_applications ORDER BY key
+        """
+    ).fetchall()
+    out = []
+    for uid, name, namespace, labels, created, observed, sync, health in rows:
+        parsed = json.loads(labels) if labels else {}
+        labels_map = {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+        service = index.argocd_app(str(name or ""), labels_map)
+        if service is not None:
+            out.append((uid, name, namespace, service, created, observed, sync, health))
+    if not out:
+        return empty(ARGOCD_STATUS)
+    return conform(pl.DataFrame(out, schema=list(ARGOCD_STATUS), orient="row"), ARGOCD_STATUS)
+
+
+def _argocd_operations(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], status: pl.DataFrame
+) -> pl.DataFrame:
+    sources = [
+        "SELECT key AS uid, payload->'status'->'operationState' AS op FROM raw.argocd_applications "
+        "WHERE (payload->'status'->'operationState') IS NOT NULL"
+    ]
+    if "argocd_operations" in tables:
+        sources.append("SELECT uid, payload AS op FROM raw.argocd_operations")
+    conn.register(
+        "paved_staging_status", status.select("app_uid", "app_name", "service").to_arrow()
+    )
+    try:
+        return query(
+            conn,
+            f"""
+            SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
+                   s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
+                   o.x.phase AS phase, o.x.message AS message,
+                   o.x.startedAt::TIMESTAMPTZ AS started_at,
+                   o.x.finishedAt::TIMESTAMPTZ AS finished_at,
+                   lower(coalesce(o.x.syncResult.revision, o.x.operation.sync.revision,
+                         array_to_string(coalesce(o.x.syncResult.revisions,
+                                                  o.x.operation.sync.revisions), ','))) AS revision
+            FROM (SELECT uid, json_transform(op, '{OPERATION_SHAPE}') AS x
+                  FROM ({" UNION ALL ".join(sources)})) o
+            JOIN paved_staging_status s ON s.app_uid = o.uid
+            """,
+            OPERATIONS,
+        )
+    finally:
+        conn.unregister("paved_staging_status")
+
+
+def _github_operations(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
+    if "github_deployments" not in tables or "github_deployment_statuses" not in tables:
+        return empty(OPERATIONS)
+    return query(
+        conn,
+        f"""
+        WITH repos AS ({_repos(tables)}),
+        deployments AS (
+            SELECT lower(scope) AS scope, json_transform(payload, '{GITHUB_DEPLOYMENT_SHAPE}') AS d
+            FROM raw.github_deployments
+        ),
+        statuses AS (
+            SELECT lower(scope) AS scope,
+                   regexp_extract(key, ':(\\d+):\\d+$', 1)::BIGINT AS deployment_id,
+                   json_transform(payload, '{GITHUB_STATUS_SHAPE}') AS s
+            FROM raw.github_deployment_statuses
+        )
+        SELECT 'github' AS source, NULL::VARCHAR AS service,
+               coalesce(r.full_name, d.scope) || ':' || d.d.environment AS target,
+               d.d.environment AS environment, d.d.id::VARCHAR AS key, s.s.id AS sequence,
+               s.s.state AS phase, nullif(s.s.description, '') AS message,
+               d.d.created_at::TIMESTAMPTZ AS started_at,
+               s.s.created_at::TIMESTAMPTZ AS finished_at, lower(d.d.sha) AS revision
+        FROM deployments d
+        JOIN statuses s ON s.scope = d.scope AND s.deployment_id = d.d.id
+        LEFT JOIN repos r ON r.scope = d.scope
+        """,
+        OPERATIONS,
+    )
+
+
+def stage_operations(
+    conn: duckdb.DuckDBPyConnection,
+    tables: set[str],
+    services: pl.DataFrame,
+    argocd_status: pl.DataFrame,
+) -> pl.DataFrame:
+    """Every observed operation of a mapped target (OPERATIONS), sorted."""
+    argo = (
+        _argocd_operations(conn, tables, argocd_status)
+        if not argocd_status.is_empty()
+        else empty(OPERATIONS)
+    )
+    github = _github_operations(conn, tables)
+    index = service_index(services)
+    owners = {
+        target: index.repo(target.rsplit(":", 1)[0])
+        for target in github.get_column("target").unique().to_list()
+    }
+    github = github.with_columns(
+        service=pl.col("target").replace_strict(owners, default=None, return_dtype=pl.Utf8)
+    ).filter(pl.col("service").is_not_null())
+    both = pl.concat([argo, github], how="vertical")
+    return both.sort("source", "target", "started_at", "key", "sequence", nulls_last=False)
