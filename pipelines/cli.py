@@ -282,6 +282,16 @@ def _register_sql() -> None:
 _register_sql()
 
 
+def _register_report() -> None:
+    # Imported here, as for sql: pipelines.report_cli imports this module's helpers.
+    from pipelines.report_cli import report_command
+
+    app.command("report")(report_command)
+
+
+_register_report()
+
+
 def main() -> None:
     try:
         app()

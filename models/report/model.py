@@ -7,6 +7,7 @@ spreadsheet gets numbers and the PDF decides how to print them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -103,6 +104,16 @@ class Report:
     @property
     def title(self) -> str:
         return f"Paved quarterly report {self.quarter}: {self.scope_label}"
+
+    @property
+    def folder(self) -> str:
+        """The default output folder's name: ``2026-Q3``, or ``2026-Q3-payments`` for a team
+        (its name without namespace, made file-name safe)."""
+        if not self.scope.startswith("team:"):
+            return self.quarter
+        short = self.scope.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        slug = re.sub(r"[^a-z0-9_.-]+", "-", short.lower()).strip("-.") or "team"
+        return f"{self.quarter}-{slug}"
 
     def tables(self) -> list[Table]:
         return [table for section in self.sections for table in section.tables]

@@ -8,7 +8,6 @@ belongs to the scope, as ``marts.dora_metrics`` does (a record counts through it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,12 +37,6 @@ class Scope:
     def display_name(self) -> str:
         """The scope's name as a table row shows it."""
         return "Organisation" if self.kind == "org" else self.label
-
-    @property
-    def slug(self) -> str:
-        """A file-name-safe short name (the team's name without its namespace)."""
-        short = self.scope_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-        return re.sub(r"[^a-z0-9_.-]+", "-", short.lower()).strip("-.") or "team"
 
 
 class Snapshot:
