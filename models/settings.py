@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     argocd_production_pattern: str = Field(
         default=DEFAULT_PRODUCTION_PATTERN, validation_alias=_env("PAVED_ARGOCD_PRODUCTION_PATTERN")
     )
+    schedule_cron: str = Field(default="0 6 * * *", validation_alias=_env("PAVED_SCHEDULE_CRON"))
+    schedule_timezone: str = Field(default="UTC", validation_alias=_env("PAVED_SCHEDULE_TIMEZONE"))
 
     @field_validator("typeform_form_ids", "production_envs", mode="before")
     @classmethod
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("survey_timezone")
+    @field_validator("survey_timezone", "schedule_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
@@ -87,6 +89,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        # Minute, hour, day of month, month, day of week: what Dagster's schedules accept.
+        if len(value.split()) != 5:
+            raise ValueError("a cron expression has five fields, e.g. '0 6 * * *'")
+        return " ".join(value.split())
 
     @field_validator("argocd_production_pattern")
     @classmethod
@@ -115,6 +125,11 @@ class Settings(BaseSettings):
         if self.history_start is not None:
             return self.history_start
         return (today or datetime.now(UTC).date()) - timedelta(days=365)
+
+    def secrets(self) -> list[str]:
+        """Every secret's value: what must never appear in a message Paved writes."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
 
     @property
     def survey_salt_missing(self) -> bool:

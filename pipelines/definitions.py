@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import dagster as dg
 
+from models.settings import Settings
 from pipelines.argocd.assets import argocd
 from pipelines.argocd.checks import argocd_history_complete
 from pipelines.catalog.assets import catalog
 from pipelines.costs.assets import focus, opencost
+from pipelines.freshness import with_daily_freshness
 from pipelines.github.assets import github
 from pipelines.marts import assets as mart_assets
 from pipelines.pagerduty.assets import pagerduty
 from pipelines.publish_assets import assets as publish_assets
 from pipelines.publish_assets import checks as publish_checks
 from pipelines.resources import PavedResource
+from pipelines.schedules import daily_refresh_job, daily_schedule
+from pipelines.sensors import sensors
 from pipelines.surveys.assets import googleforms, typeform
 
 RAW_ASSETS = [catalog, github, argocd, pagerduty, typeform, googleforms, focus, opencost]
 CHECKS = [argocd_history_complete]
 
+DAILY_JOB = daily_refresh_job()
+
 defs = dg.Definitions(
-    assets=[*RAW_ASSETS, *mart_assets, *publish_assets],
+    assets=dg.map_asset_specs(with_daily_freshness, [*RAW_ASSETS, *mart_assets, *publish_assets]),
     asset_checks=[*CHECKS, *publish_checks],
+    jobs=[DAILY_JOB],
+    # The schedule's cron and time zone are read when the code location loads: a change to
+    # PAVED_SCHEDULE_CRON takes effect when the daemon (or `make dagster`) is restarted.
+    schedules=[daily_schedule(DAILY_JOB, Settings())],
+    sensors=sensors,
     resources={"paved": PavedResource()},
 )

@@ -3,6 +3,7 @@
 Runs are recorded in ``$PAVED_HOME/dagster`` (the instance `make dagster` shows), so a run
 started from the command line appears in the UI. The outcome is success only if every selected
 asset and every blocking check succeeded; otherwise it carries one line saying what failed.
+Either way the run goes to the run log the dashboard's Data quality page shows.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from models.settings import Settings
 from pipelines.definitions import defs
 from pipelines.instance import prepare_dagster_home
 from pipelines.resources import PavedResource
+from pipelines.run_log import COMMAND_TAG, failures_of, first_line, record_outcome
 
 BARE_KEYS = re.compile(r"^[\w./-]+(\s*,\s*[\w./-]+)*$")
 # Dagster's own console log is for `dagster dev`; the command line prints progress lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-COMMAND_TAG, PID_TAG, HOST_TAG = "paved/command", "paved/pid", "paved/host"
+PID_TAG, HOST_TAG = "paved/pid", "paved/host"
 LIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
@@ -69,7 +71,7 @@ def selection(select: str | None) -> dg.AssetSelection:
             chosen = dg.AssetSelection.from_string(text)
             resolved = chosen.resolve(graph)
     except Exception as exc:
-        raise SelectionError(f"invalid selection {text!r}: {_first_line(str(exc))}") from None
+        raise SelectionError(f"invalid selection {text!r}: {first_line(str(exc))}") from None
     if not resolved:
         raise SelectionError(f"the selection {text!r} matches no asset")
     return chosen
@@ -107,7 +109,9 @@ def materialize(
                 HOST_TAG: socket.gethostname(),
             },
         )
-    return Outcome(result.success, result.run_id, failures(result))
+        record_outcome(settings, instance, result.run_id)
+    lines = [failure.line for failure in failures_of(result.all_events)]
+    return Outcome(result.success, result.run_id, lines)
 
 
 def graph_of(definitions: dg.Definitions) -> list[Any]:
@@ -140,40 +144,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process: alive
     return True
-
-
-def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per failed step: the asset (or check) and the error it raised."""
-    lines: list[str] = []
-    checks = {
-        evaluation.check_name: evaluation.description
-        for evaluation in (
-            event.asset_check_evaluation_data
-            for event in result.all_events
-            if event.event_type_value == "ASSET_CHECK_EVALUATION"
-        )
-        if not evaluation.passed
-    }
-    for name, description in checks.items():
-        lines.append(f"check {name} failed: {_first_line(description or 'no description')}")
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is None:
-            continue
-        if error.cls_name == "DagsterAssetCheckFailedError":
-            continue  # reported above, with the check's own message
-        cause = error.cause or error
-        where = (event.step_key or "a step").replace("__", "/")
-        lines.append(f"{where} failed: {_first_line(_strip_class(cause.message))}")
-    return lines
-
-
-def _strip_class(message: str) -> str:
-    # Dagster writes errors as "package.Class: message"; the user wants the message.
-    head, sep, rest = message.partition(": ")
-    return rest if sep and re.fullmatch(r"[\w.]+", head) else message
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else ""

@@ -82,6 +82,13 @@ def raw_loaded(world_dir: Path, home: Path) -> Iterator[tuple[World, str]]:
     the raw layer loaded (Argo CD replayed daily at 06:00 UTC from PAVED_HISTORY_START, as the
     ground truth assumes). Yields the served world and ``window_to`` for the marts: the day
     before the world's clock (the marts' clock is the end of the run's window)."""
+    with raw_served(world_dir, home) as (sandbox, to):
+        yield sandbox.world, to
+
+
+@contextmanager
+def raw_served(world_dir: Path, home: Path) -> Iterator[tuple[Sandbox, str]]:
+    """:func:`raw_loaded`, yielding the sandbox itself (its servers, faults and tokens)."""
     with Sandbox(World(world_dir)) as sandbox, pytest.MonkeyPatch.context() as mp:
         for name in contract_variables():
             mp.delenv(name, raising=False)
@@ -98,7 +105,7 @@ def raw_loaded(world_dir: Path, home: Path) -> Iterator[tuple[World, str]]:
         replay_argocd(Settings(), polls=polls, now=now, set_clock=world.set_now, say=lambda _: None)
         raw = materialize(home, dg.AssetSelection.groups("raw"))
         assert raw.success
-        yield world, (now.date() - timedelta(days=1)).isoformat()
+        yield sandbox, (now.date() - timedelta(days=1)).isoformat()
 
 
 def marts_digest(home: Path) -> dict[str, str]:
