@@ -62,15 +62,21 @@ class NoSnapshot(Exception):
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _connection(path: str, version: int) -> duckdb.DuckDBPyConnection:
-    # One read-only connection per snapshot version; a rerun after a publish opens the new file
-    # while sessions still reading the old one keep its inode alive until they are done.
-    return duckdb.connect(path, read_only=True)
+    # One connection per snapshot version. The file is ATTACHed to a private in-memory database
+    # rather than opened with connect(path): DuckDB shares one instance per path in a process,
+    # which would keep serving the replaced file's old inode after a publish. Sessions still
+    # reading the previous version keep its inode alive until they are done.
+    conn = duckdb.connect(":memory:")
+    quoted = path.replace("'", "''")
+    conn.execute(f"ATTACH '{quoted}' AS snapshot (READ_ONLY)")
+    return conn
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _query(path: str, version: int, sql: str, params: tuple[object, ...]) -> pl.DataFrame:
     # A cursor per query: DuckDB connections are not shared between Streamlit's threads.
     with _connection(path, version).cursor() as cursor:
+        cursor.execute("USE snapshot")
         cursor.execute("SET TimeZone = 'UTC'")
         return cursor.sql(sql, params=list(params)).pl()
 

@@ -1,0 +1,270 @@
+"""The Overview, Teams & services and Developer experience pages against the small world's
+published snapshot: they run without an exception, and the numbers they show are the marts'
+(read here with plain SQL on the published file, not through the dashboard's data module)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.metrics import DORA, show, show_delta
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+
+def sql(home: Path, query: str, params: list[object] | None = None) -> pl.DataFrame:
+    with duckdb.connect(str(home / "published" / "paved.duckdb"), read_only=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn.sql(query, params=params or []).pl()
+
+
+@pytest.fixture
+def home(small_published: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PAVED_HOME", str(small_published))
+    return small_published
+
+
+def page(name: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page(f"app_pages/{name}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def last_week(home: Path) -> date:
+    """The Monday of the small world's last week with any activity."""
+    return sql(
+        home,
+        "SELECT max(period_start) AS p FROM marts.dora_metrics WHERE grain = 'week' "
+        "AND scope = 'org' AND deployments + changes + incidents > 0",
+    )["p"][0]
+
+
+def test_overview_cards_show_the_org_metrics_of_the_last_two_months(home: Path):
+    at = page("overview", grain="month", year="2024")
+    org = sql(
+        home,
+        "SELECT * FROM marts.dora_metrics WHERE grain = 'month' AND scope = 'org' "
+        "AND deployments + changes + incidents > 0 ORDER BY period_start",
+    )
+    shown = {m.label: m for m in at.metric}
+    for metric in DORA:
+        latest, previous = org[metric.column][-1], org[metric.column][-2]
+        assert shown[metric.label].value == show(latest, metric.unit)
+        if latest is not None and previous is not None:
+            assert shown[metric.label].delta == show_delta(latest - previous, metric.unit)
+    satisfaction = sql(
+        home,
+        "SELECT mean_score FROM marts.satisfaction WHERE scope = 'org' "
+        "AND question_key = 'platform_satisfaction' AND NOT suppressed ORDER BY quarter",
+    )["mean_score"]
+    assert shown["Platform satisfaction (mean, 1-5)"].value == show(satisfaction[-1], "score")
+
+
+@pytest.mark.parametrize("year", ["2024", "2021"])
+def test_overview_names_each_metrics_tier_for_the_chosen_report_year(home: Path, year: str):
+    at = page("overview", year=year)
+    captions = " ".join(c.value for c in at.caption)
+    tiers = sql(
+        home,
+        "SELECT metric, tier FROM marts.dora_tiers WHERE scope = 'org' AND report_year = ?",
+        [int(year)],
+    )
+    assert not tiers.is_empty()
+    for metric in DORA:
+        row = tiers.filter(pl.col("metric") == (metric.tier_metric or ""))
+        if not row.is_empty():
+            assert f"**{row['tier'][0]}** (DORA {year}" in captions
+    assert [s.value for s in at.selectbox if s.label == "Benchmark year"] == [int(year)]
+
+
+def test_choosing_the_week_grain_changes_the_period_and_puts_it_in_the_url(
+    home: Path, last_week: date
+):
+    at = page("overview")
+    assert "month of" in at.subheader[0].value
+    at.button_group[0].set_value("week").run()
+    assert f"week of {last_week}" in at.subheader[0].value
+    assert at.query_params["grain"] == "week"
+
+
+def test_teams_page_rows_equal_the_marts_for_a_team_and_its_date_range(home: Path):
+    team = sql(home, "SELECT team FROM marts.services GROUP BY team ORDER BY count(*) DESC")[
+        "team"
+    ][0]
+    start, end = "2026-07-01", "2026-08-31"
+    at = page("teams", team=team, **{"from": start, "to": end}, grain="month")
+    services = "service IN (SELECT service FROM marts.services WHERE team = ?)"
+    window = [team, date.fromisoformat(start), date.fromisoformat(end) + timedelta(days=1)]
+    deployments = sql(
+        home,
+        f"SELECT count(*) AS n FROM marts.deployments WHERE {services} "
+        "AND finished_at >= ? AND finished_at < ?",
+        window,
+    )["n"][0]
+    incidents = sql(
+        home,
+        f"SELECT count(*) AS n FROM marts.incidents WHERE {services} "
+        "AND created_at >= ? AND created_at < ?",
+        window,
+    )["n"][0]
+    labels = [e.label for e in at.expander]
+    assert f"Deployments: {deployments}" in labels
+    assert f"Incidents: {incidents}" in labels
+    assert deployments > 0
+    trends = sql(
+        home,
+        "SELECT period_start, deployments FROM marts.dora_metrics WHERE grain = 'month' "
+        "AND scope = 'team' AND scope_id = ? AND period_start BETWEEN ? AND ? "
+        "ORDER BY period_start",
+        [team, date(2026, 7, 1), date(2026, 8, 31)],
+    )
+    shown = pl.from_pandas(at.dataframe[0].value)
+    assert shown["period_start"].dt.date().to_list() == trends["period_start"].to_list()
+    assert shown["deployments"].to_list() == trends["deployments"].to_list()
+
+
+def test_drilling_into_a_month_shows_that_months_deployments(home: Path):
+    at = page("teams", grain="month", **{"from": "2026-06-01", "to": "2026-09-30"})
+    at.selectbox(key="drill_period").set_value(date(2026, 8, 1)).run()
+    assert not at.exception
+    expected = sql(
+        home,
+        "SELECT count(*) AS n FROM marts.deployments "
+        "WHERE finished_at >= '2026-08-01' AND finished_at < '2026-09-01'",
+    )["n"][0]
+    assert f"Deployments: {expected}" in [e.label for e in at.expander]
+
+
+def test_teams_page_shows_the_team_maturity_stage_and_reason_when_published(home: Path):
+    if not sql(home, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'team_maturity'").height:
+        pytest.skip("marts.team_maturity is not in this build's published schema")
+    row = sql(home, "SELECT team, stage_name, reason FROM marts.team_maturity LIMIT 1").row(0)
+    at = page("teams", team=row[0])
+    assert any(row[1] in i.value and row[2] in i.value for i in at.info)
+
+
+@pytest.fixture
+def suppressed_cell(home: Path) -> tuple[str, str]:
+    quarter, team = sql(
+        home,
+        "SELECT quarter, scope_id FROM marts.satisfaction WHERE scope = 'team' AND suppressed "
+        "ORDER BY quarter DESC, scope_id LIMIT 1",
+    ).row(0)
+    return quarter, team
+
+
+def test_devex_heatmap_shows_suppressed_cells_as_such_and_others_as_in_the_marts(
+    home: Path, suppressed_cell: tuple[str, str]
+):
+    quarter, team = suppressed_cell
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/devex.py")
+    at.session_state["devex_quarter"] = quarter
+    at.run()
+    assert not at.exception
+    grid = at.dataframe[0].value
+    assert set(grid[team]) == {"suppressed"}
+    marts = sql(
+        home,
+        "SELECT question_key, scope_id, mean_score, enps FROM marts.satisfaction "
+        "WHERE quarter = ? AND scope = 'team' AND NOT suppressed",
+        [quarter],
+    )
+    assert not marts.is_empty()
+    for key, scope_id, mean, enps in marts.iter_rows():
+        cell = grid.loc[grid["question_key"] == key, scope_id].item()
+        assert float(cell) == pytest.approx(round(mean if mean is not None else enps, 2))
+
+
+def test_devex_response_rates_are_the_marts(home: Path):
+    at = page("devex")
+    rates = sql(
+        home,
+        "SELECT DISTINCT quarter, scope_id, respondents, invited FROM marts.satisfaction "
+        "ORDER BY quarter, scope_id",
+    )
+    shown = pl.from_pandas(at.dataframe[1].value).sort("quarter", "scope_id")
+    assert shown.select("quarter", "scope_id", "respondents", "invited").rows() == rates.rows()
+
+
+@pytest.mark.parametrize("name", ["overview", "teams", "devex"])
+def test_every_page_says_how_to_publish_when_nothing_is_published(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path))
+    at = page(name)
+    assert "No published warehouse yet" in at.info[0].value
+
+
+@pytest.fixture
+def copied(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A writable copy of the small world's snapshot in its own PAVED_HOME."""
+    target = tmp_path / "published" / "paved.duckdb"
+    target.parent.mkdir(parents=True)
+    target.write_bytes((home / "published" / "paved.duckdb").read_bytes())
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path))
+    yield target
+
+
+def test_a_snapshot_published_over_a_day_and_a_half_ago_raises_the_stale_banner(copied: Path):
+    at = page("overview")
+    assert not [w for w in at.warning if "Stale data" in w.value]
+    three_days = 3 * 86400
+    stat = copied.stat()
+    os.utime(copied, (stat.st_atime - three_days, stat.st_mtime - three_days))
+    at.run()
+    assert [w for w in at.warning if "Stale data" in w.value]
+
+
+def republish(published: Path, statement: str) -> None:
+    """Publish a changed copy of ``published`` over it the way the publisher does: a new file,
+    renamed over the old one (its mtime moved on, as a later publish's would be)."""
+    fresh = published.with_name("next.duckdb")
+    fresh.write_bytes(published.read_bytes())
+    with duckdb.connect(str(fresh)) as conn:
+        conn.execute(statement)
+    before = published.stat().st_mtime_ns
+    os.replace(fresh, published)
+    os.utime(published, ns=(before + 10**9, before + 10**9))
+
+
+def test_rejected_records_in_the_latest_run_raise_the_data_quality_banner(copied: Path):
+    at = page("overview")
+    assert not at.error
+    republish(
+        copied,
+        "UPDATE marts.data_quality SET rejected = rejected + 2, fetched = fetched + 2 "
+        "WHERE source = 'github' AND run_at = "
+        "(SELECT max(run_at) FROM marts.data_quality WHERE source = 'github')",
+    )
+    at.run()
+    assert [e.value for e in at.error if "github" in e.value and "2 record(s) rejected" in e.value]
+
+
+def test_a_new_snapshot_shows_up_on_the_next_rerun_without_a_restart(copied: Path):
+    at = page("overview", grain="month")
+    before = {m.label: m.value for m in at.metric}["Deployment frequency"]
+    republish(
+        copied,
+        "UPDATE marts.dora_metrics SET deploys_per_day = 99 WHERE grain = 'month' "
+        "AND scope = 'org' AND period_start = (SELECT max(period_start) "
+        "FROM marts.dora_metrics WHERE grain = 'month' AND scope = 'org' "
+        "AND deployments + changes + incidents > 0)",
+    )
+    at.run()
+    after = {m.label: m.value for m in at.metric}["Deployment frequency"]
+    assert before != "99.00/day"
+    assert after == "99.00/day"
