@@ -1,0 +1,172 @@
+"""Chart builders as plain functions (no Streamlit): what each figure draws from its frame, and
+that a suppressed survey cell is drawn as the word "suppressed", never its value. Also the
+table helpers every page uses: CSV downloads of nested columns and the empty-state wording."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from dashboard import charts
+from dashboard.filters import Filters
+from dashboard.metrics import show, show_delta
+from dashboard.widgets import csv_text, empty_reason
+
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def deployments() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "deployment_id": ["d1", "d2", "d3", "d4", "d5"],
+            "service": ["api", "api", "web", "web", "api"],
+            "revision": ["a", "b", "c", "d", "e"],
+            "finished_at": [T0.replace(day=d) for d in (1, 2, 3, 4, 5)],
+            "is_failed": [False, True, False, True, False],
+            "is_rollback": [False, False, True, True, False],
+            "is_rework": [False, True, True, False, True],
+        }
+    )
+
+
+def test_deployment_status_prefers_failed_then_rollback_then_rework():
+    assert charts.deployment_status(deployments()).to_list() == [
+        "succeeded",
+        "failed",
+        "rollback",
+        "failed",
+        "rework",
+    ]
+
+
+def test_the_timeline_has_one_trace_per_status_with_its_deployments():
+    fig = charts.deployment_timeline(deployments())
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {"succeeded", "failed", "rollback", "rework"}
+    assert list(traces["failed"].y) == ["api", "web"]
+    assert [row[0] for row in traces["failed"].customdata] == ["d2", "d4"]
+    assert traces["failed"].marker.color == charts.STATUS_COLOURS["failed"]
+
+
+def test_a_trend_draws_one_line_per_scope_and_durations_in_hours():
+    frame = pl.DataFrame(
+        {
+            "scope_id": ["a", "a", "b"],
+            "period_start": [date(2026, 7, 1), date(2026, 8, 1), date(2026, 7, 1)],
+            "lead_time_p50_s": [7200.0, None, 3600.0],
+        }
+    )
+    fig = charts.trend(frame, "lead_time_p50_s", "Lead time", hours=True)
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert list(fig.data[0].y) == [2.0, None]
+    assert fig.layout.yaxis.title.text == "hours"
+    assert fig.layout.showlegend is True
+
+
+def test_lead_time_stages_stack_the_three_stages_in_hours():
+    frame = pl.DataFrame(
+        {
+            "period_start": [date(2026, 7, 1)],
+            "coding_s": [3600.0],
+            "review_s": [7200.0],
+            "deploy_wait_s": [1800.0],
+        }
+    )
+    fig = charts.lead_time_stages(frame)
+    assert [t.name for t in fig.data] == ["Coding", "Review", "Deploy wait"]
+    assert [t.y[0] for t in fig.data] == [1.0, 2.0, 0.5]
+    assert fig.layout.barmode == "stack"
+
+
+def test_the_lead_time_histogram_ignores_changes_without_a_lead_time():
+    fig = charts.lead_time_distribution(pl.Series([3600.0, None, 7200.0]))
+    assert list(fig.data[0].x) == [1.0, 2.0]
+
+
+def test_a_suppressed_heatmap_cell_reads_suppressed_and_carries_no_value():
+    cells = pl.DataFrame(
+        {
+            "question_key": ["ease", "ease", "satisfaction", "satisfaction"],
+            "scope_id": ["big", "small", "big", "small"],
+            # A suppressed row's score is NULL in the mart; 4.9 here proves it is not drawn.
+            "mean_score": [3.5, 4.9, 4.25, 4.9],
+            "suppressed": [False, True, False, True],
+        }
+    )
+    fig = charts.heatmap(cells, "mean_score", "Q3")
+    heat = fig.data[0]
+    assert list(heat.x) == ["big", "small"]
+    assert list(heat.y) == ["ease", "satisfaction"]
+    assert [list(row) for row in heat.z] == [[3.5, None], [4.25, None]]
+    assert [list(row) for row in heat.text] == [["3.50", "suppressed"], ["4.25", "suppressed"]]
+
+
+def test_response_rates_group_teams_by_quarter():
+    frame = pl.DataFrame(
+        {
+            "quarter": ["2026-Q3", "2026-Q2", "2026-Q3"],
+            "scope_id": ["a", "a", "b"],
+            "response_rate": [0.5, 1.0, 0.25],
+        }
+    )
+    fig = charts.response_rates(frame)
+    assert [t.name for t in fig.data] == ["2026-Q2", "2026-Q3"]
+    assert list(fig.data[1].y) == [0.5, 0.25]
+
+
+def test_satisfaction_by_tier_places_each_team_at_its_tier():
+    frame = pl.DataFrame({"team": ["a", "b"], "tier": ["elite", "low"], "mean_score": [4.2, 3.1]})
+    fig = charts.satisfaction_by_tier(frame, "Lead time")
+    assert list(fig.data[0].x) == ["elite", "low"]
+    assert list(fig.data[0].text) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (3.456, "per_day", "3.46/day"),
+        (0.0759, "ratio", "7.6 %"),
+        (1800.0, "duration", "30 min"),
+        (16197.0, "duration", "4.5 h"),
+        (259200.0, "duration", "3.0 d"),
+        (3.9, "score", "3.90 / 5"),
+        (None, "ratio", "no data"),
+    ],
+)
+def test_values_read_in_their_unit(value, unit, text):
+    assert show(value, unit) == text
+
+
+@pytest.mark.parametrize(
+    ("delta", "unit", "text"),
+    [(0.017, "ratio", "+1.7 pp"), (-7200.0, "duration", "-2.0 h"), (None, "ratio", None)],
+)
+def test_changes_are_signed_and_rates_change_in_points(delta, unit, text):
+    assert show_delta(delta, unit) == text
+
+
+def test_csv_downloads_join_list_columns():
+    frame = pl.DataFrame({"id": ["d1", "d2"], "incident_ids": [["i1", "i2"], None]})
+    assert csv_text(frame) == "id,incident_ids\nd1,i1; i2\nd2,\n"
+
+
+FILTERS = Filters(start=date(2026, 7, 1), end=date(2026, 7, 31), team="group:default/search")
+
+
+@pytest.mark.parametrize(
+    ("mart", "loaded", "rows", "says"),
+    [
+        ("incidents", {"github"}, 0, "PagerDuty is not configured"),
+        ("incidents", {"github"}, 0, "PAGERDUTY_TOKEN"),
+        ("satisfaction", set(), 0, "Typeform or Google Forms is not configured"),
+        ("incidents", {"pagerduty"}, 12, "team = group:default/search"),
+        ("incidents", {"pagerduty"}, 12, "has 12 rows"),
+        ("incidents", {"pagerduty"}, 0, "although its sources ran"),
+    ],
+)
+def test_an_empty_state_names_the_missing_source_or_the_filter_and_the_fix(
+    mart, loaded, rows, says
+):
+    assert says in empty_reason(mart, loaded, FILTERS, unfiltered_rows=rows)
