@@ -5,7 +5,9 @@ table helpers every page uses: CSV downloads of nested columns and the empty-sta
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
+import plotly.graph_objects as go
 import polars as pl
 import pytest
 
@@ -15,6 +17,14 @@ from dashboard.metrics import show, show_delta
 from dashboard.widgets import csv_text, empty_reason
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def traces(fig: go.Figure) -> list[Any]:
+    return list(fig.data)
+
+
+def layout(fig: go.Figure) -> Any:
+    return fig.layout
 
 
 def deployments() -> pl.DataFrame:
@@ -43,11 +53,11 @@ def test_deployment_status_prefers_failed_then_rollback_then_rework():
 
 def test_the_timeline_has_one_trace_per_status_with_its_deployments():
     fig = charts.deployment_timeline(deployments())
-    traces = {t.name: t for t in fig.data}
-    assert set(traces) == {"succeeded", "failed", "rollback", "rework"}
-    assert list(traces["failed"].y) == ["api", "web"]
-    assert [row[0] for row in traces["failed"].customdata] == ["d2", "d4"]
-    assert traces["failed"].marker.color == charts.STATUS_COLOURS["failed"]
+    by_name = {t.name: t for t in traces(fig)}
+    assert set(by_name) == {"succeeded", "failed", "rollback", "rework"}
+    assert list(by_name["failed"].y) == ["api", "web"]
+    assert [row[0] for row in by_name["failed"].customdata] == ["d2", "d4"]
+    assert by_name["failed"].marker.color == charts.STATUS_COLOURS["failed"]
 
 
 def test_a_trend_draws_one_line_per_scope_and_durations_in_hours():
@@ -59,10 +69,10 @@ def test_a_trend_draws_one_line_per_scope_and_durations_in_hours():
         }
     )
     fig = charts.trend(frame, "lead_time_p50_s", "Lead time", hours=True)
-    assert [t.name for t in fig.data] == ["a", "b"]
-    assert list(fig.data[0].y) == [2.0, None]
-    assert fig.layout.yaxis.title.text == "hours"
-    assert fig.layout.showlegend is True
+    assert [t.name for t in traces(fig)] == ["a", "b"]
+    assert list(traces(fig)[0].y) == [2.0, None]
+    assert layout(fig).yaxis.title.text == "hours"
+    assert layout(fig).showlegend is True
 
 
 def test_lead_time_stages_stack_the_three_stages_in_hours():
@@ -75,14 +85,14 @@ def test_lead_time_stages_stack_the_three_stages_in_hours():
         }
     )
     fig = charts.lead_time_stages(frame)
-    assert [t.name for t in fig.data] == ["Coding", "Review", "Deploy wait"]
-    assert [t.y[0] for t in fig.data] == [1.0, 2.0, 0.5]
-    assert fig.layout.barmode == "stack"
+    assert [t.name for t in traces(fig)] == ["Coding", "Review", "Deploy wait"]
+    assert [t.y[0] for t in traces(fig)] == [1.0, 2.0, 0.5]
+    assert layout(fig).barmode == "stack"
 
 
 def test_the_lead_time_histogram_ignores_changes_without_a_lead_time():
     fig = charts.lead_time_distribution(pl.Series([3600.0, None, 7200.0]))
-    assert list(fig.data[0].x) == [1.0, 2.0]
+    assert list(traces(fig)[0].x) == [1.0, 2.0]
 
 
 def test_a_suppressed_heatmap_cell_reads_suppressed_and_carries_no_value():
@@ -96,7 +106,7 @@ def test_a_suppressed_heatmap_cell_reads_suppressed_and_carries_no_value():
         }
     )
     fig = charts.heatmap(cells, "mean_score", "Q3")
-    heat = fig.data[0]
+    heat = traces(fig)[0]
     assert list(heat.x) == ["big", "small"]
     assert list(heat.y) == ["ease", "satisfaction"]
     assert [list(row) for row in heat.z] == [[3.5, None], [4.25, None]]
@@ -112,15 +122,15 @@ def test_response_rates_group_teams_by_quarter():
         }
     )
     fig = charts.response_rates(frame)
-    assert [t.name for t in fig.data] == ["2026-Q2", "2026-Q3"]
-    assert list(fig.data[1].y) == [0.5, 0.25]
+    assert [t.name for t in traces(fig)] == ["2026-Q2", "2026-Q3"]
+    assert list(traces(fig)[1].y) == [0.5, 0.25]
 
 
 def test_satisfaction_by_tier_places_each_team_at_its_tier():
     frame = pl.DataFrame({"team": ["a", "b"], "tier": ["elite", "low"], "mean_score": [4.2, 3.1]})
     fig = charts.satisfaction_by_tier(frame, "Lead time")
-    assert list(fig.data[0].x) == ["elite", "low"]
-    assert list(fig.data[0].text) == ["a", "b"]
+    assert list(traces(fig)[0].x) == ["elite", "low"]
+    assert list(traces(fig)[0].text) == ["a", "b"]
 
 
 @pytest.mark.parametrize(
