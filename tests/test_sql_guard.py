@@ -112,6 +112,33 @@ ESCAPES = [
     ("", "the query is empty"),
     ("  ;  -- nothing", "the query is empty"),
     ("SELEC 1", "Parser Error"),
+    # the process environment (where the tokens are), other spellings of a file, a file read
+    # hidden in a CTE, a UNION, a scalar subquery, DESCRIBE, SUMMARIZE or EXPLAIN ANALYZE
+    ("SELECT * FROM read_csv('/proc/self/environ')", "Permission Error"),
+    ("SELECT getenv('GITHUB_TOKEN')", "getenv does not exist"),
+    ("SELECT * FROM read_text('file:///etc/passwd')", "Permission Error"),
+    ("SELECT * FROM read_text('~/.bash_history')", "Permission Error"),
+    ("SELECT * FROM read_csv(['/etc/hostname', '/etc/passwd'])", "Permission Error"),
+    ("SELECT * FROM read_json_objects('/etc/passwd')", "Permission Error"),
+    ("SELECT * FROM parquet_metadata('/etc/passwd')", "Permission Error"),
+    ("FROM glob('*')", "Permission Error"),
+    ("WITH x AS (SELECT * FROM read_text('/etc/passwd')) SELECT * FROM x", "Permission Error"),
+    ("SELECT 1 UNION ALL SELECT content FROM read_text('/etc/passwd')", "Permission Error"),
+    ("VALUES ((SELECT content FROM read_text('/etc/passwd')))", "Permission Error"),
+    ("DESCRIBE SELECT * FROM read_text('/etc/passwd')", "Permission Error"),
+    ("SUMMARIZE SELECT * FROM read_text('/etc/passwd')", "Permission Error"),
+    ("EXPLAIN ANALYZE SELECT * FROM read_text('/etc/passwd')", "Permission Error"),
+    # statements smuggled through query(), extensions reached through their functions
+    ("SELECT * FROM query('ATTACH '':memory:'' AS x')", "Expected a single SELECT"),
+    (f"SELECT * FROM query('COPY (SELECT 1) TO ''{OUT}.csv''')", "Expected a single SELECT"),
+    ("SELECT * FROM query('SET enable_external_access = true')", "Expected a single SELECT"),
+    (f"SELECT * FROM sqlite_scan('{OUT}.db', 't')", "Catalog Error"),
+    (f"SELECT * FROM iceberg_scan('{OUT}')", "Catalog Error"),
+    ("SELECT * FROM postgres_scan('host=127.0.0.1', 'public', 't')", "Catalog Error"),
+    ("SELECT load_extension('httpfs')", "Catalog Error"),
+    ("SELECT * FROM duckdb_extensions()", "Permission Error"),
+    ("SELECT * FROM which_secret('s3://bucket/x', 's3')", "Permission Error"),
+    ("SELECT * FROM force_checkpoint()", "Cannot FORCE CHECKPOINT"),
 ]
 
 
@@ -127,8 +154,8 @@ def test_an_escape_attempt_is_refused_with_one_line(snapshot: Path, query: str, 
     assert not list(Path("/tmp").glob("paved-escape*"))
 
 
-def test_there_are_at_least_25_escape_attempts():
-    assert len(ESCAPES) >= 25
+def test_there_are_at_least_75_escape_attempts():
+    assert len(ESCAPES) >= 75
 
 
 @pytest.mark.parametrize(
