@@ -86,7 +86,8 @@ def _argocd(
         last_deployed_at="deployed_at",
     )
     names = current.select("app_name", "namespace").iter_rows()
-    production = {name: production_app(name, namespace, pattern) for name, namespace in names}
+    production = [name for name, namespace in names if production_app(name, namespace, pattern)]
+    production_names = pl.Series(production, dtype=pl.Utf8).implode()
     last, failed = _operation_columns(ops.filter(pl.col("source") == "argocd"))
     return (
         current.select(
@@ -94,7 +95,7 @@ def _argocd(
             source=pl.lit("argocd"),
             target="app_name",
             environment="app_name",
-            is_production=pl.col("app_name").replace_strict(production, return_dtype=pl.Boolean),
+            is_production=pl.col("app_name").is_in(production_names),
             sync_status="sync_status",
             health_status="health_status",
         )

@@ -95,7 +95,9 @@ def _argocd_operations(
         "WHERE (payload->'status'->'operationState') IS NOT NULL"
     ]
     if "argocd_operations" in tables:
-        sources.append("SELECT uid, payload AS op FROM raw.argocd_operations")
+        sources.append(
+            "SELECT split_part(key, ':', 1) AS uid, payload AS op FROM raw.argocd_operations"
+        )
     conn.register(
         "paved_staging_status", status.select("app_uid", "app_name", "service").to_arrow()
     )

@@ -1,6 +1,8 @@
 """Argo CD: every application, and its sync history accumulated forever.
 
 - ``raw.argocd_applications``: key = ``metadata.uid``, the latest payload of the app;
+- ``raw.argocd_operations``: every sync operation a poll saw (failed syncs included), see
+  :mod:`pipelines.argocd.operations`;
 - ``raw.argocd_history``: key = ``<uid>:<history id>``, one row per history entry ever seen
   (appended, never deleted: Argo CD keeps only the last ``revisionHistoryLimit``, Paved keeps
   them all); ``scope`` = the app's name. A poll adds the entries above the last id seen (an
@@ -21,6 +23,7 @@ from connectors.items import Item, Rejection
 from models.catalog import ServiceIndex
 from models.sources.argocd import Application
 from pipelines.argocd.gaps import record_gaps
+from pipelines.argocd.operations import record_operations
 from pipelines.catalog.index import service_index
 from pipelines.ingest import SourceRun, secret
 from pipelines.raw import Ingestion
@@ -50,6 +53,7 @@ def ingest_argocd(run: SourceRun, ing: Ingestion) -> None:
             ing.add("applications", result)
             continue
         add_application(ing, index, result, last_seen)
+    record_operations(run.conn, [r.payload for r in results if isinstance(r, Item)], run.run_id)
 
 
 def add_application(

@@ -121,19 +121,6 @@ def mart_options(paved: PavedResource, settings: Settings) -> MartOptions:
     )
 
 
-def _secrets(settings: Settings) -> list[str]:
-    """Every configured secret's value, masked wherever a published excerpt could show it."""
-    values = (
-        settings.github_token,
-        settings.argocd_token,
-        settings.pagerduty_token,
-        settings.typeform_token,
-        settings.backstage_token,
-        settings.survey_salt,
-    )
-    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-
-
 @dg.multi_asset(specs=MART_SPECS, pool=WRITER_POOL, name="marts", can_subset=True)
 def marts(
     context: dg.AssetExecutionContext, paved: PavedResource
@@ -145,7 +132,7 @@ def marts(
     with paved.warehouse() as conn:
         frames = build_marts(read_staging(conn), options)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
-        frames["rejected_records"] = rejected_records(conn, secrets=_secrets(settings))
+        frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
         counts = write_marts(conn, {k: v for k, v in frames.items() if k in wanted})
     elapsed = round(time.perf_counter() - started, 2)
