@@ -75,6 +75,7 @@ def test_integrated_needs_weekly_to_monthly_deploys_and_half_the_team_surveyed(
 
 
 def test_a_team_missing_pagerduty_mappings_is_held_at_integrated_with_that_reason() -> None:
+    # docs/metrics.md's worked example: 5 services, 3 mapped, tier high, 60 % surveyed, 10 % rework
     assert maturity_stage(replace(AUTOMATED, with_pagerduty=3)) == (
         4,
         "held at integrated: 2 of 5 services have no PagerDuty mapping",
