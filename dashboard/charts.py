@@ -56,38 +56,31 @@ def lead_time_stages(frame: pl.DataFrame) -> go.Figure:
     return _layout(fig, "Lead time by stage (p50 per stage)", barmode="stack", yaxis_title="hours")
 
 
-def lead_time_distribution(lead_times_s: pl.Series) -> go.Figure:
-    """Histogram of change lead times in hours."""
-    fig = go.Figure(go.Histogram(x=(lead_times_s.drop_nulls() / HOUR).to_list(), nbinsx=40))
+def lead_time_distribution(bins: pl.DataFrame) -> go.Figure:
+    """Histogram of change lead times from binned counts (``lower_h``, ``width_h``,
+    ``changes``), binned in SQL so a million changes never travel to the browser."""
+    fig = go.Figure(
+        go.Bar(
+            x=(bins["lower_h"] + bins["width_h"] / 2).to_list(),
+            y=bins["changes"].to_list(),
+            width=bins["width_h"].to_list(),
+        )
+    )
     return _layout(fig, "Lead time distribution", xaxis_title="hours", yaxis_title="changes")
 
 
-def deployment_status(frame: pl.DataFrame) -> pl.Series:
-    """One status per deployment, the most telling first: failed, rollback, rework, succeeded."""
-    return frame.select(
-        pl.when(pl.col("is_failed"))
-        .then(pl.lit("failed"))
-        .when(pl.col("is_rollback"))
-        .then(pl.lit("rollback"))
-        .when(pl.col("is_rework"))
-        .then(pl.lit("rework"))
-        .otherwise(pl.lit("succeeded"))
-        .alias("status")
-    )["status"]
-
-
-def deployment_timeline(frame: pl.DataFrame) -> go.Figure:
-    """Each deployment at its ``finished_at`` on its service's row, coloured by status."""
-    rows = frame.with_columns(status=deployment_status(frame))
+def deployment_timeline(frame: pl.DataFrame, *, row: str = "service") -> go.Figure:
+    """Each deployment at its ``finished_at`` on its ``row`` (service or team), coloured by
+    ``status`` (failed, rollback, rework, succeeded)."""
     fig = go.Figure()
     for status, colour in STATUS_COLOURS.items():
-        part = rows.filter(pl.col("status") == status)
+        part = frame.filter(pl.col("status") == status)
         if part.is_empty():
             continue
         fig.add_trace(
-            go.Scatter(
+            go.Scattergl(
                 x=part["finished_at"].to_list(),
-                y=part["service"].to_list(),
+                y=part[row].to_list(),
                 mode="markers",
                 name=status,
                 marker={"color": colour, "size": 9 if status != "succeeded" else 6},

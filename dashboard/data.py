@@ -243,8 +243,6 @@ def quarter_of(day: date) -> str:
 
 # --- Teams & services ------------------------------------------------------------------------
 
-EVERY = {"week": "1w", "month": "1mo", "quarter": "1q"}
-
 
 def selected_services(filters: Filters, column: str = "service") -> tuple[str, list[object]]:
     """A SQL predicate on a service ``column`` for the team/system/service filters."""
@@ -263,8 +261,105 @@ def selected_services(filters: Filters, column: str = "service") -> tuple[str, l
     return f"{column} IN (SELECT service FROM marts.services WHERE {where})", params
 
 
-def _window(filters: Filters) -> list[object]:
-    return [filters.start, filters.end + timedelta(days=1)]
+ROW_LIMIT = 5_000  # rows a table or the timeline shows; the CSV download holds them all
+# A deployment's status, the most telling first, as the timeline colours it.
+STATUS_SQL = (
+    "CASE WHEN is_failed THEN 'failed' WHEN is_rollback THEN 'rollback' "
+    "WHEN is_rework THEN 'rework' ELSE 'succeeded' END"
+)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The latest ``ROW_LIMIT`` rows of a query, how many there are, and the query for all."""
+
+    frame: pl.DataFrame
+    total: int
+    sql: str
+    params: tuple[object, ...]
+
+    def all(self) -> pl.DataFrame:
+        return self.frame if self.total <= self.frame.height else query(self.sql, self.params)
+
+
+def latest_rows(sql: str, params: Sequence[object], order: str) -> Rows:
+    """``sql``'s rows, latest ``order`` first, at most ``ROW_LIMIT`` of them, and their count."""
+    full = f"SELECT * FROM ({sql}) ORDER BY {order} DESC"
+    # Two queries: a count and a top-N both stay columnar; a count(*) OVER () would carry
+    # every column of every row through the window.
+    total = int(query(f"SELECT count(*) AS n FROM ({sql})", params)["n"][0])
+    limited = query(f"{full} LIMIT ?", [*params, ROW_LIMIT])
+    return Rows(limited, total, full, tuple(params))
+
+
+@dataclass(frozen=True)
+class RowTables:
+    """The rows behind a selection's numbers in a time window."""
+
+    deployments: Rows  # production deployments finished in the window
+    changes: Rows  # changes deployed in the window (excluded ones with their reason)
+    incidents: Rows  # incidents created in the window, with the deployment each is attributed to
+    # (the failed deployments' table shows that deployment)
+    failures: Rows  # failed deployments finished in the window, with their attributed incidents
+
+
+def row_tables(filters: Filters, start: date, end: date) -> RowTables:
+    """The rows of the filters' services with their time in ``[start, end)``."""
+    where, params = selected_services(filters)
+    where_d = selected_services(filters, "d.service")[0]
+    window = [*params, start, end]
+    return RowTables(
+        deployments=latest_rows(
+            "SELECT deployment_id, service, team, environment, source, revision, started_at, "
+            "finished_at, is_failed, failure_reason, is_rollback, is_rework, first_observed, "
+            f"{STATUS_SQL} AS status "
+            f"FROM marts.deployments WHERE {where} AND finished_at >= ? AND finished_at < ?",
+            window,
+            "finished_at",
+        ),
+        changes=latest_rows(
+            "SELECT change_id, service, kind, pr_number, commit_sha, started_at, opened_at, "
+            "merged_at, deployed_at, deployment_id, lead_time_s, coding_s, review_s, "
+            f"deploy_wait_s, excluded_reason FROM marts.changes WHERE {where} "
+            "AND deployed_at >= ? AND deployed_at < ?",
+            window,
+            "deployed_at",
+        ),
+        incidents=latest_rows(
+            "SELECT incident_id, service, team, title, urgency, status, created_at, "
+            "resolved_at, time_to_restore_s, deployment_id AS attributed_deployment "
+            f"FROM marts.incidents WHERE {where} AND created_at >= ? AND created_at < ?",
+            window,
+            "created_at",
+        ),
+        failures=latest_rows(
+            "SELECT d.deployment_id, d.service, d.finished_at, d.failure_reason, "
+            "d.is_rollback, count(i.incident_id) AS incidents, "
+            "list(i.incident_id ORDER BY i.created_at) "
+            "FILTER (WHERE i.incident_id IS NOT NULL) AS incident_ids, "
+            "max(i.resolved_at) AS last_incident_resolved_at FROM marts.deployments d "
+            "LEFT JOIN marts.incidents i USING (deployment_id) "
+            f"WHERE {where_d} AND d.is_failed AND d.finished_at >= ? AND d.finished_at < ? "
+            "GROUP BY ALL",
+            window,
+            "finished_at",
+        ),
+    )
+
+
+def period_end(period_start: date, grain: str) -> date:
+    if grain == "week":
+        return period_start + timedelta(days=7)
+    months = 1 if grain == "month" else 3
+    month = period_start.month - 1 + months
+    return date(period_start.year + month // 12, month % 12 + 1, 1)
+
+
+def drill_rows(filters: Filters, period_start: date | None) -> RowTables:
+    """The rows behind one period of the trends (the whole date range without one)."""
+    if period_start is None:
+        return row_tables(filters, filters.start, filters.end + timedelta(days=1))
+    return row_tables(filters, period_start, period_end(period_start, filters.grain))
 
 
 @dataclass(frozen=True)
@@ -272,62 +367,75 @@ class TeamView:
     trends: pl.DataFrame  # dora_metrics of the selection's scope, at the grain, in the range
     team_trends: pl.DataFrame  # dora_metrics of every team (of the system) in the range
     comparison: pl.DataFrame  # per team: each metric's trailing-window value and tier
-    stages: pl.DataFrame  # per period: counted changes, p50 of coding, review, deploy wait
-    changes: pl.DataFrame  # changes deployed in the range (excluded ones with their reason)
-    deployments: pl.DataFrame  # production deployments finished in the range
-    failures: pl.DataFrame  # failed deployments in the range with their attributed incidents
-    incidents: pl.DataFrame  # incidents created in the range, with their attribution
+    stages: pl.DataFrame  # per period: counted changes, p50 lead time and of each stage
+    lead_time_bins: pl.DataFrame  # histogram of counted lead times: lower_h, width_h, changes
+    statuses: pl.DataFrame  # deployments in the range per status (failed, rollback, ...)
+    rows: RowTables  # the rows of the whole range
     maturity: pl.DataFrame  # marts.team_maturity rows of the teams shown (empty without it)
 
 
 def teams_data(filters: Filters) -> TeamView:
     scope, scope_id = filters.scope
-    where, params = selected_services(filters)
-    aliased = {alias: selected_services(filters, f"{alias}.service")[0] for alias in ("i", "d")}
-    window = _window(filters)
     teams = team_choices(filters)
-    deployments = query(
-        "SELECT deployment_id, service, team, environment, source, revision, started_at, "
-        "finished_at, is_failed, failure_reason, is_rollback, is_rework, first_observed "
-        f"FROM marts.deployments WHERE {where} AND finished_at >= ? AND finished_at < ? "
-        "ORDER BY finished_at",
-        [*params, *window],
-    )
-    changes = query(
-        "SELECT change_id, service, kind, pr_number, commit_sha, started_at, opened_at, "
-        "merged_at, deployed_at, deployment_id, lead_time_s, coding_s, review_s, deploy_wait_s, "
-        f"excluded_reason FROM marts.changes WHERE {where} AND deployed_at >= ? "
-        "AND deployed_at < ? ORDER BY deployed_at",
-        [*params, *window],
-    )
-    incidents = query(
-        "SELECT i.incident_id, i.service, i.team, i.title, i.urgency, i.status, i.created_at, "
-        "i.resolved_at, i.time_to_restore_s, i.deployment_id AS attributed_deployment, "
-        "d.finished_at AS attributed_deployment_finished_at, d.revision AS attributed_revision "
-        "FROM marts.incidents i LEFT JOIN marts.deployments d USING (deployment_id) "
-        f"WHERE {aliased['i']} AND i.created_at >= ? AND i.created_at < ? ORDER BY i.created_at",
-        [*params, *window],
-    )
-    failures = query(
-        "SELECT d.deployment_id, d.service, d.finished_at, d.failure_reason, d.is_rollback, "
-        "count(i.incident_id) AS incidents, list(i.incident_id ORDER BY i.created_at) "
-        "FILTER (WHERE i.incident_id IS NOT NULL) AS incident_ids, "
-        "max(i.resolved_at) AS last_incident_resolved_at "
-        "FROM marts.deployments d LEFT JOIN marts.incidents i USING (deployment_id) "
-        f"WHERE {aliased['d']} AND d.is_failed AND d.finished_at >= ? AND d.finished_at < ? "
-        "GROUP BY ALL ORDER BY d.finished_at",
-        [*params, *window],
-    )
     return TeamView(
         trends=periods_in_range(filters, scope, [scope_id]),
         team_trends=periods_in_range(filters, "team", teams),
         comparison=team_comparison(filters.year, teams),
-        stages=lead_time_stages(changes, filters.grain),
-        changes=changes,
-        deployments=deployments,
-        failures=failures,
-        incidents=incidents,
+        stages=lead_time_stages(filters),
+        lead_time_bins=lead_time_bins(filters),
+        statuses=deployment_statuses(filters),
+        rows=drill_rows(filters, None),
         maturity=team_maturity(teams),
+    )
+
+
+def _counted_changes(filters: Filters) -> tuple[str, list[object]]:
+    where, params = selected_services(filters)
+    sql = (
+        f"SELECT * FROM marts.changes WHERE {where} AND deployed_at >= ? AND deployed_at < ? "
+        "AND excluded_reason IS NULL AND lead_time_s IS NOT NULL"
+    )
+    return sql, [*params, filters.start, filters.end + timedelta(days=1)]
+
+
+def lead_time_stages(filters: Filters) -> pl.DataFrame:
+    """Per period of ``deployed_at``: counted changes and the p50 of the lead time and of each
+    of its stages (seconds; stage medians need not add up to the lead time's)."""
+    sql, params = _counted_changes(filters)
+    return query(
+        "SELECT date_trunc(?, deployed_at)::DATE AS period_start, count(*) AS changes, "
+        "quantile_cont(lead_time_s, 0.5) AS lead_time_s, "
+        "quantile_cont(coding_s, 0.5) AS coding_s, quantile_cont(review_s, 0.5) AS review_s, "
+        f"quantile_cont(deploy_wait_s, 0.5) AS deploy_wait_s FROM ({sql}) "
+        "GROUP BY ALL ORDER BY period_start",
+        [filters.grain, *params],
+    )
+
+
+LEAD_TIME_BINS = 40
+
+
+def lead_time_bins(filters: Filters) -> pl.DataFrame:
+    """A histogram of counted lead times in hours: ``LEAD_TIME_BINS`` equal bins up to the
+    99th percentile (whole hours wide), the last one holding the tail beyond it."""
+    sql, params = _counted_changes(filters)
+    return query(
+        f"WITH c AS (SELECT lead_time_s / 3600 AS h FROM ({sql})), "
+        "w AS (SELECT greatest(ceil(quantile_cont(h, 0.99) / ?), 1) AS width_h FROM c) "
+        "SELECT least(floor(h / width_h), ?) * width_h AS lower_h, any_value(width_h) AS width_h, "
+        "count(*) AS changes FROM c, w GROUP BY 1 ORDER BY 1",
+        [*params, LEAD_TIME_BINS, LEAD_TIME_BINS - 1],
+    )
+
+
+def deployment_statuses(filters: Filters) -> pl.DataFrame:
+    """Deployments finished in the range per status (``STATUS_SQL``)."""
+    where, params = selected_services(filters)
+    return query(
+        f"SELECT {STATUS_SQL} AS status, count(*) AS deployments "
+        f"FROM marts.deployments WHERE {where} AND finished_at >= ? AND finished_at < ? "
+        "GROUP BY 1 ORDER BY 2 DESC",
+        [*params, filters.start, filters.end + timedelta(days=1)],
     )
 
 
@@ -356,24 +464,6 @@ def team_comparison(year: int, teams: Sequence[str]) -> pl.DataFrame:
     return joined.rename({"scope_id": "team"}).sort("team")
 
 
-def lead_time_stages(changes: pl.DataFrame, grain: str) -> pl.DataFrame:
-    """Per period of ``deployed_at``: counted changes and the p50 of each stage (s)."""
-    counted = changes.filter(
-        pl.col("excluded_reason").is_null() & pl.col("lead_time_s").is_not_null()
-    )
-    return (
-        counted.group_by(period_start=pl.col("deployed_at").dt.truncate(EVERY[grain]).dt.date())
-        .agg(
-            changes=pl.len(),
-            lead_time_s=pl.col("lead_time_s").median(),
-            coding_s=pl.col("coding_s").median(),
-            review_s=pl.col("review_s").median(),
-            deploy_wait_s=pl.col("deploy_wait_s").median(),
-        )
-        .sort("period_start")
-    )
-
-
 def team_maturity(teams: Sequence[str]) -> pl.DataFrame:
     """``marts.team_maturity`` rows of the teams (empty when the mart is not published)."""
     if not has_table("team_maturity"):
@@ -382,11 +472,6 @@ def team_maturity(teams: Sequence[str]) -> pl.DataFrame:
         "SELECT * FROM marts.team_maturity WHERE list_contains(?, team) ORDER BY team",
         [list(teams)],
     )
-
-
-def in_period(frame: pl.DataFrame, column: str, period_start: date, grain: str) -> pl.DataFrame:
-    """The rows of ``frame`` whose ``column`` falls in the period (drill-down to rows)."""
-    return frame.filter(pl.col(column).dt.truncate(EVERY[grain]).dt.date() == period_start)
 
 
 # --- Developer experience ----------------------------------------------------------------------

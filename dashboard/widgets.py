@@ -5,10 +5,12 @@ how to fix it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import polars as pl
 import streamlit as st
 
+from dashboard.data import Rows
 from dashboard.filters import Filters
 
 # Which sources feed a mart, and the settings (CONTRACT.md) that configure them.
@@ -43,16 +45,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def table(frame: pl.DataFrame, name: str, *, height: int | str = "auto") -> None:
+def table(frame: pl.DataFrame, name: str) -> None:
     """A table and its CSV download (every table the dashboard shows has one)."""
-    st.dataframe(frame, hide_index=True, height=height)  # type: ignore[arg-type]
+    st.dataframe(frame, hide_index=True)
     download(frame, name)
 
 
-def download(frame: pl.DataFrame, name: str) -> None:
+def rows_table(rows: Rows, name: str) -> None:
+    """The latest rows of a long table; the CSV download holds all of them."""
+    if rows.total > rows.frame.height:
+        st.caption(
+            f"The latest {rows.frame.height:,} of {rows.total:,} rows; the CSV holds all of them."
+        )
+    st.dataframe(rows.frame, hide_index=True)
+    download(rows.all, name)
+
+
+def download(frame: pl.DataFrame | Callable[[], pl.DataFrame], name: str) -> None:
+    """A CSV download, built only when clicked (a long table is not serialised on every rerun);
+    ``frame`` may be a function returning it (a query run only then)."""
     st.download_button(
         f"Download {name} (CSV)",
-        csv_text(frame),
+        lambda: csv_text(frame if isinstance(frame, pl.DataFrame) else frame()),
         file_name=f"{slug(name)}.csv",
         mime="text/csv",
         key=f"csv-{slug(name)}",

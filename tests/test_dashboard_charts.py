@@ -32,23 +32,12 @@ def deployments() -> pl.DataFrame:
         {
             "deployment_id": ["d1", "d2", "d3", "d4", "d5"],
             "service": ["api", "api", "web", "web", "api"],
+            "team": ["a", "a", "b", "b", "a"],
             "revision": ["a", "b", "c", "d", "e"],
             "finished_at": [T0.replace(day=d) for d in (1, 2, 3, 4, 5)],
-            "is_failed": [False, True, False, True, False],
-            "is_rollback": [False, False, True, True, False],
-            "is_rework": [False, True, True, False, True],
+            "status": ["succeeded", "failed", "rollback", "failed", "rework"],
         }
     )
-
-
-def test_deployment_status_prefers_failed_then_rollback_then_rework():
-    assert charts.deployment_status(deployments()).to_list() == [
-        "succeeded",
-        "failed",
-        "rollback",
-        "failed",
-        "rework",
-    ]
 
 
 def test_the_timeline_has_one_trace_per_status_with_its_deployments():
@@ -58,6 +47,11 @@ def test_the_timeline_has_one_trace_per_status_with_its_deployments():
     assert list(by_name["failed"].y) == ["api", "web"]
     assert [row[0] for row in by_name["failed"].customdata] == ["d2", "d4"]
     assert by_name["failed"].marker.color == charts.STATUS_COLOURS["failed"]
+
+
+def test_the_timeline_can_put_one_team_per_row():
+    fig = charts.deployment_timeline(deployments(), row="team")
+    assert sorted({y for t in traces(fig) for y in t.y}) == ["a", "b"]
 
 
 def test_a_trend_draws_one_line_per_scope_and_durations_in_hours():
@@ -90,9 +84,12 @@ def test_lead_time_stages_stack_the_three_stages_in_hours():
     assert layout(fig).barmode == "stack"
 
 
-def test_the_lead_time_histogram_ignores_changes_without_a_lead_time():
-    fig = charts.lead_time_distribution(pl.Series([3600.0, None, 7200.0]))
-    assert list(traces(fig)[0].x) == [1.0, 2.0]
+def test_the_lead_time_histogram_draws_binned_counts_centred_in_their_bins():
+    bins = pl.DataFrame({"lower_h": [0.0, 2.0], "width_h": [2.0, 2.0], "changes": [5, 3]})
+    bar = traces(charts.lead_time_distribution(bins))[0]
+    assert list(bar.x) == [1.0, 3.0]
+    assert list(bar.y) == [5, 3]
+    assert list(bar.width) == [2.0, 2.0]
 
 
 def test_a_suppressed_heatmap_cell_reads_suppressed_and_carries_no_value():

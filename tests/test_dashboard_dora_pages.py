@@ -14,6 +14,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import data
+from dashboard.filters import Filters
 from dashboard.metrics import DORA, show, show_delta
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -268,3 +270,57 @@ def test_a_new_snapshot_shows_up_on_the_next_rerun_without_a_restart(copied: Pat
     after = {m.label: m.value for m in at.metric}["Deployment frequency"]
     assert before != "99.00/day"
     assert after == "99.00/day"
+
+
+def test_lead_time_stages_are_the_medians_of_the_counted_changes(home: Path):
+    at = page("teams", grain="month", **{"from": "2026-06-01", "to": "2026-09-30"})
+    shown = pl.from_pandas(next(d.value for d in at.dataframe if "coding_s" in d.value.columns))
+    changes = sql(
+        home,
+        "SELECT date_trunc('month', deployed_at)::DATE AS period_start, lead_time_s, coding_s, "
+        "review_s, deploy_wait_s FROM marts.changes WHERE excluded_reason IS NULL "
+        "AND lead_time_s IS NOT NULL "
+        "AND deployed_at >= '2026-06-01' AND deployed_at < '2026-10-01'",
+    )
+    expected = (
+        changes.group_by("period_start")
+        .agg(pl.len().alias("changes"), pl.all().exclude("period_start").median())
+        .sort("period_start")
+    )
+    assert shown["changes"].to_list() == expected["changes"].to_list()
+    for column in ("lead_time_s", "coding_s", "review_s", "deploy_wait_s"):
+        assert shown[column].to_list() == pytest.approx(expected[column].to_list())
+
+
+def test_status_counts_under_the_timeline_are_the_marts(home: Path):
+    at = page("teams", **{"from": "2026-06-01", "to": "2026-09-30"})
+    counts = sql(
+        home,
+        "SELECT count(*) FILTER (is_failed) AS failed, "
+        "count(*) FILTER (NOT is_failed AND is_rollback) AS rollback, "
+        "count(*) FILTER (NOT is_failed AND NOT is_rollback AND is_rework) AS rework, "
+        "count(*) AS total FROM marts.deployments "
+        "WHERE finished_at >= '2026-06-01' AND finished_at < '2026-10-01'",
+    ).row(0, named=True)
+    caption = next(c.value for c in at.caption if "deployments" in c.value and "failed:" in c.value)
+    assert f"failed: {counts['failed']:,}" in caption
+    assert f"rollback: {counts['rollback']:,}" in caption
+    assert f"rework: {counts['rework']:,}" in caption
+    assert f"of {counts['total']:,} deployments" in caption
+
+
+def test_long_tables_show_the_latest_rows_and_download_all_of_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(data, "ROW_LIMIT", 10)
+    rows = data.row_tables(
+        Filters(start=date(2026, 6, 1), end=date(2026, 9, 30)), date(2026, 6, 1), date(2026, 10, 1)
+    ).deployments
+    everything = sql(
+        home,
+        "SELECT deployment_id FROM marts.deployments WHERE finished_at >= '2026-06-01' "
+        "AND finished_at < '2026-10-01' ORDER BY finished_at DESC",
+    )["deployment_id"].to_list()
+    assert rows.total == len(everything) > 10
+    assert rows.frame["deployment_id"].to_list() == everything[:10]
+    assert rows.all()["deployment_id"].to_list() == everything

@@ -7,10 +7,10 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import filter_options, in_period, loaded_sources, row_count, teams_data
+from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
 from dashboard.filters import draw_filters
-from dashboard.metrics import DORA, MTTR, show, year_label
-from dashboard.widgets import empty_state, table
+from dashboard.metrics import DORA, MTTR, year_label
+from dashboard.widgets import empty_state, rows_table, table
 
 st.title("Teams & services")
 filters = draw_filters(filter_options())
@@ -62,46 +62,47 @@ def trends() -> None:
 
 
 def lead_time() -> None:
-    counted = view.changes.filter(pl.col("excluded_reason").is_null())
-    if counted.is_empty():
+    if view.stages.is_empty():
         empty_state("changes", loaded_sources(), filters, unfiltered_rows=row_count("changes"))
         return
     left, right = st.columns(2)
     left.plotly_chart(charts.lead_time_stages(view.stages))
-    right.plotly_chart(charts.lead_time_distribution(counted["lead_time_s"]))
+    right.plotly_chart(charts.lead_time_distribution(view.lead_time_bins))
     table(view.stages, f"lead time stages by {filters.grain}")
 
 
 def deployments() -> None:
-    if view.deployments.is_empty():
-        empty_state(
-            "deployments", loaded_sources(), filters, unfiltered_rows=row_count("deployments")
-        )
+    shown = view.rows.deployments
+    if shown.total == 0:
+        total = row_count("deployments")
+        empty_state("deployments", loaded_sources(), filters, unfiltered_rows=total)
         return
-    st.plotly_chart(charts.deployment_timeline(view.deployments))
-    status = charts.deployment_status(view.deployments).value_counts(sort=True)
-    st.caption(
-        " · ".join(f"{s}: {n}" for s, n in status.iter_rows()) + f" of {len(view.deployments)}"
-    )
+    # One row per service within a team or service; per team across the org (2,000 service
+    # rows would not read).
+    row = "service" if filters.team or filters.service or filters.system else "team"
+    st.plotly_chart(charts.deployment_timeline(shown.frame, row=row))
+    counts = " · ".join(f"{s}: {n:,}" for s, n in view.statuses.iter_rows())
+    latest = "" if shown.total == shown.frame.height else f" (the latest {shown.frame.height:,})"
+    st.caption(f"{counts} of {shown.total:,} deployments{latest}")
 
 
 def failures() -> None:
     st.subheader("Failed deployments (behind the change failure rate and recovery time)")
-    if view.failures.is_empty():
+    if view.rows.failures.total == 0:
         st.caption("No failed deployment in the range.")
     else:
-        table(view.failures, "failed deployments")
+        rows_table(view.rows.failures, "failed deployments")
     st.subheader("Incidents (behind time to restore), with the deployment each is attributed to")
-    if view.incidents.is_empty():
+    incidents = view.rows.incidents
+    if incidents.total == 0:
         empty_state("incidents", loaded_sources(), filters, unfiltered_rows=row_count("incidents"))
         return
-    attributed = view.incidents["attributed_deployment"].is_not_null().sum()
-    restore = view.incidents["time_to_restore_s"].median()
+    attributed = incidents.frame["attributed_deployment"].is_not_null().sum()
     st.caption(
-        f"{len(view.incidents)} incidents, {attributed} attributed to a deployment; "
-        f"time to restore p50 {show(restore, 'duration')} (over these incidents)."  # type: ignore[arg-type]
+        f"{incidents.total:,} incidents; {attributed:,} of the {incidents.frame.height:,} shown "
+        "are attributed to a deployment."
     )
-    table(view.incidents, "incidents")
+    rows_table(incidents, "incidents")
 
 
 def rows_behind() -> None:
@@ -113,16 +114,12 @@ def rows_behind() -> None:
         format_func=lambda p: "every period in the range" if p is None else str(p),
         key="drill_period",
     )
-    frames = {
-        "deployments": (view.deployments, "finished_at"),
-        "changes": (view.changes, "deployed_at"),
-        "incidents": (view.incidents, "created_at"),
-    }
-    for name, (frame, column) in frames.items():
-        rows = frame if period is None else in_period(frame, column, period, filters.grain)
+    rows = view.rows if period is None else drill_rows(filters, period)
+    tables = {"deployments": rows.deployments, "changes": rows.changes, "incidents": rows.incidents}
+    for name, shown in tables.items():
         label = f"{name} in the range" if period is None else f"{name}, {filters.grain} of {period}"
-        with st.expander(f"{name.title()}: {len(rows)}"):
-            table(rows, label)
+        with st.expander(f"{name.title()}: {shown.total:,}"):
+            rows_table(shown, label)
 
 
 maturity()
