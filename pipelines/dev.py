@@ -3,7 +3,10 @@
     python -m pipelines.dev
 
 Prepares DAGSTER_HOME with the project's dagster.yaml, then becomes
-`dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000` (loopback only).
+`dagster dev -m pipelines.definitions -a defs -h 127.0.0.1 -p 3000` (loopback only): the
+webserver and the daemon, on that one instance, so the daily schedule ticks and the run-status
+sensors record each run. ``-a defs`` names the Definitions to load, so another Definitions
+object imported into that module (to merge it) does not make the code location ambiguous.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import sys
 from models.settings import Settings
 from pipelines.instance import prepare_dagster_home
 
-COMMAND = ["dev", "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", "3000"]
+CODE_LOCATION = ["-m", "pipelines.definitions", "-a", "defs"]
+COMMAND = ["dev", *CODE_LOCATION, "-h", "127.0.0.1", "-p", "3000"]
 
 
 def main() -> None:
