@@ -12,6 +12,7 @@ value, so a benchmark can time them without Streamlit.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from dashboard.filters import FilterOptions, Filters
 from dashboard.metrics import SATISFACTION_KEY
 from models.metrics.benchmarks import RULE_OF_THUMB
 from models.metrics.dora import benchmark_tier
+from models.report import build_report, write_report
 
 Params = Sequence[object]
 STALE_AFTER = timedelta(hours=36)
@@ -235,6 +237,27 @@ def overview_data(filters: Filters) -> Overview:
         satisfaction_tier=satisfaction_tier(latest[-1] if len(latest) else None),
         freshness=freshness(),
     )
+
+
+REPORT_FORMATS = ("pdf", "html", "xlsx")
+
+
+def report_quarters() -> list[str]:
+    """The quarters the org has DORA metrics for, latest first (what the report can cover)."""
+    rows = query(
+        "SELECT DISTINCT period_start FROM marts.dora_metrics WHERE grain = 'quarter' "
+        "AND scope = 'org' ORDER BY 1 DESC"
+    )
+    return [quarter_of(day) for day in rows["period_start"].to_list()]
+
+
+def quarterly_report(quarter: str, fmt: str, scope: str = "org") -> bytes:
+    """The quarterly stakeholder report (models.report, as `paved report` writes it) as one
+    file's bytes; built only when asked for, in a temporary folder."""
+    report = build_report(published_path(), quarter, scope)
+    with tempfile.TemporaryDirectory(prefix="paved-report-") as folder:
+        written = write_report(report, [fmt], Path(folder))
+        return next(p for p in written if p.name == f"report.{fmt}").read_bytes()
 
 
 def quarter_of(day: date) -> str:

@@ -96,7 +96,7 @@ def test_choosing_the_week_grain_changes_the_period_and_puts_it_in_the_url(
 ):
     at = page("overview")
     assert "month of" in at.subheader[0].value
-    at.button_group[0].set_value("week").run()
+    next(b for b in at.button_group if b.label == "Grain").set_value("week").run()
     assert f"week of {last_week}" in at.subheader[0].value
     assert at.query_params["grain"] == "week"
 
@@ -324,3 +324,16 @@ def test_long_tables_show_the_latest_rows_and_download_all_of_them(
     assert rows.total == len(everything) > 10
     assert rows.frame["deployment_id"].to_list() == everything[:10]
     assert rows.all()["deployment_id"].to_list() == everything
+
+
+def test_the_overview_offers_the_quarterly_report_built_from_the_snapshot(home: Path):
+    at = page("overview")
+    quarters = sql(
+        home,
+        "SELECT DISTINCT period_start FROM marts.dora_metrics WHERE grain = 'quarter' "
+        "AND scope = 'org' ORDER BY 1 DESC",
+    )["period_start"].to_list()
+    latest = f"{quarters[0].year}-Q{(quarters[0].month - 1) // 3 + 1}"
+    assert at.selectbox(key="report_quarter").value == latest
+    html = data.quarterly_report(latest, "html").decode()
+    assert latest in html and "<html" in html.lower()

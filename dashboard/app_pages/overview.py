@@ -9,7 +9,16 @@ from datetime import datetime
 import polars as pl
 import streamlit as st
 
-from dashboard.data import Freshness, filter_options, loaded_sources, overview_data, row_count
+from dashboard.data import (
+    REPORT_FORMATS,
+    Freshness,
+    filter_options,
+    loaded_sources,
+    overview_data,
+    quarterly_report,
+    report_quarters,
+    row_count,
+)
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, Metric, show, show_delta, year_label
 from dashboard.widgets import empty_state, table
@@ -114,3 +123,25 @@ else:
     with st.expander("The numbers behind the cards"):
         table(data.series, "org DORA metrics")
         table(data.tiers, "org DORA tiers")
+
+
+def report_download() -> None:
+    quarters = report_quarters()
+    if not quarters:
+        return
+    with st.expander("Quarterly report", icon=":material/summarize:"):
+        left, right = st.columns(2)
+        quarter = left.selectbox("Quarter", quarters, key="report_quarter")
+        fmt = right.segmented_control("Format", REPORT_FORMATS, default="pdf", required=True)
+        fmt = fmt or "pdf"
+        st.download_button(
+            f"Download the {quarter} report ({fmt.upper()})",
+            lambda: quarterly_report(quarter, fmt),
+            file_name=f"paved-{quarter}.{fmt}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        st.caption("The org's report, as `paved report --quarter` writes it; built on click.")
+
+
+report_download()
