@@ -4,31 +4,39 @@ Streamlit, so each is tested on its own."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 import polars as pl
 
-# Argo CD's health statuses (and GitHub's deployment states, lower-cased) and their colours.
-HEALTH_COLOURS = {
-    "healthy": "#2e7d32",
-    "success": "#2e7d32",
-    "progressing": "#1565c0",
-    "in_progress": "#1565c0",
-    "suspended": "#757575",
-    "degraded": "#c62828",
-    "failure": "#c62828",
-    "error": "#c62828",
-    "missing": "#ef6c00",
-    "unknown": "#9e9e9e",
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+# Argo CD's health and sync statuses, and GitHub's deployment states, lower-cased: their colours.
+GREEN, BLUE, ORANGE, RED, GREY = "#2e7d32", "#1565c0", "#ef6c00", "#c62828", "#9e9e9e"
+STATUS_COLOURS = {
+    "healthy": GREEN,
+    "synced": GREEN,
+    "success": GREEN,
+    "succeeded": GREEN,
+    "progressing": BLUE,
+    "running": BLUE,
+    "in_progress": BLUE,
+    "queued": BLUE,
+    "pending": BLUE,
+    "outofsync": ORANGE,
+    "missing": ORANGE,
+    "inactive": GREY,
+    "suspended": GREY,
+    "degraded": RED,
+    "failed": RED,
+    "failure": RED,
+    "error": RED,
+    "unknown": GREY,
 }
-HEALTH_BADGES = {
-    "#2e7d32": "🟢",
-    "#1565c0": "🔵",
-    "#757575": "⚪",
-    "#c62828": "🔴",
-    "#ef6c00": "🟠",
-    "#9e9e9e": "⚪",
-}
-SYNC_BADGES = {"synced": "🟢", "outofsync": "🟠", "unknown": "⚪"}
+# Pale backgrounds of the same colours, for table cells.
+CELL_BACKGROUNDS = {GREEN: "#c8e6c9", BLUE: "#bbdefb", ORANGE: "#ffe0b2", RED: "#ffcdd2"}
 CHECK_TITLES = {
     "owner": "Owner",
     "repo": "Repo",
@@ -40,17 +48,28 @@ CHECK_TITLES = {
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
-def health_colour(status: str | None) -> str:
-    return HEALTH_COLOURS.get((status or "unknown").lower(), HEALTH_COLOURS["unknown"])
+def status_colour(status: str | None) -> str:
+    """The colour of an Argo CD health or sync status or a GitHub deployment state."""
+    return STATUS_COLOURS.get((status or "unknown").lower(), GREY)
 
 
-def status_badge(status: str | None, *, sync: bool = False) -> str:
-    """``status`` with a coloured dot, for a table cell: "🟢 Healthy", "🔴 Degraded", "⚪ —"."""
-    if sync:
-        dot = SYNC_BADGES.get((status or "unknown").lower(), "⚪")
-    else:
-        dot = HEALTH_BADGES[health_colour(status)]
-    return f"{dot} {status or '—'}"
+def status_cell_style(status: object) -> str:
+    """CSS for a status cell: a pale background of the status's colour (none if unknown)."""
+    colour = status_colour(status if isinstance(status, str) else None)
+    background = CELL_BACKGROUNDS.get(colour)
+    return f"background-color: {background}" if background else ""
+
+
+def styled_statuses(frame: pl.DataFrame, columns: Sequence[str]) -> Styler:
+    """``frame`` for ``st.dataframe`` with each status column's cells coloured."""
+    return frame.to_pandas().style.map(status_cell_style, subset=list(columns))
+
+
+def environment_label(name: str, environment: str | None, target: str) -> str:
+    """An environment's name without its service's prefix: ``checkout-prod`` -> ``prod``."""
+    label = environment or target
+    prefix = f"{name}-"
+    return label[len(prefix) :] if label.startswith(prefix) and label != prefix else label
 
 
 def dependency_dot(services: pl.DataFrame) -> str:
@@ -116,35 +135,39 @@ def scorecard_figure(scorecard: pl.DataFrame) -> go.Figure:
 
 
 def environment_grid(rows: pl.DataFrame) -> go.Figure:
-    """One marker per service × environment, coloured by health (``name``, ``environment``,
-    ``health_status``, ``sync_status``), production environments as diamonds."""
+    """One marker per service × environment (``name``, ``environment``, ``target``,
+    ``health_status``, ``sync_status``, ``is_production``), coloured by health (or, without one,
+    by the sync or deployment state), production environments as diamonds."""
+    status = pl.coalesce("health_status", "sync_status").fill_null("Unknown")
+    rows = rows.with_columns(status=status)
     fig = go.Figure()
-    for status, group in rows.with_columns(pl.col("health_status").fill_null("Unknown")).group_by(
-        "health_status", maintain_order=True
-    ):
-        label = str(status[0])
+    for (label,), group in rows.group_by("status", maintain_order=True):
         fig.add_trace(
             go.Scatter(
-                x=group["environment"].fill_null(group["target"]).to_list(),
+                x=[
+                    environment_label(name, environment, target)
+                    for name, environment, target in group.select(
+                        "name", "environment", "target"
+                    ).iter_rows()
+                ],
                 y=group["name"].to_list(),
                 mode="markers",
-                name=label,
+                name=str(label),
                 marker={
-                    "color": health_colour(label),
+                    "color": status_colour(str(label)),
                     "size": 16,
                     "symbol": [
                         "diamond" if p else "circle" for p in group["is_production"].to_list()
                     ],
                 },
                 customdata=group["sync_status"].fill_null("—").to_list(),
-                hovertemplate="%{y} / %{x}: " + label + ", %{customdata}<extra></extra>",
+                hovertemplate="%{y} / %{x}: " + str(label) + ", %{customdata}<extra></extra>",
             )
         )
-    services = rows["name"].n_unique()
     fig.update_layout(
-        title="Environments by health (diamond: production)",
+        title="Environments by status (diamond: production)",
         margin=MARGIN,
-        height=140 + 28 * services,
+        height=140 + 28 * rows["name"].n_unique(),
         yaxis={"autorange": "reversed"},
     )
     return fig

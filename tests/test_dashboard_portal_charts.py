@@ -14,10 +14,13 @@ from dashboard.charts_portal import (
     cost_by_month,
     dependency_dot,
     environment_grid,
+    environment_label,
     links_markdown,
     scorecard_figure,
     source_counts,
-    status_badge,
+    status_cell_style,
+    status_colour,
+    styled_statuses,
 )
 
 SERVICES = pl.DataFrame(
@@ -73,38 +76,65 @@ def test_links_become_anchors_and_unsafe_urls_do_not():
 
 
 @pytest.mark.parametrize(
-    ("status", "sync", "badge"),
+    ("status", "colour", "style"),
     [
-        ("Healthy", False, "🟢 Healthy"),
-        ("Degraded", False, "🔴 Degraded"),
-        ("Progressing", False, "🔵 Progressing"),
-        ("Missing", False, "🟠 Missing"),
-        ("Whatever", False, "⚪ Whatever"),
-        (None, False, "⚪ —"),
-        ("Synced", True, "🟢 Synced"),
-        ("OutOfSync", True, "🟠 OutOfSync"),
+        ("Healthy", "#2e7d32", "background-color: #c8e6c9"),
+        ("Synced", "#2e7d32", "background-color: #c8e6c9"),
+        ("success", "#2e7d32", "background-color: #c8e6c9"),
+        ("Degraded", "#c62828", "background-color: #ffcdd2"),
+        ("failure", "#c62828", "background-color: #ffcdd2"),
+        ("Progressing", "#1565c0", "background-color: #bbdefb"),
+        ("OutOfSync", "#ef6c00", "background-color: #ffe0b2"),
+        ("Whatever", "#9e9e9e", ""),
+        (None, "#9e9e9e", ""),
     ],
 )
-def test_status_badges_colour_health_and_sync(status: str | None, sync: bool, badge: str):
-    assert status_badge(status, sync=sync) == badge
+def test_status_colours_for_argocd_health_and_sync_and_github_states(
+    status: str | None, colour: str, style: str
+):
+    assert status_colour(status) == colour
+    assert status_cell_style(status) == style
 
 
-def test_environment_grid_has_one_trace_per_health_status_with_its_colour():
+def test_styled_statuses_colour_only_the_status_columns():
+    frame = pl.DataFrame({"name": ["a", "b"], "health_status": ["Healthy", None]})
+    html = styled_statuses(frame, ["health_status"]).to_html()
+    assert html.count("background-color: #c8e6c9") == 1
+    assert "#ffcdd2" not in html
+
+
+@pytest.mark.parametrize(
+    ("name", "environment", "target", "label"),
+    [
+        ("checkout", "checkout-prod", "checkout-prod", "prod"),
+        ("checkout", "production", "org/checkout", "production"),
+        ("checkout", None, "checkout-staging", "staging"),
+        ("checkout", "checkout-", "checkout-", "checkout-"),
+    ],
+)
+def test_environment_labels_drop_the_services_prefix(
+    name: str, environment: str | None, target: str, label: str
+):
+    assert environment_label(name, environment, target) == label
+
+
+def test_environment_grid_has_one_trace_per_status_with_its_colour():
     rows = pl.DataFrame(
         {
             "name": ["a", "a", "b"],
             "environment": ["a-prod", "a-staging", None],
             "target": ["a-prod", "a-staging", "b-env"],
             "health_status": ["Healthy", "Degraded", None],
-            "sync_status": ["Synced", "OutOfSync", None],
+            "sync_status": ["Synced", "OutOfSync", "failure"],
             "is_production": [True, False, True],
         }
     )
     traces = {t["name"]: t for t in environment_grid(rows).to_dict()["data"]}
-    assert set(traces) == {"Healthy", "Degraded", "Unknown"}
+    assert set(traces) == {"Healthy", "Degraded", "failure"}
     assert traces["Degraded"]["marker"]["color"] == "#c62828"
     assert list(traces["Healthy"]["marker"]["symbol"]) == ["diamond"]
-    assert list(traces["Unknown"]["x"]) == ["b-env"]
+    assert list(traces["Healthy"]["x"]) == ["prod"]
+    assert list(traces["failure"]["x"]) == ["env"]
 
 
 def test_scorecard_marks_met_and_unmet_checks_per_service():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard.charts_portal import environment_grid, status_badge
+from dashboard.charts_portal import environment_grid, styled_statuses
 from dashboard.data import filter_options, loaded_sources
 from dashboard.data_portal import environments_data
 from dashboard.filters import draw_filters
-from dashboard.widgets import download, empty_state, table
+from dashboard.widgets import download, empty_state
 
 GRID_LIMIT = 80  # services drawn in the status grid; the tables list them all
 
@@ -33,7 +33,11 @@ left, middle, right = st.columns(3)
 left.metric("Environments", rows.height, help="Argo CD apps and GitHub environments")
 middle.metric(
     "Production not healthy",
-    production.filter(pl.col("health_status").str.to_lowercase() != "healthy").height,
+    production.filter(
+        pl.col("health_status").is_not_null()
+        & (pl.col("health_status").str.to_lowercase() != "healthy")
+    ).height,
+    help="Argo CD apps whose health is not Healthy",
 )
 right.metric("With a failed sync", data.failed.height)
 
@@ -44,10 +48,8 @@ shown = rows.select(
     "name",
     "environment",
     "is_production",
-    pl.col("health_status").map_elements(status_badge, return_dtype=pl.String).alias("health"),
-    pl.col("sync_status")
-    .map_elements(lambda s: status_badge(s, sync=True), return_dtype=pl.String)
-    .alias("sync"),
+    "health_status",
+    "sync_status",
     "last_revision",
     "last_deployed_at",
     "last_operation_phase",
@@ -59,23 +61,25 @@ shown = rows.select(
     "team",
     "service",
 )
-st.dataframe(shown, hide_index=True)
+st.dataframe(
+    styled_statuses(shown, ["health_status", "sync_status", "last_operation_phase"]),
+    hide_index=True,
+)
 download(rows, "environments")
 
 st.subheader("Last failed syncs")
 if data.failed.is_empty():
     st.success("No environment in this selection has a failed sync on record.")
 else:
-    table(
-        data.failed.select(
-            "name",
-            "environment",
-            "is_production",
-            "last_failed_at",
-            "last_failed_message",
-            "sync_status",
-            "health_status",
-            "target",
-        ),
-        "failed syncs",
+    failed = data.failed.select(
+        "name",
+        "environment",
+        "is_production",
+        "last_failed_at",
+        "last_failed_message",
+        "sync_status",
+        "health_status",
+        "target",
     )
+    st.dataframe(styled_statuses(failed, ["sync_status", "health_status"]), hide_index=True)
+    download(failed, "failed syncs")
