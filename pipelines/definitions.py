@@ -15,6 +15,7 @@ from pipelines.marts import assets as mart_assets
 from pipelines.pagerduty.assets import pagerduty
 from pipelines.publish_assets import assets as publish_assets
 from pipelines.publish_assets import checks as publish_checks
+from pipelines.report_assets import report_defs
 from pipelines.resources import PavedResource
 from pipelines.schedules import daily_refresh_job, daily_schedule
 from pipelines.sensors import sensors
@@ -35,3 +36,7 @@ defs = dg.Definitions(
     sensors=sensors,
     resources={"paved": PavedResource()},
 )
+
+# The quarterly report: a quarter-partitioned asset and the sensor that materialises it once a
+# quarter has closed (pipelines/report_assets.py).
+defs = dg.Definitions.merge(defs, report_defs)
