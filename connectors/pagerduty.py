@@ -137,10 +137,24 @@ class PagerDutyClient(BaseClient):
         if statuses:
             filters["statuses[]"] = list(statuses)
         seen = _Seen()
-        # Queries use whole seconds; items outside the exact range asked for are left out.
-        for lo, hi in time_windows(_floor(start), _ceil(end), self.window):
+        asked = (_floor(start), _ceil(end))
+        # Queries use whole seconds: an item between a fraction and the whole second around
+        # it belongs to the neighbouring range and is left out. One created outside what was
+        # queried is not what was asked for: it is rejected with the reason, not loaded (a
+        # future date would move the watermark past everything before it).
+        for lo, hi in time_windows(*asked, self.window):
             for result in self._window(lo, hi, filters, seen):
                 if isinstance(result, Item) and not start <= result.model.created_at < end:
+                    created = result.model.created_at
+                    if asked[0] <= created < asked[1]:
+                        continue
+                    yield Rejection(
+                        self.source,
+                        result.key,
+                        result.payload,
+                        f"created_at: {_z(created)} is outside the range asked for "
+                        f"({_z(asked[0])} .. {_z(asked[1])})",
+                    )
                     continue
                 yield result
 

@@ -219,6 +219,13 @@ def parse_iso(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def advanced(watermark: datetime | None, seen: datetime, window: Window) -> datetime | None:
+    """The watermark after a record dated ``seen``: never past the end of the run's window. A
+    record dated in the future (a clock gone wrong, or a hostile source) would otherwise hide
+    every record before its date from the runs after."""
+    return later(watermark, min(seen, window.until()))
+
+
 def later(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b

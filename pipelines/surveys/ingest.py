@@ -22,7 +22,7 @@ from connectors.typeform import TypeformClient
 from models.respondents import scrub_emails, scrub_text
 from models.settings import Settings
 from pipelines.files import changed_files, mark_read, matching_files
-from pipelines.ingest import ConfigurationError, SourceRun, iso, later, parse_iso, secret
+from pipelines.ingest import ConfigurationError, SourceRun, advanced, iso, parse_iso, secret
 from pipelines.raw import Ingestion, read_state
 
 TYPEFORM = "typeform"
@@ -73,7 +73,7 @@ def ingest_typeform(run: SourceRun, ing: Ingestion) -> None:
                 reread_days=REREAD_DAYS if incremental else 0,
             ):
                 if isinstance(record, Item):
-                    newest = later(newest, record.model.submitted_at)
+                    newest = advanced(newest, record.model.submitted_at, window)
                 ing.add("responses", pseudonymous(record, salt), scope=form_id)
             if newest is not None:
                 ing.set_state(form_id, "submitted_since", iso(newest))

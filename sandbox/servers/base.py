@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from sandbox.servers.faults import Faults
 from sandbox.world.store import World
 
@@ -86,7 +88,14 @@ class Response:
         if isinstance(self.body, str):
             self.body = self.body.encode()
         else:
-            self.body = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+            # orjson: compact UTF-8 like the line below, about ten times faster (the sandbox
+            # must outpace the client it serves); the standard library takes what it refuses.
+            try:
+                self.body = orjson.dumps(self.body)
+            except TypeError:
+                self.body = json.dumps(
+                    self.body, separators=(",", ":"), ensure_ascii=False
+                ).encode()
         return self.body
 
 
@@ -116,6 +125,7 @@ class SandboxServer:
         self.errors: list[str] = []  # tracebacks of handler crashes (a sandbox bug)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
+        self._local = threading.local()  # the request this thread answers (hostile items)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.register()
@@ -223,6 +233,9 @@ class SandboxServer:
         return self.maybe_corrupt(items)
 
     def maybe_corrupt(self, items: list[dict]) -> list[dict]:
+        hostile = self.faults.take_hostile(getattr(self._local, "path", ""))
+        if hostile:
+            items = [*hostile, *items[len(hostile) :]]
         if items and self.faults.chance("malformed", self.faults.malformed_rate):
             index = int(self.faults.uniform() * len(items))
             items = list(items)
@@ -240,6 +253,7 @@ class SandboxServer:
         req = Request(
             method, target, split.path, parse_qs(split.query, keep_blank_values=True), headers
         )
+        self._local.path = req.path
         faults = self.faults
         scripted = faults.scripted()
         if scripted == "slow" or (

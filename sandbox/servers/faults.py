@@ -15,6 +15,10 @@ corrupted), ``duplicate`` (the last item of the previous page served again), ``o
 (PagerDuty: an incident appeared before the offset, shifting the page by one), ``throttle``
 (Typeform's ~2 requests/s limiter, when ``rate_limit_per_second`` is set).
 
+``hostile`` holds items to serve in place of the first items of the next page of a listing
+whose path matches (a regex), each once, counted as ``hostile``: the hostile-input tests send
+their corpus through the real protocol this way (a page never grows past its limit).
+
 ``script`` lists the faults of the next requests, one per request in order (``""`` for none),
 so a test can make every kind happen on a server that gets only a handful of requests.
 """
@@ -22,6 +26,7 @@ so a test can make every kind happen on a server that gets only a handful of req
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -52,6 +57,7 @@ class Faults:
     reset_seconds: int = 3
     seed: int = 0
     script: list[str] = field(default_factory=list)
+    hostile: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -102,6 +108,15 @@ class Faults:
                 self.injected[kind] += 1
             return kind
 
+    def take_hostile(self, path: str) -> list[dict[str, Any]]:
+        """The hostile items meant for a listing at ``path``, removed from the queue."""
+        with self._lock:
+            taken = [item for pattern, item in self.hostile if re.fullmatch(pattern, path)]
+            if taken:
+                self.hostile = [(p, i) for p, i in self.hostile if not re.fullmatch(p, path)]
+                self.injected["hostile"] += len(taken)
+            return taken
+
     def unscript(self, kind: str) -> None:
         """Put back a scripted fault that did not apply (a body fault on a 304 or an error)."""
         with self._lock:
@@ -140,3 +155,4 @@ class Faults:
             self.burst_5xx = self.burst_429 = self.exhaust = 0
             self.rate_limit_per_second = None
             self.script = []
+            self.hostile = []
