@@ -17,6 +17,7 @@ import random
 import re
 import secrets
 import time
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -61,6 +62,7 @@ class GitHubServer(SandboxServer):
             for name, email in world.query("SELECT name, email FROM users WHERE email IS NOT NULL")
         }
         self.graphs = git.Graphs(world)
+        self._counts: OrderedDict[tuple[int, str, str | None, str | None], int] = OrderedDict()
         self._shapes: Shapes | None = None
         self._org = org
         super().__init__(world, token, faults)
@@ -308,7 +310,7 @@ class GitHubServer(SandboxServer):
         now = self.world.now_ts
         ref = req.arg("sha") or repo["default_branch"]
         if ref == repo["default_branch"]:
-            total = git.count_branch_commits(self.world, repo["id"], now, since=since, until=until)
+            total = self._branch_count(repo["id"], now, since, until)
 
             def fetch(offset: int, limit: int) -> list[dict]:
                 rows = git.branch_commits(
@@ -330,6 +332,20 @@ class GitHubServer(SandboxServer):
 
         items = self.paged(fetch, (page - 1) * per_page, per_page)
         return self._listing(req, repo, items, page, per_page, total)
+
+    def _branch_count(self, repo_id: int, now: str, since: str | None, until: str | None) -> int:
+        """The size of a branch listing, counted once per listing and clock (every page's
+        Link header needs it; counting costs as much as reading a page)."""
+        key = (repo_id, now, since, until)
+        with self._lock:
+            total = self._counts.get(key)
+        if total is None:
+            total = git.count_branch_commits(self.world, repo_id, now, since=since, until=until)
+            with self._lock:
+                self._counts[key] = total
+                while len(self._counts) > 256:
+                    self._counts.popitem(last=False)
+        return total
 
     def _history_of(
         self, req: Request, repo: dict[str, Any], ref: str, since: str | None, until: str | None

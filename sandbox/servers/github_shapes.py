@@ -20,10 +20,19 @@ class Shapes:
         self.api = api
         self.web = api  # the sandbox serves no html; the links only need to look right
         self.org = org
+        # Users recur on every commit: each is rendered once (responses are encoded as they
+        # are built and never changed in place; a corrupted item is a deep copy).
+        self._users: dict[tuple[str, str], dict[str, Any]] = {}
 
     def user(self, login: str | None, *, kind: str = "User") -> dict[str, Any] | None:
         if not login:
             return None
+        cached = self._users.get((login, kind))
+        if cached is None:
+            cached = self._users[(login, kind)] = self._render_user(login, kind)
+        return cached
+
+    def _render_user(self, login: str, kind: str) -> dict[str, Any]:
         number = 41898282 if login == "web-flow" else stable_int("user", login, digits=8)
         url = f"{self.api}/users/{login}"
         return {
