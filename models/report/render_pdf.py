@@ -21,6 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    CondPageBreak,
     KeepTogether,
     PageBreak,
     Paragraph,
@@ -43,6 +44,7 @@ SKIPPED = {
     "trends": "The four-quarter values of every team and service are in the HTML, XLSX "
     "and CSV (table trends); the charts above show the busiest."
 }
+CELL_PAD = 14  # the cell's left and right padding, and a little air
 WIDE_TEXT = {"definition", "reason", "note", "question", "measure"}
 PALETTE = [
     colors.HexColor(c)
@@ -57,6 +59,10 @@ CELL = ParagraphStyle("cell", parent=BODY, fontSize=7.5, leading=9)
 H1 = ParagraphStyle("h1", parent=_styles["Heading1"], fontSize=15, spaceAfter=6)
 H2 = ParagraphStyle("h2", parent=_styles["Heading2"], fontSize=11, spaceBefore=8, spaceAfter=4)
 TITLE = ParagraphStyle("title", parent=_styles["Title"], fontSize=18, alignment=0)
+VERDICT_STYLES = {
+    verdict: ParagraphStyle(verdict, parent=CELL, textColor=colour, fontName="Helvetica-Bold")
+    for verdict, colour in VERDICT_COLOURS.items()
+}
 NOTICE = ParagraphStyle(
     "notice", parent=BODY, backColor=colors.HexColor("#fff4ce"), borderPadding=6, spaceAfter=10
 )
@@ -66,17 +72,29 @@ def _p(text: str, style: ParagraphStyle = BODY) -> Paragraph:
     return Paragraph(escape(text), style)
 
 
+def _text_width(text: str) -> float:
+    return stringWidth(text, "Helvetica", 7.5)
+
+
 def _widths(table: Table, rows: list[list[str]]) -> list[float]:
-    """Column widths from the longest text (capped; long text wraps), stretched or shrunk
-    together to the text block's width."""
-    natural = []
+    """Column widths that fill the text block: each column's longest text (capped), wider if
+    there is room; when there is not, text columns give way down to their longest word, so
+    numbers and single words never wrap."""
+    natural, floor = [], []
     for index, column in enumerate(table.columns):
-        texts = [*column.label.split(), *(r[index] for r in rows)]
-        longest = max(stringWidth(t, "Helvetica", 7.5) for t in texts)
+        cells = [r[index] for r in rows]
+        words = [w for text in [column.label, *cells] for w in text.split()]
         cap = 250 if column.key in WIDE_TEXT else 110
-        natural.append(min(longest, cap) + 14)
-    scale = WIDTH / sum(natural)
-    return [w * scale for w in natural]
+        longest = min(max(_text_width(t) for t in [*cells, *words]), cap) + CELL_PAD
+        natural.append(longest)
+        floor.append(max(_text_width(w) for w in words) + CELL_PAD if words else longest)
+    excess = sum(natural) - WIDTH
+    if excess <= 0:
+        return [w * WIDTH / sum(natural) for w in natural]
+    slack = [n - f for n, f in zip(natural, floor, strict=True)]
+    if sum(slack) < excess:  # too many columns even at their floors: shrink all alike
+        return [w * WIDTH / sum(floor) for w in floor]
+    return [n - s * excess / sum(slack) for n, s in zip(natural, slack, strict=True)]
 
 
 def _table(table: Table) -> list[Flowable]:
@@ -108,7 +126,7 @@ def _table(table: Table) -> list[Flowable]:
         column = keys.index("verdict")
         for r, row in enumerate(text, start=1):
             if row[column] in VERDICT_COLOURS:
-                style.append(("TEXTCOLOR", (column, r), (column, r), VERDICT_COLOURS[row[column]]))
+                cells[r][column] = _p(row[column], VERDICT_STYLES[row[column]])
     out.append(PdfTable(cells, colWidths=widths, repeatRows=1, style=TableStyle(style)))
     if limit and len(table.rows) > limit:
         out.append(
@@ -125,8 +143,8 @@ def _chart(chart: Chart) -> Drawing:
     drawing.add(String(0, height - 10, chart.title, fontName="Helvetica-Bold", fontSize=8))
     series = chart.series[:SERIES_SHOWN]
     plot = VerticalBarChart()
-    plot.x, plot.y = 28, 34
-    plot.width, plot.height = int(width - 36), int(height - 56)
+    plot.x, plot.y = 28, 44
+    plot.width, plot.height = int(width - 36), int(height - 66)
     plot.data = [tuple(s.values) for s in series]
     plot.categoryAxis.categoryNames = chart.categories
     plot.categoryAxis.labels.fontSize = 6.5
@@ -142,7 +160,7 @@ def _chart(chart: Chart) -> Drawing:
         plot.bars[index].strokeColor = None
     drawing.add(plot)
     legend = Legend()
-    legend.x, legend.y = 4, 14
+    legend.x, legend.y = 4, 26
     legend.fontSize = 6
     legend.columnMaximum = 2
     legend.deltax = 60
@@ -198,7 +216,7 @@ def write_pdf(report: Report, out_dir: Path) -> list[Path]:
     for index, section in enumerate(report.sections):
         if index and section.key in ("trends", "appendix"):
             story.append(PageBreak())
-        story += [_p(section.title, H1)]
+        story += [CondPageBreak(70 * mm), _p(section.title, H1)]
         if section.intro:
             story.append(_p(section.intro))
         story += _charts(section.charts)
