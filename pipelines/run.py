@@ -21,12 +21,15 @@ import dagster as dg
 from models.settings import Settings
 from pipelines.definitions import defs
 from pipelines.instance import prepare_dagster_home
+from pipelines.progress import progress_logger
 from pipelines.resources import PavedResource
 from pipelines.run_log import COMMAND_TAG, failures_of, first_line, record_outcome
 
 BARE_KEYS = re.compile(r"^[\w./-]+(\s*,\s*[\w./-]+)*$")
 # Dagster's own console log is for `dagster dev`; the command line prints progress lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+MATERIALIZE_JOB = "__ephemeral_asset_job__"  # the name `dg.materialize` gives its runs
+PROGRESS_ONLY = {"loggers": {"progress": {}}}  # the loggers a run uses: only this one
 PID_TAG, HOST_TAG = "paved/pid", "paved/host"
 LIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
@@ -96,13 +99,10 @@ def materialize(
     with warnings.catch_warnings(), dg.DagsterInstance.get() as instance:
         warnings.simplefilter("ignore")
         reap_dead_runs(instance)
-        result = dg.materialize(
-            graph_of(defs),
-            selection=chosen,
+        result = in_process(chosen, paved).execute_in_process(
             instance=instance,
-            resources={"paved": paved},
             raise_on_error=False,
-            run_config=QUIET,
+            run_config=PROGRESS_ONLY,
             tags={
                 COMMAND_TAG: "materialize",
                 PID_TAG: str(os.getpid()),
@@ -112,6 +112,19 @@ def materialize(
         record_outcome(settings, instance, result.run_id)
     lines = [failure.line for failure in failures_of(result.all_events)]
     return Outcome(result.success, result.run_id, lines)
+
+
+def in_process(chosen: dg.AssetSelection, paved: PavedResource) -> dg.JobDefinition:
+    """The selection as a job for this process (what `dg.materialize` builds), whose only
+    logger prints progress lines from the run's events; Dagster's console log stays quiet."""
+    job = dg.define_asset_job(MATERIALIZE_JOB, selection=chosen)
+    definitions = dg.Definitions(
+        assets=graph_of(defs),
+        jobs=[job],
+        resources={"paved": paved},
+        loggers={"progress": progress_logger},
+    )
+    return definitions.resolve_job_def(MATERIALIZE_JOB)
 
 
 def graph_of(definitions: dg.Definitions) -> list[Any]:
