@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from pipelines.raw import OBJECT_DDL
 
@@ -46,11 +47,24 @@ def record_operations(conn: duckdb.DuckDBPyConnection, payloads: Iterable[Any], 
     conn.execute(OBJECT_DDL.format(table=TABLE))
     rows = operation_rows(payloads)
     if rows:
-        now = datetime.now(UTC)
-        conn.executemany(
-            f"INSERT OR REPLACE INTO raw.{TABLE} VALUES (?, ?, ?::JSON, NULL, ?, ?)",
-            [(*row, now, run_id) for row in rows],
+        # One statement per poll: executemany would cost a round trip per row.
+        keys, scopes, ops = zip(*rows, strict=True)
+        batch = pa.table(
+            {
+                "key": pa.array(keys, pa.string()),
+                "scope": pa.array(scopes, pa.string()),
+                "payload": pa.array(ops, pa.string()),
+            }
         )
+        conn.register("paved_operations", batch)
+        try:
+            conn.execute(
+                f"INSERT OR REPLACE INTO raw.{TABLE} SELECT key, scope, payload::JSON, NULL, ?, ? "
+                "FROM paved_operations",
+                [datetime.now(UTC), run_id],
+            )
+        finally:
+            conn.unregister("paved_operations")
     return len(rows)
 
 
