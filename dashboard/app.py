@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.auth import require_login
 from dashboard.data import snapshot_version
 from dashboard.widgets import NOT_PUBLISHED
 
 st.set_page_config(page_title="Paved", page_icon=":material/road:", layout="wide")
+require_login()  # only when [auth] is configured for a shared deployment (dashboard/auth.py)
 
 pages = {
     "DORA and developer experience": [

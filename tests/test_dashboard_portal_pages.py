@@ -16,7 +16,7 @@ import pandas as pd
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_dashboard_dora_pages import page, sql
+from test_dashboard_dora_pages import APP, page, sql
 
 from models.runlog import RunEntry, record_run
 from models.sqlguard import QueryError, check_statement
@@ -358,3 +358,29 @@ def test_every_portal_page_of_the_small_world_runs_without_an_exception(home: Pa
     for name in ("catalog", "environments", "cost", "data_quality", "sql"):
         at = page(name)
         assert not at.error, (name, [e.value for e in at.error])
+
+
+# --- Sign-in for a shared deployment -----------------------------------------------------------
+
+
+def test_with_auth_configured_a_visitor_who_has_not_signed_in_sees_no_data(home: Path):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "not-a-real-secret",
+        "client_id": "paved",
+        "client_secret": "not-a-real-secret",
+        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+    }
+    at.run()
+    assert not at.exception
+    assert "sign in" in texts(at)
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.dataframe and not at.metric
+
+
+def test_without_auth_configured_the_dashboard_is_open(home: Path):
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert "sign in" not in texts(at)
+    assert at.metric or at.dataframe
