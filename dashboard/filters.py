@@ -14,6 +14,8 @@ from datetime import date, timedelta
 import polars as pl
 import streamlit as st
 
+from dashboard.metrics import year_label
+
 GRAINS = ("week", "month", "quarter")
 DEFAULT_GRAIN = "month"
 DEFAULT_YEAR = 2024  # METRICS.md §8: tiers name their report year, 2024 unless chosen
@@ -130,7 +132,10 @@ def draw_filters(options: FilterOptions, fields: Collection[str] = FIELDS) -> Fi
         chosen = replace(chosen, grain=grain or chosen.grain)
     if "year" in fields and options.years:
         year = st.sidebar.selectbox(
-            "Benchmark year", options.years, index=options.years.index(chosen.year)
+            "Benchmark year",
+            options.years,
+            index=options.years.index(chosen.year),
+            format_func=year_label,
         )
         chosen = replace(chosen, year=int(year))
     new_params = {**{k: v for k, v in params.items() if k not in _KEYS}, **to_params(chosen)}

@@ -337,3 +337,30 @@ def test_the_overview_offers_the_quarterly_report_built_from_the_snapshot(home: 
     assert at.selectbox(key="report_quarter").value == latest
     html = data.quarterly_report(latest, "html").decode()
     assert latest in html and "<html" in html.lower()
+
+
+def test_selecting_a_team_in_the_comparison_narrows_the_page_to_it(home: Path):
+    at = page("teams")
+    comparison = next(d.value for d in at.dataframe if "lead_time_tier" in d.value.columns)
+    teams = comparison["team"].tolist()
+    at.session_state["comparison_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params["team"] == teams[1]
+    assert at.caption[0].value.startswith(f"Team {teams[1]}")
+
+
+def test_clicking_a_point_of_the_trend_drills_the_rows_into_its_period(home: Path):
+    at = page("teams", grain="month", **{"from": "2026-06-01", "to": "2026-09-30"})
+    at.session_state["trend_chart"] = {
+        "selection": {"points": [{"x": "2026-07-01"}], "point_indices": [0], "box": [], "lasso": []}
+    }
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="drill_period").value == date(2026, 7, 1)
+    expected = sql(
+        home,
+        "SELECT count(*) AS n FROM marts.incidents "
+        "WHERE created_at >= '2026-07-01' AND created_at < '2026-08-01'",
+    )["n"][0]
+    assert f"Incidents: {expected}" in [e.label for e in at.expander]

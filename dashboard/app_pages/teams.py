@@ -3,6 +3,9 @@ timeline and the incidents behind CFR and recovery time; every aggregate drills 
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
@@ -10,7 +13,7 @@ from dashboard import charts
 from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, year_label
-from dashboard.widgets import empty_state, rows_table, table
+from dashboard.widgets import download, empty_state, rows_table, table
 
 st.title("Teams & services")
 filters = draw_filters(filter_options())
@@ -38,6 +41,30 @@ def maturity() -> None:
         table(view.maturity, "team maturity")
 
 
+def _new_selection(key: str, value: object) -> bool:
+    """Whether a chart or table selection is new: a selection persists across reruns, and
+    acting on it again would undo a filter changed since."""
+    if value is None or st.session_state.get(f"_acted_{key}") == value:
+        return False
+    st.session_state[f"_acted_{key}"] = value
+    return True
+
+
+def drill_into_clicked_period(state: Any) -> None:
+    points = state["selection"]["points"] if state else []
+    clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
+    if _new_selection("trend", clicked):
+        st.session_state["drill_period"] = clicked
+
+
+def narrow_to_selected_team(state: Any) -> None:
+    rows = state["selection"]["rows"] if state else []
+    team = view.comparison["team"][rows[0]] if rows else None
+    if _new_selection("comparison", team) and team is not None and team != filters.team:
+        st.query_params["team"] = str(team)
+        st.rerun()
+
+
 def trends() -> None:
     if view.trends.is_empty():
         empty_state(
@@ -47,14 +74,30 @@ def trends() -> None:
     metrics = [*DORA, MTTR]
     metric = st.selectbox("Metric", metrics, format_func=lambda m: m.label, key="trend_metric")
     hours = metric.unit == "duration"
-    st.plotly_chart(charts.trend(view.trends, metric.column, metric.label, hours=hours))
+    clicked = st.plotly_chart(
+        charts.trend(view.trends, metric.column, metric.label, hours=hours),
+        on_select="rerun",
+        selection_mode="points",
+        key="trend_chart",
+    )
+    drill_into_clicked_period(clicked)
+    st.caption("Click a point to see the rows behind it below.")
     table(view.trends, f"{scope} DORA metrics by {filters.grain}")
     st.subheader("Team comparison")
     st.caption(
         f"Each team's trailing-window value and tier ({year_label(filters.year)}); the chart "
-        f"shows {metric.label.lower()} per team by {filters.grain}."
+        f"shows {metric.label.lower()} per team by {filters.grain}. Select a team's row to "
+        "narrow the page to it."
     )
-    table(view.comparison, "team comparison")
+    picked = st.dataframe(
+        view.comparison,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="comparison_table",
+    )
+    download(view.comparison, "team comparison")
+    narrow_to_selected_team(picked)
     if not view.team_trends.is_empty():
         st.plotly_chart(
             charts.trend(view.team_trends, metric.column, f"{metric.label} per team", hours=hours)
