@@ -3,7 +3,9 @@
 Rows per quarter × scope (the org, and each team with at least one respondent) × scored question
 (``likert5``: mean and top-2-box; ``nps``: eNPS). Small teams are suppressed, and when exactly one
 team of a quarter is, the next smallest is too, so the small one cannot be recovered as the org
-minus the others. Free text is never published: only scored answers are read here.
+minus the others; more are, while what the org minus the visible teams leaves (with the
+respondents who have no team) is a group below the threshold. Free text is never published:
+only scored answers are read here.
 """
 
 from __future__ import annotations
@@ -26,15 +28,28 @@ DEFAULT_SURVEY_SCALES: dict[str, str] = {
 SCORED = {"likert5": (1, 5), "nps": (0, 10)}
 
 
-def suppressed_teams(respondents: Mapping[str, int], *, min_group: int = 5) -> set[str]:
+def suppressed_teams(
+    respondents: Mapping[str, int], *, min_group: int = 5, unassigned: int = 0
+) -> set[str]:
     """The teams of one quarter whose cells are suppressed: those with fewer than ``min_group``
     respondents; and if exactly one is, the team with the fewest respondents among the others
-    (ties by ref) too (complementary suppression)."""
-    small = {team for team, n in respondents.items() if n < min_group}
+    (ties by ref) too (complementary suppression). Then, while the rest the org's figures reveal
+    once the visible teams are subtracted (the suppressed teams and the ``unassigned``
+    respondents, who have no team) is 1 to ``min_group`` - 1 people, the next smallest team too:
+    two small teams together, or a few people without a team, stay hidden as well."""
+    order = sorted((n, team) for team, n in respondents.items())
+    small = {team for n, team in order if n < min_group}
     if len(small) == 1:
-        others = sorted((n, team) for team, n in respondents.items() if team not in small)
+        others = [team for _, team in order if team not in small]
         if others:
-            small.add(others[0][1])
+            small.add(others[0])
+    rest = unassigned + sum(respondents[team] for team in small)
+    for n, team in order:
+        if not 0 < rest < min_group:
+            break
+        if team not in small:
+            small.add(team)
+            rest += n
     return small
 
 
@@ -98,7 +113,12 @@ def satisfaction(
         per_team = dict(
             cells.filter(pl.col("scope") == "team").select("scope_id", "respondents").iter_rows()
         )
-        hidden |= {(str(quarter[0]), t) for t in suppressed_teams(per_team, min_group=min_group)}
+        org = int(cells.filter(pl.col("scope") == ORG).get_column("respondents").sum())
+        unassigned = org - sum(per_team.values())
+        hidden |= {
+            (str(quarter[0]), t)
+            for t in suppressed_teams(per_team, min_group=min_group, unassigned=unassigned)
+        }
     scale_frame = pl.DataFrame({"question_key": scored, "_scale": [scales[k] for k in scored]})
     low = pl.col("_scale").replace_strict(
         {s: r[0] for s, r in SCORED.items()}, return_dtype=pl.Int64

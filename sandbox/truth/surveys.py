@@ -90,18 +90,28 @@ def load_responses(world: World, spine: Spine, *, history_start: datetime) -> li
     return responses
 
 
-def suppressed_teams(respondents: Mapping[str, int], min_group: int) -> set[str]:
+def suppressed_teams(
+    respondents: Mapping[str, int], min_group: int, without_team: int = 0
+) -> set[str]:
     """Teams whose cells are suppressed in one quarter (METRICS.md §9 anonymity).
 
     Below ``min_group`` respondents: suppressed. If that leaves exactly one team suppressed, the
     next smallest team (fewest respondents, ties by name) is suppressed too, so the lone small
-    team cannot be recovered as org minus the others.
+    team cannot be recovered as org minus the others. Then smallest first, more teams are
+    suppressed while the org minus the visible teams (the hidden teams and the respondents
+    ``without_team``) would be between 1 and ``min_group`` - 1 people.
     """
     small = {t for t, n in respondents.items() if n < min_group}
     if len(small) == 1:
         others = sorted((n, t) for t, n in respondents.items() if t not in small)
         if others:
             small.add(others[0][1])
+    hidden_people = without_team + sum(respondents[t] for t in small)
+    for n, t in sorted((n, t) for t, n in respondents.items() if t not in small):
+        if hidden_people == 0 or hidden_people >= min_group:
+            break
+        small.add(t)
+        hidden_people += n
     return small
 
 
@@ -141,7 +151,8 @@ def satisfaction(
         for r in by_quarter[quarter]:
             if r.team is not None:
                 cells.setdefault(r.team, []).append(r)
-        hidden = suppressed_teams({t: len(rs) for t, rs in cells.items()}, min_group)
+        without_team = sum(1 for r in by_quarter[quarter] if r.team is None)
+        hidden = suppressed_teams({t: len(rs) for t, rs in cells.items()}, min_group, without_team)
         scopes = [("org", ORG, by_quarter[quarter], spine.users)]
         scopes += [("team", t, cells[t], spine.team_members.get(t, 0)) for t in sorted(cells)]
         for scope, scope_id, members, invited in scopes:
