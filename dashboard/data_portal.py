@@ -190,76 +190,104 @@ class Cost:
 
 
 def cost_data(filters: Filters) -> Cost:
-    where, params = _scope(filters)
+    """Every query here depends on the date range only (one scan of ``marts.costs`` and one of
+    the deployments, cached per snapshot): the team, system and service filters narrow the
+    results in memory, so changing them reads nothing again."""
     window = [filters.start, filters.end]
-    # Team filter only: a team's cost includes its rows not tagged with a service.
-    team_rows = "(?::VARCHAR IS NULL OR c.team = ?) AND ?::VARCHAR IS NULL AND ?::VARCHAR IS NULL"
-    team_params = [filters.team, filters.team, filters.system, filters.service]
-    by_team = query(
-        f"""
-        SELECT date_trunc('month', c.date)::DATE AS month, c.currency,
-               coalesce(t.name, c.team, '{UNALLOCATED}') AS team,
-               sum(c.effective_cost) AS effective_cost, sum(c.billed_cost) AS billed_cost
-        FROM marts.costs c LEFT JOIN marts.teams t USING (team)
-        WHERE c.date BETWEEN ? AND ? AND ({team_rows}
-              OR (c.service IS NOT NULL AND c.service IN (SELECT service FROM marts.services s
-                                                          WHERE {where})))
-        GROUP BY ALL ORDER BY month, currency, team
-        """,
-        [*window, *team_params, *params],
+    monthly = query(
+        "SELECT date_trunc('month', date)::DATE AS month, currency, service, team, "
+        "sum(effective_cost) AS effective_cost, sum(billed_cost) AS billed_cost "
+        "FROM marts.costs WHERE date BETWEEN ? AND ? GROUP BY ALL ORDER BY ALL",
+        window,
     )
-    by_service = query(
-        f"""
-        SELECT date_trunc('month', c.date)::DATE AS month, c.currency, c.service, s.name,
-               s.team, sum(c.effective_cost) AS effective_cost, sum(c.billed_cost) AS billed_cost
-        FROM marts.costs c JOIN marts.services s USING (service)
-        WHERE c.date BETWEEN ? AND ? AND {where}
-        GROUP BY ALL ORDER BY month, currency, s.name
-        """,
-        [*window, *params],
+    services = query("SELECT service, name, team, system FROM marts.services")
+    teams = query("SELECT team, name AS team_name FROM marts.teams")
+    in_scope = services.filter(_in_scope(filters))
+    if filters.system or filters.service:
+        rows = monthly.filter(pl.col("service").is_in(in_scope["service"].implode()))
+    elif filters.team:
+        # A team's cost includes its rows tagged with the team only, not with a service.
+        rows = monthly.filter(pl.col("team") == filters.team)
+    else:
+        rows = monthly
+    sums = [pl.col("effective_cost").sum(), pl.col("billed_cost").sum()]
+    by_team = (
+        rows.join(teams, on="team", how="left")
+        .with_columns(team=pl.coalesce("team_name", "team", pl.lit(UNALLOCATED)))
+        .group_by("month", "currency", "team")
+        .agg(sums)
+        .sort("month", "currency", "team")
+    )
+    by_service = (
+        rows.filter(pl.col("service").is_not_null())
+        .drop("team")
+        .join(services.select("service", "name", "team"), on="service", how="left")
+        .group_by("month", "currency", "service", "name", "team")
+        .agg(sums)
+        .sort("month", "currency", "name")
     )
     deployments = query(
-        f"""
-        SELECT d.service, d.finished_at FROM marts.deployments d
-        JOIN marts.services s USING (service)
-        WHERE d.finished_at >= date_trunc('month', ?::DATE)
-          AND d.finished_at < date_trunc('month', ?::DATE) + INTERVAL 1 MONTH AND {where}
-        """,
-        [*window, *params],
+        "SELECT service, finished_at FROM marts.deployments "
+        "WHERE finished_at >= date_trunc('month', ?::DATE) "
+        "AND finished_at < date_trunc('month', ?::DATE) + INTERVAL 1 MONTH",
+        window,
     )
-    monthly = by_service.select(
+    spend = by_service.select(
         "service", pl.col("month").alias("date"), "currency", "effective_cost"
     )
-    per_deployment = cost_per_deployment(monthly, deployments)
-    allocation = query(
-        """
-        SELECT currency, sum(effective_cost) AS total,
-               sum(effective_cost) FILTER (WHERE service IS NOT NULL) AS to_services,
-               sum(effective_cost) FILTER (WHERE service IS NULL AND team IS NOT NULL)
-                   AS to_teams_only,
-               sum(effective_cost) FILTER (WHERE service IS NULL AND team IS NULL)
-                   AS unallocated
-        FROM marts.costs WHERE date BETWEEN ? AND ? GROUP BY currency ORDER BY currency
-        """,
-        window,
-    ).with_columns(
-        (pl.col(c).fill_null(0).cast(pl.Float64) / pl.col("total").cast(pl.Float64)).alias(
-            f"{c}_share"
+    per_deployment = (
+        cost_per_deployment(spend, deployments)
+        .join(services.select("service", "name"), on="service", how="left")
+        .select(
+            "month",
+            "currency",
+            "service",
+            "name",
+            "effective_cost",
+            "deployments",
+            "cost_per_deployment",
         )
+    )
+    return Cost(by_team, by_service, per_deployment, allocation(monthly), _count("costs"))
+
+
+def _in_scope(filters: Filters) -> pl.Expr:
+    """The services (of a frame with ``service``, ``team``, ``system``) the filters leave."""
+    keep = pl.lit(True)
+    for column, value in (
+        ("team", filters.team),
+        ("system", filters.system),
+        ("service", filters.service),
+    ):
+        if value:
+            keep = keep & (pl.col(column) == value)
+    return keep
+
+
+def allocation(monthly: pl.DataFrame) -> pl.DataFrame:
+    """Per currency, the whole organisation's effective cost and the shares allocated to a
+    service, to a team only, and to nothing (``month``, ``currency``, ``service``, ``team``,
+    ``effective_cost`` rows)."""
+    cost = pl.col("effective_cost")
+    service, team = pl.col("service").is_not_null(), pl.col("team").is_not_null()
+    totals = (
+        monthly.group_by("currency")
+        .agg(
+            total=cost.sum(),
+            to_services=cost.filter(service).sum(),
+            to_teams_only=cost.filter(~service & team).sum(),
+            unallocated=cost.filter(~service & ~team).sum(),
+        )
+        .sort("currency")
+    )
+    return totals.with_columns(
+        (pl.col(c).cast(pl.Float64) / pl.col("total").cast(pl.Float64)).alias(f"{c}_share")
         for c in ("to_services", "to_teams_only", "unallocated")
     )
-    total = int(query("SELECT count(*) AS n FROM marts.costs")["n"][0])
-    names = by_service.select("service", "name").unique()
-    per_deployment = per_deployment.join(names, on="service", how="left").select(
-        "month",
-        "currency",
-        "service",
-        "name",
-        "effective_cost",
-        "deployments",
-        "cost_per_deployment",
-    )
-    return Cost(by_team, by_service, per_deployment, allocation, total)
+
+
+def _count(table: str) -> int:
+    return int(query(f"SELECT count(*) AS n FROM marts.{table}")["n"][0])
 
 
 # --- Data quality ----------------------------------------------------------------------------
