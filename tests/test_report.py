@@ -12,9 +12,16 @@ from pathlib import Path
 import openpyxl
 import pypdf
 import pytest
-from report_harness import change, copy_home, expected, query, snapshot
+from report_harness import change, copy_home, expected, quarter_label, query, snapshot
 
-from models.report import FORMATS, ReportError, build_report, parse_quarter, write_report
+from models.report import (
+    FORMATS,
+    ReportError,
+    build_report,
+    parse_quarter,
+    quarters_with_data,
+    write_report,
+)
 from models.report.cells import neutralise
 
 
@@ -156,3 +163,17 @@ def test_text_from_the_data_that_looks_like_a_formula_is_neutralised(
     assert any(c.value == "'" + evil for c in cells)
     assert not [c for c in cells if c.value.startswith(("=", "+", "-", "@"))]
     assert not [c for s in book for r in s.iter_rows() for c in r if c.data_type == "f"]
+
+
+def test_the_quarters_offered_are_those_with_deployments_or_survey_answers(small_published: Path):
+    with_deployments = {
+        quarter_label(start)
+        for (start,) in query(
+            small_published,
+            "SELECT period_start FROM marts.dora_metrics WHERE grain = 'quarter' "
+            "AND scope = 'org' AND deployments > 0",
+        )
+    }
+    surveyed = {q for (q,) in query(small_published, "SELECT quarter FROM marts.satisfaction")}
+    offered = quarters_with_data(snapshot(small_published))
+    assert offered == sorted(with_deployments | surveyed, reverse=True) and offered

@@ -7,7 +7,7 @@ Lives in ``models`` so the dashboard can offer it as a download (it may import o
     paths = write_report(report, ["pdf", "html"], out_dir)
 """
 
-from models.report.build import build_report
+from models.report.build import build_report, quarters_with_data
 from models.report.model import Report
 from models.report.quarter import Quarter, parse_quarter
 from models.report.source import ReportError
@@ -20,5 +20,6 @@ __all__ = [
     "ReportError",
     "build_report",
     "parse_quarter",
+    "quarters_with_data",
     "write_report",
 ]

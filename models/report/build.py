@@ -37,6 +37,19 @@ def build_report(published: Path, quarter: str, scope: str = "org") -> Report:
         )
 
 
+def quarters_with_data(published: Path) -> list[str]:
+    """The quarters the snapshot has deployments or survey answers for, latest first (for a
+    picker such as the dashboard's download)."""
+    with open_snapshot(published) as snapshot:
+        starts = snapshot.rows(
+            "SELECT DISTINCT period_start FROM marts.dora_metrics "
+            "WHERE grain = 'quarter' AND scope = 'org' AND deployments > 0"
+        )
+        surveyed = snapshot.rows("SELECT DISTINCT quarter FROM marts.satisfaction")
+    labels = {Quarter.of(start).label for (start,) in starts} | {q for (q,) in surveyed}
+    return sorted(labels, reverse=True)
+
+
 def _sections(snapshot: Snapshot, scope: Scope, quarter: Quarter) -> list[Section]:
     rows = quarter_rows(snapshot, quarter.trailing(4))
     bench = Benchmarks(snapshot)
