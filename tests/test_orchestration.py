@@ -10,7 +10,8 @@ daily freshness policy; a source down for longer than its client's retries fails
 and the job's retry policy recovers the run; on the small world, a daily run whose blocking
 check fails leaves the previous published snapshot byte for byte, and the failure sensor
 records the failed check and its reason in the run log the dashboard reads, while a successful
-run is recorded by the success sensor.
+run is recorded by the success sensor; a re-backfill of a range is one `paved materialize`
+run that reads the range again and changes no mart.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
 import duckdb
 import pytest
-from marts_harness import raw_served
+from marts_harness import marts_digest, raw_served
 from pydantic import ValidationError
 
 from connectors.http import RetryPolicy as ClientRetry
@@ -34,7 +36,7 @@ from models.settings import Settings
 from pipelines.definitions import defs
 from pipelines.freshness import DAILY
 from pipelines.resources import PavedResource
-from pipelines.run import QUIET
+from pipelines.run import QUIET, materialize
 from pipelines.schedules import (
     DAILY_GROUPS,
     DAILY_JOB,
@@ -272,3 +274,31 @@ def test_a_failing_blocking_check_keeps_the_snapshot_and_the_sensor_records_why(
     assert failed["message"].startswith("github run broken: fetched ")
     assert failed["started_at"] <= failed["finished_at"]
     assert all(token not in str(runs) for token in daily.sandbox.tokens.values())
+
+
+def test_a_re_backfill_of_a_range_is_one_command_and_changes_no_mart(
+    daily: Daily, monkeypatch: pytest.MonkeyPatch
+):
+    """`paved materialize --from --to` (its function): the range is read again from every
+    source, in one run, and every mart comes out the same (data_quality gains the run's rows:
+    one row per source per run)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(daily.home / "dagster"))  # restored after the test
+    to = date.fromisoformat(daily.window_to)
+    first = materialize(Settings(), window_to=to, wait=False)
+    assert first.success, first.reason
+    before = marts_digest(daily.home)
+    for server in daily.sandbox.servers.values():
+        server.reset_requests()
+    start = to - timedelta(days=45)
+    again = materialize(Settings(), window_from=start, window_to=to, wait=False)
+    assert again.success, again.reason
+    after = marts_digest(daily.home)
+    assert {k: v for k, v in after.items() if k != "data_quality"} == {
+        k: v for k, v in before.items() if k != "data_quality"
+    }
+    since = [f"{start.isoformat()}T00:00:00Z"]
+    asked = [parse_qs(urlsplit(t).query) for _, t in daily.sandbox.requests()["github"]]
+    assert any(query.get("since") == since for query in asked)
+    runs = recent_runs(daily.home)
+    assert runs["run_id"].to_list()[:2] == [again.run_id, first.run_id]
+    assert set(runs["job"].to_list()[:2]) == {"paved materialize"}
