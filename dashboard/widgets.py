@@ -34,6 +34,7 @@ MART_SOURCES: dict[str, tuple[str, ...]] = {
     "teams": ("backstage",),
     "satisfaction": ("typeform", "googleforms"),
     "costs": ("focus", "opencost"),
+    "environments": ("argocd", "github"),
 }
 NOT_PUBLISHED = (
     "No published warehouse yet. Run `paved materialize` (or `paved demo` for the sandbox "

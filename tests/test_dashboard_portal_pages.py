@@ -384,3 +384,15 @@ def test_without_auth_configured_the_dashboard_is_open(home: Path):
     assert not at.exception
     assert "sign in" not in texts(at)
     assert at.metric or at.dataframe
+
+
+def test_environments_without_argocd_or_github_say_how_to_configure_them(
+    small_published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    shutil.copytree(small_published / "published", tmp_path / "published")
+    with duckdb.connect(str(tmp_path / "published" / "paved.duckdb")) as conn:
+        conn.execute("DELETE FROM marts.environments")
+        conn.execute("DELETE FROM marts.data_quality WHERE source IN ('argocd', 'github')")
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path))
+    at = page("environments")
+    assert "ARGOCD_URL and ARGOCD_TOKEN" in texts(at) and "GITHUB_TOKEN" in texts(at)
