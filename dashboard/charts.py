@@ -16,6 +16,8 @@ STATUS_COLOURS = {
     "rollback": "#ef6c00",
     "rework": "#6a1b9a",
 }
+# Best first: DORA's clusters, then the rule of thumb's verdicts.
+TIER_ORDER = ["elite", "high", "medium", "low", "good", "between", "bad"]
 STAGES = (("coding_s", "Coding"), ("review_s", "Review"), ("deploy_wait_s", "Deploy wait"))
 
 
@@ -153,7 +155,7 @@ def satisfaction_by_tier(frame: pl.DataFrame, metric: str) -> go.Figure:
     return _layout(
         fig,
         f"Satisfaction against {metric.replace('_', ' ')} tier",
-        xaxis_title="tier",
+        xaxis={"title": "tier", "categoryorder": "array", "categoryarray": TIER_ORDER},
         yaxis_title="mean satisfaction (1-5)",
         yaxis_range=[1, 5],
     )

@@ -483,8 +483,9 @@ def team_comparison(year: int, teams: Sequence[str]) -> pl.DataFrame:
     values = rows.pivot("metric", index="scope_id", values="value")
     levels = rows.pivot("metric", index="scope_id", values="tier")
     levels = levels.rename({c: f"{c}_tier" for c in levels.columns if c != "scope_id"})
-    joined = values.join(levels, on="scope_id", how="left")
-    return joined.rename({"scope_id": "team"}).sort("team")
+    metrics = sorted(c for c in values.columns if c != "scope_id")
+    joined = values.join(levels, on="scope_id", how="left").rename({"scope_id": "team"})
+    return joined.select("team", *(c for m in metrics for c in (m, f"{m}_tier"))).sort("team")
 
 
 def team_maturity(teams: Sequence[str]) -> pl.DataFrame:

@@ -128,6 +128,7 @@ def test_satisfaction_by_tier_places_each_team_at_its_tier():
     fig = charts.satisfaction_by_tier(frame, "Lead time")
     assert list(traces(fig)[0].x) == ["elite", "low"]
     assert list(traces(fig)[0].text) == ["a", "b"]
+    assert list(layout(fig).xaxis.categoryarray)[:4] == ["elite", "high", "medium", "low"]
 
 
 @pytest.mark.parametrize(

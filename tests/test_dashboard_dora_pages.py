@@ -4,6 +4,7 @@ published snapshot: they run without an exception, and the numbers they show are
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -364,3 +365,23 @@ def test_clicking_a_point_of_the_trend_drills_the_rows_into_its_period(home: Pat
         "WHERE created_at >= '2026-07-01' AND created_at < '2026-08-01'",
     )["n"][0]
     assert f"Incidents: {expected}" in [e.label for e in at.expander]
+
+
+def test_the_team_comparison_is_each_teams_tiers_of_the_report_year(home: Path):
+    at = page("teams", year="2023")
+    shown = pl.from_pandas(
+        next(d.value for d in at.dataframe if "lead_time_tier" in d.value.columns)
+    )
+    tiers = sql(
+        home,
+        "SELECT scope_id AS team, metric, value, tier FROM marts.dora_tiers "
+        "WHERE scope = 'team' AND report_year = 2023",
+    )
+    assert shown.height == tiers["team"].n_unique() > 0
+    for team, metric, value, tier in tiers.iter_rows():
+        row = shown.filter(pl.col("team") == team).row(0, named=True)
+        assert row[f"{metric}_tier"] == tier
+        if value is None:
+            assert row[metric] is None or math.isnan(row[metric])
+        else:
+            assert row[metric] == pytest.approx(value)
