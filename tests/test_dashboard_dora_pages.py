@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import data
 from dashboard.filters import Filters
 from dashboard.metrics import DORA, show, show_delta
+from models.schema import MARTS, create_table_sql
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
@@ -385,3 +386,29 @@ def test_the_team_comparison_is_each_teams_tiers_of_the_report_year(home: Path):
             assert row[metric] is None or math.isnan(row[metric])
         else:
             assert row[metric] == pytest.approx(value)
+
+
+@pytest.fixture
+def empty_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A published snapshot with every contract table and no rows: no source configured."""
+    published = tmp_path / "published" / "paved.duckdb"
+    published.parent.mkdir(parents=True)
+    with duckdb.connect(str(published)) as conn:
+        conn.execute("CREATE SCHEMA marts")
+        for table in MARTS:
+            conn.execute(create_table_sql(table))
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path))
+    return published
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("overview", "GitHub or Argo CD is not configured"),
+        ("teams", "GitHub or Argo CD is not configured"),
+        ("devex", "Typeform or Google Forms is not configured"),
+    ],
+)
+def test_an_empty_snapshot_says_which_source_to_configure(empty_snapshot: Path, name, says):
+    at = page(name)
+    assert any(says in i.value for i in at.info), [i.value for i in at.info]
