@@ -69,7 +69,8 @@ MARTS: dict[str, str] = {
     "service_links": "One row per service x link: the catalog's metadata.links and the "
     "well-known annotations (docs, runbook, logs, dashboards, source), and the repo, Argo CD "
     "and PagerDuty URLs built from the configured base URLs; http(s) URLs only.",
-    "team_maturity": "One row per team: its platform maturity stage (1 manual .. 5 automated), "
+    "team_maturity": "One row per team owning a service: its platform maturity stage (1 manual "
+    "to 5 automated), "
     "the reason in plain words, and the inputs of the scoring rule (docs/metrics.md).",
     "rejected_records": "One row per record a source returned that failed validation: its "
     "source, object, key, reason and run, and the first 500 characters of its payload.",
