@@ -141,3 +141,15 @@ def test_the_html_is_one_file_with_plotly_embedded_and_the_numbers(written, mart
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js is ~4.5 MB
     for metric, value in summary_values(marts).items():
         assert f"{value:,.2f}" in html, metric
+
+
+def test_the_csv_reliability_counts_equal_the_marts(written, marts: Expected):
+    rows = {r["measure"]: r["value"] for r in csv_rows(written[1] / "reliability.csv")}
+    assert int(rows["Incidents opened"]) == marts.org["incidents"]
+    assert int(rows["Production deployments"]) == marts.org["deployments"]
+    assert int(rows["Failed deployments"]) == marts.org["failed_deployments"]
+    assert int(rows["attributed to a deployment"]) + int(rows["not attributed"]) == int(
+        rows["Incidents opened"]
+    )
+    assert close(float(rows["Change failure rate"]), marts.org["change_failure_rate"] * 100)
+    assert close(float(rows["Time to restore service p50"]), marts.org["mttr_p50_s"] / 3600)

@@ -33,10 +33,14 @@ def reliability_section(
     snapshot: Snapshot, quarter: Quarter, row: dict[str, Any], bench: Benchmarks
 ) -> Section:
     window = _window(quarter)
-    attributed, open_now, mean_s = snapshot.one(
-        f"SELECT count(deployment_id), count(*) FILTER (resolved_at IS NULL), "
+    # Counts and their breakdowns from the same rows, so the parts add up to the whole.
+    incidents, attributed, open_now, mean_s = snapshot.one(
+        f"SELECT count(*), count(deployment_id), count(*) FILTER (resolved_at IS NULL), "
         f"avg(time_to_restore_s) FROM ({_INCIDENTS})",
         window,
+    )
+    deployments, failed = snapshot.one(
+        f"SELECT count(*), count(*) FILTER (is_failed) FROM ({_DEPLOYMENTS})", window
     )
     reasons = dict(
         snapshot.rows(
@@ -44,7 +48,6 @@ def reliability_section(
             window,
         )
     )
-    incidents = row.get("incidents", 0)
     hours = TIME_TO_RESTORE.shown
     year = bench.latest_year(TIME_TO_RESTORE.key)
     mttr = row.get("mttr_p50_s")
@@ -54,8 +57,8 @@ def reliability_section(
         ("attributed to a deployment", attributed, "incidents", "count for change failure rate"),
         ("not attributed", incidents - attributed, "incidents", "count for time to restore only"),
         ("still open", open_now, "incidents", "counted, not timed"),
-        ("Production deployments", row.get("deployments", 0), "deployments", ""),
-        ("Failed deployments", row.get("failed_deployments", 0), "deployments", ""),
+        ("Production deployments", deployments, "deployments", ""),
+        ("Failed deployments", failed, "deployments", ""),
         *(
             (f"failed because of {reason}", count, "deployments", "")
             for reason, count in sorted(reasons.items(), key=lambda r: str(r[0]))

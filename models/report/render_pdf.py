@@ -222,9 +222,10 @@ def write_pdf(report: Report, out_dir: Path) -> list[Path]:
         story += _charts(section.charts)
         for table in section.tables:
             flow = _table(table)
-            story.append(KeepTogether(flow) if len(table.rows) <= 15 else flow[0])
-            if len(table.rows) > 15:
-                story += flow[1:]
+            if len(table.rows) <= 15:
+                story.append(KeepTogether(flow))
+            else:  # a long table may split, but not right after its title
+                story += [CondPageBreak(50 * mm), *flow]
         story += [_p(note, SMALL) for note in section.notes]
     footer = _footer(report)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
