@@ -30,6 +30,8 @@ DORA: tuple[Metric, ...] = (
     Metric("rework_rate", None, "Deployment rework rate", "ratio"),
 )
 MTTR = Metric("mttr_p50_s", "time_to_restore", "Time to restore service (p50)", "duration")
+# Published from the metrics issue on; older snapshots lack the column.
+MTTR_MEAN = Metric("mttr_mean_s", None, "Time to restore service (mean)", "duration")
 SATISFACTION_KEY = "platform_satisfaction"
 
 

@@ -412,3 +412,14 @@ def empty_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_an_empty_snapshot_says_which_source_to_configure(empty_snapshot: Path, name, says):
     at = page(name)
     assert any(says in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_mean_time_to_restore_is_offered_when_the_snapshot_publishes_it(home: Path):
+    published = not sql(
+        home,
+        "SELECT 1 FROM duckdb_columns() WHERE table_name = 'dora_metrics' "
+        "AND column_name = 'mttr_mean_s'",
+    ).is_empty()
+    options = page("teams").selectbox(key="trend_metric").options
+    assert ("Time to restore service (mean)" in options) == published
+    assert "Time to restore service (p50)" in options

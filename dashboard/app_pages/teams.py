@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
 from dashboard.filters import draw_filters
-from dashboard.metrics import DORA, MTTR, year_label
+from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
 from dashboard.widgets import download, empty_state, rows_table, table
 
 st.title("Teams & services")
@@ -71,7 +71,7 @@ def trends() -> None:
             "dora_metrics", loaded_sources(), filters, unfiltered_rows=row_count("dora_metrics")
         )
         return
-    metrics = [*DORA, MTTR]
+    metrics = [*DORA, MTTR] + ([MTTR_MEAN] if MTTR_MEAN.column in view.trends.columns else [])
     metric = st.selectbox("Metric", metrics, format_func=lambda m: m.label, key="trend_metric")
     hours = metric.unit == "duration"
     clicked = st.plotly_chart(
