@@ -17,6 +17,7 @@ import pytest
 from report_harness import Expected, expected, summary_values
 
 from models.report import FORMATS, Report, build_report, write_report
+from models.report.render_pdf import SIDE, TOP
 
 REL = 1e-12
 
@@ -128,8 +129,6 @@ def test_the_pdf_page_fits_a4_and_its_text_block_fits_letter(written):
     page = pypdf.PdfReader(written[1] / "report.pdf").pages[0]
     width, height = float(page.mediabox.width), float(page.mediabox.height)
     assert (round(width), round(height)) == (595, 842)  # A4 in points
-    from models.report.render_pdf import SIDE, TOP
-
     letter_w, letter_h = 612, 792
     # The text block (A4 less the margins) fits inside Letter with margins to spare.
     assert width - 2 * SIDE <= letter_w - 2 * 36 and height - 2 * TOP <= letter_h - 2 * 36
