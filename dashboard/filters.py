@@ -76,8 +76,10 @@ def from_params(params: Mapping[str, str], options: FilterOptions) -> Filters:
     """Filters from query parameters; a missing or unknown value falls back to its default."""
     base = default_filters(options)
     services = set(options.services["service"].to_list())
-    start = _date(params.get("from")) or base.start
-    end = _date(params.get("to")) or base.end
+    # A link may outlive the history it was made on: dates outside the snapshot's are clamped
+    # to it (the date picker refuses a value outside its bounds).
+    start = _clamp(_date(params.get("from")) or base.start, options)
+    end = _clamp(_date(params.get("to")) or base.end, options)
     if start > end:
         start, end = base.start, base.end
     year = _int(params.get("year"))
@@ -168,6 +170,10 @@ def _pick(label: str, values: list[str], current: str | None) -> str | None:
 
 def _known(value: str | None, known: Collection[str]) -> str | None:
     return value if value in known else None
+
+
+def _clamp(day: date, options: FilterOptions) -> date:
+    return min(max(day, options.first_day), options.last_day)
 
 
 def _date(value: str | None) -> date | None:

@@ -79,6 +79,19 @@ def test_unknown_or_malformed_params_fall_back_to_defaults(params, field, expect
 
 
 @pytest.mark.parametrize(
+    ("params", "start", "end"),
+    [
+        ({"from": "2000-01-01", "to": "2100-01-01"}, date(2026, 1, 5), date(2026, 10, 4)),
+        ({"from": "2025-12-01", "to": "2026-02-01"}, date(2026, 1, 5), date(2026, 2, 1)),
+        ({"from": "2026-03-01", "to": "2027-01-01"}, date(2026, 3, 1), date(2026, 10, 4)),
+    ],
+)
+def test_dates_outside_the_snapshots_history_are_clamped_to_it(params, start, end):
+    filters = from_params(params, OPTIONS)
+    assert (filters.start, filters.end) == (start, end)
+
+
+@pytest.mark.parametrize(
     ("filters", "scope"),
     [
         (Filters(start=date(2026, 1, 5), end=date(2026, 2, 1)), ("org", "org")),
