@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.auth import require_login
-from dashboard.data import snapshot_version
+from dashboard.data import pin_snapshot
 from dashboard.widgets import NOT_PUBLISHED
 
 st.set_page_config(page_title="Paved", page_icon=":material/road:", layout="wide")
@@ -32,7 +32,7 @@ pages = {
     ],
 }
 page = st.navigation(pages)
-if snapshot_version() is None:
+if pin_snapshot() is None:
     st.title(page.title)
     st.info(NOT_PUBLISHED)
 else:

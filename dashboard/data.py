@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.filters import FilterOptions, Filters
 from dashboard.metrics import SATISFACTION_KEY
@@ -48,11 +49,31 @@ def published_at(version: int) -> datetime:
     return datetime.fromtimestamp(version / 1e9, UTC)
 
 
+PIN_KEY = "paved_snapshot_version"
+
+
+def pin_snapshot() -> int | None:
+    """Pin this script run to the snapshot published now (``app.py`` calls it first): every
+    query of the run then reads that one file, even if a publish lands halfway through the
+    page, so a page never mixes two snapshots. The next rerun pins the newest."""
+    version = snapshot_version()
+    if version is not None:
+        _connection(str(published_path()), version)  # attaches that file now
+    st.session_state[PIN_KEY] = version
+    return version
+
+
+def _version() -> int | None:
+    if get_script_run_ctx(suppress_warning=True) is not None and PIN_KEY in st.session_state:
+        return st.session_state[PIN_KEY]
+    return snapshot_version()  # outside a page run (a benchmark, a download): the newest
+
+
 def query(sql: str, params: Params = ()) -> pl.DataFrame:
-    """The result of a read-only query over the current snapshot (cached per version).
+    """The result of a read-only query over the run's snapshot (cached per version).
 
     Raises :class:`NoSnapshot` before the first publish."""
-    version = snapshot_version()
+    version = _version()
     if version is None:
         raise NoSnapshot(published_path())
     return _query(str(published_path()), version, sql, tuple(params))
@@ -132,7 +153,7 @@ class Freshness:
 
 def freshness(now: datetime | None = None) -> Freshness:
     """How old the snapshot is, and what the latest run of each source reported as not loaded."""
-    version = snapshot_version()
+    version = _version()
     if version is None:
         raise NoSnapshot(published_path())
     now = now or datetime.now(UTC)

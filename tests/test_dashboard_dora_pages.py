@@ -423,3 +423,39 @@ def test_mean_time_to_restore_is_offered_when_the_snapshot_publishes_it(home: Pa
     options = page("teams").selectbox(key="trend_metric").options
     assert ("Time to restore service (mean)" in options) == published
     assert "Time to restore service (p50)" in options
+
+
+def pinned_run() -> None:
+    """A page run during which a publish lands: it must keep reading the snapshot it began with."""
+    import os
+    from pathlib import Path
+
+    import duckdb
+    import streamlit as st
+
+    from dashboard import data
+
+    data.pin_snapshot()
+    before = data.query("SELECT count(*) AS n FROM marts.deployments")["n"][0]
+    published = Path(os.environ["PAVED_HOME"]) / "published" / "paved.duckdb"
+    fresh = published.with_name("next.duckdb")
+    fresh.write_bytes(published.read_bytes())
+    with duckdb.connect(str(fresh)) as conn:
+        conn.execute("DELETE FROM marts.deployments")
+    stat = published.stat()
+    os.replace(fresh, published)
+    os.utime(published, ns=(stat.st_mtime_ns + 10**9, stat.st_mtime_ns + 10**9))
+    during = data.query("SELECT count(*) + 0 AS n FROM marts.deployments")["n"][0]
+    st.text(f"{before} {during}")
+
+
+def test_a_publish_during_a_page_run_does_not_mix_snapshots_and_shows_next_run(copied: Path):
+    at = AppTest.from_function(pinned_run, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    before, during = at.text[0].value.split()
+    assert int(before) > 0
+    assert during == before
+    # The next run pins the new snapshot (and publishes again: now with no deployments left).
+    at.run()
+    assert at.text[0].value == "0 0"
