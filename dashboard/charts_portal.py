@@ -46,6 +46,7 @@ CHECK_TITLES = {
     "survey_coverage": "Survey coverage",
 }
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+OTHERS = "others"
 
 
 def status_colour(status: str | None) -> str:
@@ -173,10 +174,30 @@ def environment_grid(rows: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def cost_by_month(frame: pl.DataFrame, currency: str, *, by: str = "team") -> go.Figure:
+def cost_by_month(
+    frame: pl.DataFrame, currency: str, *, by: str = "team", title: str = "team", top: int = 12
+) -> go.Figure:
     """Stacked monthly effective cost of one currency, one bar segment per ``by`` value
-    (``month``, ``currency``, ``by``, ``effective_cost``): currencies are never added up."""
-    rows = frame.filter(pl.col("currency") == currency).sort("month", by)
+    (``month``, ``currency``, ``by``, ``effective_cost``): currencies are never added up. Past
+    the ``top`` largest values over the period, the rest are one segment, "others"."""
+    rows = frame.filter(pl.col("currency") == currency)
+    largest = (
+        rows.group_by(by)
+        .agg(pl.col("effective_cost").sum())
+        .sort("effective_cost", by, descending=[True, False])
+        .head(top)[by]
+    )
+    rows = (
+        rows.with_columns(
+            pl.when(pl.col(by).is_in(largest.implode()))
+            .then(pl.col(by).cast(pl.String))
+            .otherwise(pl.lit(OTHERS))
+            .alias(by)
+        )
+        .group_by("month", by)
+        .agg(pl.col("effective_cost").sum())
+        .sort("month", by)
+    )
     fig = go.Figure()
     for (key,), group in rows.group_by(by, maintain_order=True):
         fig.add_trace(
@@ -187,10 +208,11 @@ def cost_by_month(frame: pl.DataFrame, currency: str, *, by: str = "team") -> go
             )
         )
     fig.update_layout(
-        title=f"Effective cost per month by {by} ({currency})",
+        title=f"Effective cost per month by {title} ({currency})",
         barmode="stack",
         margin=MARGIN,
         yaxis_title=currency,
+        xaxis={"dtick": "M1", "tickformat": "%b %Y"},
     )
     return fig
 

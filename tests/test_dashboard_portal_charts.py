@@ -182,3 +182,21 @@ def test_source_counts_stack_loaded_unmapped_and_rejected_per_source():
         "unmapped": [5, 0],
         "rejected": [0, 1],
     }
+
+
+def test_cost_by_month_keeps_the_largest_and_puts_the_rest_in_others():
+    frame = pl.DataFrame(
+        {
+            "month": [date(2026, 6, 1)] * 4,
+            "currency": ["EUR"] * 4,
+            "name": ["a", "b", "c", "d"],
+            "effective_cost": [Decimal(5), Decimal(1), Decimal(7), Decimal(2)],
+        }
+    )
+    traces = cost_by_month(frame, "EUR", by="name", title="service", top=2).to_dict()
+    assert {t["name"]: list(t["y"]) for t in traces["data"]} == {
+        "a": [5.0],
+        "c": [7.0],
+        "others": [3.0],
+    }
+    assert traces["layout"]["title"]["text"] == "Effective cost per month by service (EUR)"

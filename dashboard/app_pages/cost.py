@@ -28,7 +28,7 @@ st.caption(
 st.subheader("Allocation")
 st.caption(
     f"Share of the whole organisation's cost tagged with a service, with a team only, or with "
-    f"neither ({UNALLOCATED}), per currency."
+    f"neither {UNALLOCATED}, per currency."
 )
 table(cost.allocation, "cost allocation")
 
@@ -41,7 +41,7 @@ for currency in cost.by_team["currency"].unique(maintain_order=True).to_list():
     st.plotly_chart(cost_by_month(cost.by_team, currency, by="team"))
     by_service = cost.by_service.filter(pl.col("currency") == currency)
     if not by_service.is_empty():
-        st.plotly_chart(cost_by_month(by_service, currency, by="name"))
+        st.plotly_chart(cost_by_month(by_service, currency, by="name", title="service"))
 
 st.subheader("By team and month")
 table(cost.by_team, "cost by team")
