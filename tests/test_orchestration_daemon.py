@@ -11,6 +11,7 @@ a fixed time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,10 +59,12 @@ def daemon(small_world: Path, tmp_path: Path) -> Iterator[tuple[Path, subprocess
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            finally:
+                # A code server that outlives the daemon (one that failed to load does) too.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            log.close()
+                log.close()
 
 
 def scheduled_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
