@@ -3,8 +3,9 @@
 
 The world comes from the cache (``$PAVED_SANDBOX_DIR``, else ``bench/.cache``); everything a run
 writes (worlds built for the generation measurement, DuckDB files) goes to a scratch folder that
-is removed at the end. The first run of each ingestion writes the shared raw warehouse the scan
-floor reads; sources not ingested in this invocation (``--only``) are loaded into it unmeasured.
+is removed at the end. The pipeline's first run (``first_run``) leaves the warehouse that the
+scan floor, the rebuild, the incremental run and the queries work on; when it is not among the
+selected measurements it is run first, unmeasured.
 Exit code 0 when every measurement ran, whatever the targets say; 1 when one failed; 2 for a
 usage mistake.
 """
@@ -17,13 +18,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import machine, report, targets
 from bench.harness import ROOT, MeasurementError, Result, Sample, measure, run_once
-from bench.measures import SPECS, Spec, select
+from bench.measures import BY_NAME, SPECS, Spec, select
 from bench.measures.common import Context
 
 SCALES = ("small", "demo", "enterprise")
@@ -97,13 +99,12 @@ class Bench:
     ) -> None:
         self.scale, self.seed, self.cache = scale, seed, cache
         self.scratch, self.repeat = scratch, repeat
-        # Not "raw.duckdb": DuckDB names the catalog after the file, and a catalog "raw" makes
-        # every reference to the schema "raw" ambiguous.
-        self.raw = scratch / "warehouse.duckdb"
+        # The first run's warehouse (PAVED_HOME/warehouse.duckdb, see bench.measures.pipeline).
+        self.raw = scratch / "first-run" / "warehouse.duckdb"
         self.logs = scratch / "logs"
         self.logs.mkdir()
         self.world: Path | None = None
-        self.in_raw: set[str] = set()
+        self.first_run_done = False
 
     def run(self, specs: list[Spec]) -> dict[str, Any]:
         started = datetime.now(UTC).replace(microsecond=0)
@@ -117,6 +118,7 @@ class Bench:
                 measurements[spec.name] = {"title": spec.title, "error": str(exc)}
                 continue
             measurements[spec.name] = result.as_json()
+            _relate(measurements)
             say(
                 f"{spec.name}: {result.seconds:,.2f} s (median of {result.runs}), "
                 f"{result.records:,} records, {result.records_per_s:,.0f}/s, "
@@ -137,33 +139,38 @@ class Bench:
         say(f"{spec.name}: {spec.title}")
         if spec.kind == "world":
             return measure(
-                spec, self.context, repeat=self.repeat, log=self.log(spec), after=self.adopt
+                spec,
+                lambda _: self.context(),
+                repeat=self.repeat,
+                log=self.log(spec),
+                after=self.adopt,
             )
         world = self.cached_world()
         if spec.kind == "ingest":
 
             def cleanup(index: int, sample: Sample) -> None:
-                if index == 0:
-                    self.in_raw.add(spec.name)
-                else:
-                    _remove_duckdb(self.scratch / f"{spec.name}-{index}.duckdb")
+                _remove_duckdb(self.scratch / f"{spec.name}-{index}.duckdb")
 
             return measure(
                 spec,
-                lambda i: self.context(i, world=world, warehouse=f"{spec.name}-{i}.duckdb"),
+                lambda i: self.context(world=world, warehouse=f"{spec.name}-{i}.duckdb"),
                 repeat=self.repeat,
                 log=self.log(spec),
                 after=cleanup,
             )
-        if spec.kind == "scan":
-            self.fill_raw(world)
-        return measure(
-            spec, lambda i: self.context(i, world=world), repeat=self.repeat, log=self.log(spec)
-        )
+        if spec.name == FIRST_RUN:
+            # Every run starts from an empty PAVED_HOME; the last one's warehouse stays.
+            result = measure(spec, self.context_for(world), repeat=1, log=self.log(spec))
+            self.first_run_done = True
+            return result
+        self.ensure_first_run(world)
+        return measure(spec, self.context_for(world), repeat=self.repeat, log=self.log(spec))
 
-    def context(self, index: int, *, world: Path | None = None, warehouse: str = "") -> Context:
-        # Run 0 of an ingestion writes the shared raw warehouse; later runs a file of their own.
-        target = self.raw if index == 0 or not warehouse else self.scratch / warehouse
+    def context_for(self, world: Path) -> Callable[[int], Context]:
+        return lambda _: self.context(world=world)
+
+    def context(self, *, world: Path | None = None, warehouse: str = "") -> Context:
+        target = self.scratch / warehouse if warehouse else self.raw
         return Context(
             scale=self.scale,
             seed=self.seed,
@@ -208,13 +215,29 @@ class Bench:
             self.world = Path(done.stdout.strip().splitlines()[-1])
         return self.world
 
-    def fill_raw(self, world: Path) -> None:
-        """Load the sources this invocation did not ingest into the raw warehouse, unmeasured."""
-        for spec in SPECS:
-            if spec.kind == "ingest" and spec.name not in self.in_raw:
-                say(f"scan_floor: loading {spec.name} into the raw warehouse first (not measured)")
-                run_once(spec, self.context(0, world=world), self.log(spec))
-                self.in_raw.add(spec.name)
+    def ensure_first_run(self, world: Path) -> None:
+        """The pipeline's first run, unmeasured, when this invocation has not measured it."""
+        if not self.first_run_done:
+            say("first run of the pipeline, for the measurements that need its warehouse")
+            spec = BY_NAME[FIRST_RUN]
+            run_once(spec, self.context(world=world), self.log(spec))
+            self.first_run_done = True
+
+
+# (measurement, the one it is compared with, the field the ratio goes in)
+RATIOS = (
+    ("rebuild", "scan_floor", "scan_floor_ratio"),
+    ("incremental", "rebuild", "rebuild_ratio"),
+)
+FIRST_RUN = "first_run"
+
+
+def _relate(measurements: dict[str, Any]) -> None:
+    """Ratios between measurements of this invocation (the rebuild to the scan floor)."""
+    for name, base, field in RATIOS:
+        one, other = measurements.get(name), measurements.get(base)
+        if one and other and "seconds" in one and other.get("seconds"):
+            one.setdefault("extra", {})[field] = round(one["seconds"] / other["seconds"], 2)
 
 
 def _remove_duckdb(path: Path) -> None:

@@ -39,7 +39,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, small_world: Path) -> dict
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads((folder / "small.json").read_text())
@@ -82,18 +82,12 @@ def test_world_generation_reports_the_rows_of_each_table_and_its_bytes(
     assert results["measurements"]["world"]["records"] == sum(manifest["rows"].values())
 
 
-def test_the_scan_floor_reads_every_row_the_ingestions_loaded(results: dict[str, Any]) -> None:
+def test_the_scan_floor_reads_every_row_of_the_first_runs_raw_tables(
+    results: dict[str, Any],
+) -> None:
     measurements = results["measurements"]
     scan = measurements["scan_floor"]
-    loaded = sum(
-        m["extra"]["loaded"] + m["extra"]["unmapped"]
-        for name, m in measurements.items()
-        if name.startswith("ingest_")
-    )
-    rejected = sum(
-        m["extra"]["rejected"] for name, m in measurements.items() if name.startswith("ingest_")
-    )
-    assert scan["records"] == loaded + rejected
+    assert scan["records"] == measurements["first_run"]["records"] > 0
     assert scan["extra"]["tables"] >= 9
 
 
@@ -105,9 +99,41 @@ def test_results_name_the_machine_and_versions_and_judge_the_targets(
     for library in ("duckdb", "polars", "dagster"):
         assert machine["versions"][library]
     assert results["timestamp"].endswith("Z")
-    commits = [t for t in results["targets"] if t["measurement"] == "ingest_commits"]
-    assert [t["status"] in ("pass", "miss") for t in commits] == [True, True]
-    assert all(t["status"] == "not measured" for t in results["targets"] if t not in commits)
+    measured = {"ingest_commits", "rebuild", "incremental", "adhoc"}
+    for target in results["targets"]:
+        expected = ("pass", "miss") if target["measurement"] in measured else ("not measured",)
+        assert target["status"] in expected, target
     markdown = results["_markdown"]
     assert "| ingestion: commits, every repository | 1 |" in markdown
     assert "ingestion, commits: ≥ 10,000 records/s" in markdown
+
+
+def test_the_rebuild_is_related_to_the_scan_floor_and_publishes_every_mart(
+    results: dict[str, Any],
+) -> None:
+    measurements = results["measurements"]
+    rebuild = measurements["rebuild"]
+    assert rebuild["extra"]["scan_floor_ratio"] == pytest.approx(
+        rebuild["seconds"] / measurements["scan_floor"]["seconds"], rel=0.01
+    )
+    assert rebuild["records"] == measurements["scan_floor"]["records"]
+    marts = rebuild["extra"]["marts_rows"]
+    assert marts["deployments"] > 0 and marts["changes"] > 0 and marts["dora_metrics"] > 0
+
+
+def test_each_adhoc_query_ran_against_the_published_snapshot(results: dict[str, Any]) -> None:
+    extra = results["measurements"]["adhoc"]["extra"]
+    assert len(extra["median_s"]) == 3
+    assert all(rows > 0 for rows in extra["rows"].values()), extra["rows"]
+    assert extra["max_seconds"] == max(extra["median_s"].values())
+
+
+def test_the_daily_run_picks_up_the_new_day_and_is_related_to_the_rebuild(
+    results: dict[str, Any],
+) -> None:
+    measurements = results["measurements"]
+    daily = measurements["incremental"]
+    assert daily["extra"]["raw_rows_after"] > daily["extra"]["raw_rows_before"]
+    assert daily["extra"]["rebuild_ratio"] == pytest.approx(
+        daily["seconds"] / measurements["rebuild"]["seconds"], rel=0.01
+    )

@@ -1,0 +1,215 @@
+"""The pipeline end to end: its first run, the full rebuild, a daily run, ad-hoc SQL.
+
+- ``first_run``: what ``paved demo`` runs on the sandbox world: Argo CD polled daily from
+  PAVED_HISTORY_START as a schedule would have (its history is only the last syncs of each
+  app), then one ``paved materialize`` of the whole graph (every source through its real
+  connector, staging, marts, checks, the publish). The sandbox servers run in this process, as
+  in ``paved demo``, so the figure is the demo's. Its warehouse is what the measurements below
+  work on (``Context.raw`` is that PAVED_HOME's warehouse).
+- ``rebuild``: every staging and mart asset (with their checks, in process, through Dagster as
+  a scheduled run does) over a copy of that warehouse; the publish that follows is not timed
+  and leaves the snapshot the ad-hoc queries read.
+- ``incremental``: a copy of that PAVED_HOME, the world's clock one day later, and one
+  ``paved materialize`` of the whole graph: the daily run, against the rebuild.
+- ``adhoc``: three typical queries through ``paved sql``'s guarded path
+  (:func:`models.sqlguard.run_query`) over the rebuild's snapshot, each the median of five.
+
+The clock of every run is the world's: the marts end on the day before it, as in ``paved demo``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from bench.measures.common import Context, Outcome, Stopwatch
+from sandbox.servers import Sandbox
+from sandbox.world.store import World
+
+STAGE_AND_MARTS = "group:staging or (group:marts and not key:marts/published)"
+PUBLISH = "marts/published"
+
+# The three queries of issue 8, as a platform engineer would type them into `paved sql`.
+ADHOC = {
+    "org lead time by month": """
+        SELECT period_start AS month, changes, lead_time_p50_s / 3600 AS p50_hours,
+               lead_time_p90_s / 3600 AS p90_hours
+        FROM marts.dora_metrics
+        WHERE grain = 'month' AND scope = 'org'
+        ORDER BY month
+    """,
+    "CFR by team for a quarter": """
+        SELECT scope_id AS team, deployments, failed_deployments, change_failure_rate
+        FROM marts.dora_metrics
+        WHERE grain = 'quarter' AND scope = 'team'
+          AND period_start = (SELECT max(period_start) FROM marts.dora_metrics
+                              WHERE grain = 'quarter' AND deployments > 0)
+        ORDER BY change_failure_rate DESC NULLS LAST, team
+    """,
+    "slowest 100 changes with their PRs": """
+        SELECT change_id, service, repo, pr_number, commit_sha, merged_at, deployed_at,
+               lead_time_s / 3600 AS lead_time_hours
+        FROM marts.changes
+        WHERE lead_time_s IS NOT NULL AND kind = 'pr'
+        ORDER BY lead_time_s DESC
+        LIMIT 100
+    """,
+}
+ADHOC_RUNS = 5
+
+
+def home_of(ctx: Context, name: str) -> Path:
+    return ctx.scratch / name
+
+
+@contextmanager
+def paved_home(home: Path, world: World) -> Iterator[Sandbox]:
+    """The sandbox servers for ``world`` and Paved's environment pointing at them, with
+    PAVED_HOME at ``home``; GitHub's hourly quota is lifted as ``paved demo`` lifts it."""
+    with Sandbox(world) as sandbox:
+        sandbox.servers["github"].rate_limit = 10**12  # type: ignore[attr-defined]
+        os.environ.update(sandbox.env())
+        os.environ["PAVED_HOME"] = str(home)
+        yield sandbox
+
+
+def first_run(ctx: Context) -> Outcome:
+    from pipelines.cli import run_demo_pipeline
+
+    home = ctx.raw.parent
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    world = World(ctx.world)
+    with paved_home(home, world) as sandbox, Stopwatch() as watch:
+        run_demo_pipeline(sandbox)
+    return Outcome(watch.seconds, watch.cpu_seconds, _raw_rows(ctx.raw), _sizes(home))
+
+
+def rebuild(ctx: Context) -> Outcome:
+    from models.settings import Settings
+    from pipelines.run import materialize
+
+    home = home_of(ctx, "rebuild-home")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    world = World(ctx.world)
+    until = (world.now - timedelta(days=1)).date()
+    with paved_home(home, world):
+        settings = Settings()
+        shutil.copyfile(ctx.raw, settings.warehouse_path)
+        with Stopwatch() as watch:
+            outcome = materialize(settings, select=STAGE_AND_MARTS, window_to=until)
+        if not outcome.success:
+            raise RuntimeError(f"the rebuild failed: {outcome.reason}")
+        started = time.perf_counter()
+        published = materialize(settings, select=PUBLISH, window_to=until)
+        if not published.success:
+            raise RuntimeError(f"the publish failed: {published.reason}")
+        publish_s = time.perf_counter() - started
+    return Outcome(
+        watch.seconds,
+        watch.cpu_seconds,
+        _raw_rows(ctx.raw),
+        {
+            "publish_s": round(publish_s, 2),
+            "marts_rows": _rows(settings.published_path, "marts"),
+            "published_mb": round(settings.published_path.stat().st_size / 1e6, 1),
+        },
+    )
+
+
+def incremental(ctx: Context) -> Outcome:
+    from models.settings import Settings
+    from pipelines.run import materialize
+
+    home = home_of(ctx, "incremental-home")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    world = World(ctx.world)
+    now = world.advance(days=1)
+    with paved_home(home, world):
+        settings = Settings()
+        shutil.copyfile(ctx.raw, settings.warehouse_path)
+        before = _raw_rows(settings.warehouse_path)
+        with Stopwatch() as watch:
+            outcome = materialize(settings, window_to=(now - timedelta(days=1)).date())
+        if not outcome.success:
+            raise RuntimeError(f"the daily run failed: {outcome.reason}")
+    after = _raw_rows(settings.warehouse_path)
+    return Outcome(
+        watch.seconds,
+        watch.cpu_seconds,
+        after - before,
+        {"raw_rows_before": before, "raw_rows_after": after, "clock": now.isoformat()},
+    )
+
+
+def adhoc(ctx: Context) -> Outcome:
+    from models.sqlguard import run_query
+
+    published = home_of(ctx, "rebuild-home") / "published" / "paved.duckdb"
+    if not published.exists():
+        raise RuntimeError("no published snapshot: run the rebuild measurement first")
+    medians: dict[str, float] = {}
+    rows: dict[str, int] = {}
+    cpu = time.process_time()
+    for title, query in ADHOC.items():
+        times = []
+        for _ in range(ADHOC_RUNS):
+            started = time.perf_counter()
+            result = run_query(published, query)
+            times.append(time.perf_counter() - started)
+            rows[title] = result.table.num_rows
+        medians[title] = round(statistics.median(times), 4)
+    seconds = sum(medians.values())
+    return Outcome(
+        seconds,
+        time.process_time() - cpu,
+        sum(rows.values()),
+        {"max_seconds": max(medians.values()), "median_s": medians, "rows": rows},
+    )
+
+
+def _raw_rows(path: Path) -> int:
+    """Rows of the raw tables that hold payloads: the records the scan floor reads."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'raw' "
+            "AND column_name = 'payload'"
+        ).fetchall()
+        return sum(
+            int(conn.execute(f'SELECT count(*) FROM raw."{name}"').fetchall()[0][0])
+            for (name,) in tables
+        )
+
+
+def _rows(path: Path, schema: str) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+                "ORDER BY 1",
+                [schema],
+            ).fetchall()
+        ]
+        return {
+            table: int(conn.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchall()[0][0])
+            for table in tables
+        }
+
+
+def _sizes(home: Path) -> dict[str, float]:
+    files = {
+        "warehouse_mb": home / "warehouse.duckdb",
+        "published_mb": home / "published" / "paved.duckdb",
+    }
+    return {k: round(p.stat().st_size / 1e6, 1) for k, p in files.items() if p.exists()}
