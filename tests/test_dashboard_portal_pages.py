@@ -413,3 +413,16 @@ def test_environments_without_argocd_or_github_say_how_to_configure_them(
     monkeypatch.setenv("PAVED_HOME", str(tmp_path))
     at = page("environments")
     assert "ARGOCD_URL and ARGOCD_TOKEN" in texts(at) and "GITHUB_TOKEN" in texts(at)
+
+
+def test_catalog_shows_the_share_of_services_passing_each_golden_path_check(home: Path):
+    at = page("catalog")
+    shares = sql(
+        home,
+        "SELECT avg((team IS NOT NULL)::INT) AS owner, avg((argocd_app IS NOT NULL)::INT) AS argo, "
+        "avg((pagerduty_service_id IS NOT NULL)::INT) AS pd FROM marts.services",
+    ).row(0, named=True)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Owner"] == f"{shares['owner']:.0%}"
+    assert metrics["Argo CD"] == f"{shares['argo']:.0%}"
+    assert metrics["PagerDuty"] == f"{shares['pd']:.0%}"

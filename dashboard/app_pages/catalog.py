@@ -6,9 +6,14 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard.charts_portal import dependency_dot, links_markdown, scorecard_figure
+from dashboard.charts_portal import (
+    CHECK_TITLES,
+    dependency_dot,
+    links_markdown,
+    scorecard_figure,
+)
 from dashboard.data import filter_options, loaded_sources, row_count
-from dashboard.data_portal import RECENT_DAYS, TIER_METRICS, catalog_data
+from dashboard.data_portal import GOLDEN_PATH, RECENT_DAYS, TIER_METRICS, catalog_data
 from dashboard.filters import draw_filters
 from dashboard.widgets import download, empty_state, table
 
@@ -86,5 +91,9 @@ st.caption(
     f"Owner, repo, Argo CD app and PagerDuty service in the catalog; a production deployment in "
     f"the {RECENT_DAYS} days up to {catalog.as_of}; the owning team answered the latest survey."
 )
-st.plotly_chart(scorecard_figure(catalog.scorecard))
+shares = catalog.scorecard.select(pl.col(GOLDEN_PATH).cast(pl.Float64).mean()).row(0, named=True)
+for column, (check, share) in zip(st.columns(len(shares)), shares.items(), strict=True):
+    column.metric(CHECK_TITLES[check], f"{share:.0%}", help="share of the services shown")
+if catalog.scorecard.height <= GRAPH_LIMIT:
+    st.plotly_chart(scorecard_figure(catalog.scorecard))
 table(catalog.scorecard.drop("team"), "golden path scorecard")
