@@ -15,6 +15,8 @@ from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
 from dashboard.widgets import download, empty_state, rows_table, table
 
+MAX_LINES = 12  # lines a per-team chart can show and still be read
+
 st.title("Teams & services")
 filters = draw_filters(filter_options())
 view = teams_data(filters)
@@ -99,9 +101,17 @@ def trends() -> None:
     download(view.comparison, "team comparison")
     narrow_to_selected_team(picked)
     if not view.team_trends.is_empty():
-        st.plotly_chart(
-            charts.trend(view.team_trends, metric.column, f"{metric.label} per team", hours=hours)
+        busiest = (
+            view.team_trends.group_by("scope_id")
+            .agg(pl.col("deployments").sum())
+            .sort("deployments", "scope_id", descending=[True, False])
+            .head(MAX_LINES)["scope_id"]
         )
+        lines = view.team_trends.filter(pl.col("scope_id").is_in(busiest.to_list()))
+        title = f"{metric.label} per team"
+        if busiest.len() < view.team_trends["scope_id"].n_unique():
+            title += f" (the {MAX_LINES} teams with the most deployments)"
+        st.plotly_chart(charts.trend(lines, metric.column, title, hours=hours))
 
 
 def lead_time() -> None:
