@@ -65,7 +65,7 @@ def main(kind: str, published: Path, stop: Path, out: Path) -> None:
                 line = {"error": f"{type(exc).__name__}: {exc}"}
             handle.write(json.dumps(line) + "\n")
             handle.flush()
-            time.sleep(0.1)  # pacing: two readers leave the writer its core
+            time.sleep(0.25)  # pacing: the readers leave the writer its core
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from sandbox.servers import Sandbox
 from sandbox.world.store import World
 
 SEEDS = (1, 2)
+# Two weeks of the sandbox: every phase has dozens of crash points, and runs stay cheap.
+HISTORY_START = "2026-09-17"
 RUNNER = Path(__file__).with_name("crash_run.py")
 
 
@@ -62,13 +64,13 @@ def reference(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     root = tmp_path_factory.mktemp("crashes")
     template, clean = root / "template", root / "clean"
     with Sandbox(World(small_world)) as sandbox:
-        with pointed_at(sandbox, template) as to:
+        with pointed_at(sandbox, template, HISTORY_START) as to:
             result = run_all(template, to)
             assert result.success, failed_steps(result)
         sandbox.advance(days=1)
         shutil.copytree(template, clean)
         points = Points()
-        with pointed_at(sandbox, clean) as to, pytest.MonkeyPatch.context() as mp:
+        with pointed_at(sandbox, clean, HISTORY_START) as to, pytest.MonkeyPatch.context() as mp:
             install(points, mp.setattr)
             result = run_all(clean, to)
             assert result.success, failed_steps(result)
@@ -86,7 +88,7 @@ def reference(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def killed_run(reference: Reference, home: Path, phase: str, point: int) -> None:
     """`paved materialize --to ...` in a subprocess, killed at ``point`` of ``phase``."""
-    with pointed_at(reference.sandbox, home):
+    with pointed_at(reference.sandbox, home, HISTORY_START):
         env = {**os.environ, "PAVED_CRASH_AT": f"{phase}:{point}"}
     done = subprocess.run(
         [sys.executable, str(RUNNER), "materialize", "--to", reference.window_to],
@@ -119,7 +121,7 @@ def test_killed_runs_keep_the_last_complete_snapshot_and_converge(
         assert not extra, f"duplicates after a kill at {phase}:{point}: {extra}"
         assert not any(duplicates(published_path(home)).values())
         seen.append(f"{phase}:{point}")
-    with pointed_at(reference.sandbox, home) as to:
+    with pointed_at(reference.sandbox, home, HISTORY_START) as to:
         outcome = pipelines.run.materialize(
             Settings(), window_to=date.fromisoformat(to), wait=False
         )
