@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -48,8 +49,17 @@ def slug(text: str) -> str:
 
 def table(frame: pl.DataFrame, name: str) -> None:
     """A table and its CSV download (every table the dashboard shows has one)."""
-    st.dataframe(frame, hide_index=True)
+    st.dataframe(frame, hide_index=True, column_config=date_columns(frame))
     download(frame, name)
+
+
+def date_columns(frame: pl.DataFrame) -> dict[str, Any]:
+    """Dates shown as dates (a DATE column would otherwise read as midnight timestamps)."""
+    return {
+        name: st.column_config.DateColumn(format="YYYY-MM-DD")
+        for name, dtype in frame.schema.items()
+        if dtype == pl.Date
+    }
 
 
 def rows_table(rows: Rows, name: str) -> None:
@@ -58,7 +68,7 @@ def rows_table(rows: Rows, name: str) -> None:
         st.caption(
             f"The latest {rows.frame.height:,} of {rows.total:,} rows; the CSV holds all of them."
         )
-    st.dataframe(rows.frame, hide_index=True)
+    st.dataframe(rows.frame, hide_index=True, column_config=date_columns(rows.frame))
     download(rows.all, name)
 
 
