@@ -98,7 +98,8 @@ def materialize(
     )
     with warnings.catch_warnings(), dg.DagsterInstance.get() as instance:
         warnings.simplefilter("ignore")
-        reap_dead_runs(instance)
+        for run_id in reap_dead_runs(instance):
+            record_outcome(settings, instance, run_id)  # the Data quality page shows it
         result = in_process(chosen, paved).execute_in_process(
             instance=instance,
             raise_on_error=False,

@@ -10,13 +10,17 @@ daily freshness policy; a source down for longer than its client's retries fails
 and the job's retry policy recovers the run; on the small world, a daily run whose blocking
 check fails leaves the previous published snapshot byte for byte, and the failure sensor
 records the failed check and its reason in the run log the dashboard reads, while a successful
-run is recorded by the success sensor; a re-backfill of a range is one `paved materialize`
-run that reads the range again and changes no mart.
+run is recorded by the success sensor; a run whose process died is recorded with the reason
+it was marked failed; a re-backfill of a range is one `paved materialize` run that reads the
+range again and changes no mart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +40,8 @@ from models.settings import Settings
 from pipelines.definitions import defs
 from pipelines.freshness import DAILY
 from pipelines.resources import PavedResource
-from pipelines.run import QUIET, materialize
+from pipelines.run import HOST_TAG, MATERIALIZE_JOB, PID_TAG, QUIET, materialize, reap_dead_runs
+from pipelines.run_log import COMMAND_TAG, record_outcome
 from pipelines.schedules import (
     DAILY_GROUPS,
     DAILY_JOB,
@@ -302,3 +307,25 @@ def test_a_re_backfill_of_a_range_is_one_command_and_changes_no_mart(
     runs = recent_runs(daily.home)
     assert runs["run_id"].to_list()[:2] == [again.run_id, first.run_id]
     assert set(runs["job"].to_list()[:2]) == {"paved materialize"}
+
+
+def test_a_run_whose_process_died_is_recorded_with_the_reason_it_was_marked_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No step failed: the run's own failure message is what the run log shows (a killed
+    `paved materialize`, reaped by the next one; a run worker the daemon found dead)."""
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tags = {COMMAND_TAG: "materialize", PID_TAG: str(dead.pid), HOST_TAG: socket.gethostname()}
+    with dg.instance_for_test() as instance:
+        run = instance.add_run(
+            dg.DagsterRun(job_name=MATERIALIZE_JOB, status=dg.DagsterRunStatus.STARTED, tags=tags)
+        )
+        (reaped,) = reap_dead_runs(instance)
+        entry = record_outcome(Settings(), instance, reaped)
+    assert reaped == run.run_id
+    assert entry.status == "FAILURE" and entry.job == "paved materialize"
+    assert entry.failed_step is None
+    assert entry.message == f"the process that ran it (pid {dead.pid}) is gone"
+    assert recent_runs(tmp_path)["run_id"].to_list() == [run.run_id]
