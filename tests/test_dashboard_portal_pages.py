@@ -339,11 +339,11 @@ def run_sql(query: str) -> AppTest:
 
 def test_sql_page_shows_a_querys_result(home: Path):
     at = run_sql("SELECT team, members FROM teams ORDER BY team")
+    assert not at.error, [e.value for e in at.error]
     expected = sql(home, "SELECT team, members FROM marts.teams ORDER BY team")
     got = shown(at, "members")
     assert got["team"].tolist() == expected["team"].to_list()
     assert got["members"].tolist() == expected["members"].to_list()
-    assert not at.error
 
 
 @pytest.mark.parametrize(
