@@ -99,7 +99,7 @@ def test_results_name_the_machine_and_versions_and_judge_the_targets(
     for library in ("duckdb", "polars", "dagster"):
         assert machine["versions"][library]
     assert results["timestamp"].endswith("Z")
-    measured = {"ingest_commits", "rebuild", "incremental", "adhoc"}
+    measured = {"ingest_commits", "rebuild", "incremental", "dashboard", "report", "adhoc"}
     for target in results["targets"]:
         expected = ("pass", "miss") if target["measurement"] in measured else ("not measured",)
         assert target["status"] in expected, target
@@ -137,3 +137,21 @@ def test_the_daily_run_picks_up_the_new_day_and_is_related_to_the_rebuild(
     assert daily["extra"]["rebuild_ratio"] == pytest.approx(
         daily["seconds"] / measurements["rebuild"]["seconds"], rel=0.01
     )
+
+
+def test_every_dashboard_page_and_report_format_is_timed(results: dict[str, Any]) -> None:
+    dashboard = results["measurements"]["dashboard"]["extra"]
+    assert set(dashboard["pages"]) == {
+        "overview",
+        "teams",
+        "devex",
+        "catalog",
+        "environments",
+        "cost",
+        "data_quality",
+        "sql",
+    }
+    assert dashboard["p95_s"] == max(p["cold_p95_s"] for p in dashboard["pages"].values())
+    report = results["measurements"]["report"]["extra"]
+    assert set(report["format_s"]) == {"pdf", "html", "xlsx", "csv"}
+    assert report["files"] >= 4 and report["kb"] > 0

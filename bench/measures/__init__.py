@@ -14,7 +14,9 @@ stays small and never skews what it measures.
   one payload field): the least any rebuild of staging and marts from that data can cost;
 - ``rebuild``: staging and marts rebuilt from that raw data, reported as a ratio to the floor;
 - ``incremental``: the daily run one day later, reported as a ratio to the rebuild;
-- ``adhoc``: ``paved sql``'s three typical queries over the snapshot the rebuild published.
+- ``dashboard``: each page's data-access function over the snapshot the rebuild published;
+- ``report``: the quarterly report over that snapshot in PDF, HTML, XLSX and CSV;
+- ``adhoc``: ``paved sql``'s three typical queries over that snapshot.
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ SPECS: tuple[Spec, ...] = (
         "incremental",
         "daily run: the world one day later, the whole graph",
         "bench.measures.pipeline:incremental",
+    ),
+    Spec(
+        "dashboard",
+        "dashboard: each page's data, cold and on a filter change",
+        "bench.measures.dashboard:page_data",
+    ),
+    Spec(
+        "report",
+        "quarterly report of the latest quarter, all four formats",
+        "bench.measures.report:quarterly",
     ),
     Spec(
         "adhoc",
