@@ -41,6 +41,7 @@ from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
+from models.metrics.survey_choices import survey_choices
 from models.staging import Staging
 
 
@@ -190,5 +191,6 @@ def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
         "team_maturity": team_maturity(
             services, s.teams, envs, deps, tiers, survey, as_of=o.as_of.date()
         ),
+        "survey_choices": survey_choices(responses, s.survey_answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
     }

@@ -187,6 +187,17 @@ MARTS: dict[str, dict[str, str]] = {
         "rejected_at": "TIMESTAMPTZ",
         "payload_excerpt": "VARCHAR",
     },
+    "survey_choices": {
+        "quarter": "VARCHAR NOT NULL",
+        "scope": "VARCHAR NOT NULL",
+        "scope_id": "VARCHAR NOT NULL",
+        "question_key": "VARCHAR NOT NULL",
+        "choice": "VARCHAR",
+        "respondents": "INTEGER",
+        "share": "DOUBLE",
+        "rank": "INTEGER",
+        "suppressed": "BOOLEAN NOT NULL",
+    },
 }
 
 

@@ -69,30 +69,17 @@ def _previous_quarter(label: pl.Expr) -> pl.Expr:
     )
 
 
-def satisfaction(
-    responses: pl.DataFrame,
-    answers: pl.DataFrame,
-    teams: pl.DataFrame,
-    *,
-    min_group: int = 5,
-    scales: Mapping[str, str] = DEFAULT_SURVEY_SCALES,
-    org_invited: int | None = None,
-) -> pl.DataFrame:
-    """``marts.satisfaction`` from survey responses and their answers.
+def survey_cells(
+    responses: pl.DataFrame, *, min_group: int = 5
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(scope_rows, cells): the one place a survey cell's suppression is decided.
 
-    ``respondents``: the scope's responses in the quarter; ``invited``: the team's catalog
-    members (the org: ``org_invited``, default all teams' members); ``response_rate`` =
-    respondents ÷ invited (may exceed 1 with contractors; NULL without invited). Scores ignore
-    answers out of the scale's range. Suppressed rows (a team below ``min_group``, its
-    complementary team, the org below ``min_group``) keep respondents, invited and rate and have
-    NULL scores and ``delta_prev``. ``delta_prev`` = this quarter's mean (likert5) or eNPS (nps)
-    - the previous calendar quarter's, same scope and key; NULL when either is missing.
+    ``scope_rows``: each response (deduplicated by source and id) once for the org and once for
+    its team, if any (``source``, ``response_id``, ``quarter``, ``scope``, ``scope_id``).
+    ``cells``: one row per quarter x scope x scope_id with ``respondents`` and ``suppressed``
+    (the org below ``min_group``; a team by :func:`suppressed_teams`). Every published survey
+    mart (``satisfaction``, ``survey_choices``) takes its suppression from here.
     """
-    scored = sorted(k for k, s in scales.items() if s in SCORED)
-    if not scored or responses.is_empty():
-        return pl.DataFrame(schema=mart_schema("satisfaction"))
-    members = dict(teams.select("team", "members").iter_rows())
-    total = org_invited if org_invited is not None else sum(int(m or 0) for m in members.values())
     resp = responses.select("source", "response_id", "quarter", "team").unique(
         ["source", "response_id"], keep="first"
     )
@@ -119,6 +106,48 @@ def satisfaction(
             (str(quarter[0]), t)
             for t in suppressed_teams(per_team, min_group=min_group, unassigned=unassigned)
         }
+    hidden_frame = pl.DataFrame(
+        [(q, t) for q, t in sorted(hidden)],
+        schema={"quarter": pl.Utf8, "scope_id": pl.Utf8},
+        orient="row",
+    ).with_columns(_hidden=pl.lit(True))
+    cells = (
+        counts.join(hidden_frame, on=["quarter", "scope_id"], how="left")
+        .with_columns(
+            suppressed=pl.when(pl.col("scope") == ORG)
+            .then(pl.col("respondents") < min_group)
+            .otherwise(pl.col("_hidden").fill_null(False))
+        )
+        .drop("_hidden")
+    )
+    return scope_rows, cells
+
+
+def satisfaction(
+    responses: pl.DataFrame,
+    answers: pl.DataFrame,
+    teams: pl.DataFrame,
+    *,
+    min_group: int = 5,
+    scales: Mapping[str, str] = DEFAULT_SURVEY_SCALES,
+    org_invited: int | None = None,
+) -> pl.DataFrame:
+    """``marts.satisfaction`` from survey responses and their answers.
+
+    ``respondents``: the scope's responses in the quarter; ``invited``: the team's catalog
+    members (the org: ``org_invited``, default all teams' members); ``response_rate`` =
+    respondents ÷ invited (may exceed 1 with contractors; NULL without invited). Scores ignore
+    answers out of the scale's range. Suppressed rows (a team below ``min_group``, its
+    complementary team, the org below ``min_group``) keep respondents, invited and rate and have
+    NULL scores and ``delta_prev``. ``delta_prev`` = this quarter's mean (likert5) or eNPS (nps)
+    - the previous calendar quarter's, same scope and key; NULL when either is missing.
+    """
+    scored = sorted(k for k, s in scales.items() if s in SCORED)
+    if not scored or responses.is_empty():
+        return pl.DataFrame(schema=mart_schema("satisfaction"))
+    members = dict(teams.select("team", "members").iter_rows())
+    total = org_invited if org_invited is not None else sum(int(m or 0) for m in members.values())
+    scope_rows, cells = survey_cells(responses, min_group=min_group)
     scale_frame = pl.DataFrame({"question_key": scored, "_scale": [scales[k] for k in scored]})
     low = pl.col("_scale").replace_strict(
         {s: r[0] for s, r in SCORED.items()}, return_dtype=pl.Int64
@@ -138,26 +167,15 @@ def satisfaction(
         _top2=(pl.col("value") >= 4).mean(),
         _enps=100.0 * ((pl.col("value") >= 9).mean() - (pl.col("value") <= 6).mean()),
     )
-    hidden_frame = pl.DataFrame(
-        [(q, t) for q, t in sorted(hidden)],
-        schema={"quarter": pl.Utf8, "scope_id": pl.Utf8},
-        orient="row",
-    ).with_columns(_hidden=pl.lit(True))
     invited = pl.DataFrame(
         {"scope_id": [ORG, *members], "invited": [total, *members.values()]},
         schema={"scope_id": pl.Utf8, "invited": pl.Int32},
     )
     frame = (
-        counts.join(scale_frame, how="cross")
+        cells.join(scale_frame, how="cross")
         .join(scores, on=["quarter", "scope", "scope_id", "question_key", "_scale"], how="left")
-        .join(hidden_frame, on=["quarter", "scope_id"], how="left")
         .join(invited, on="scope_id", how="left")
-        .with_columns(
-            pl.col("invited").fill_null(0),
-            suppressed=pl.when(pl.col("scope") == ORG)
-            .then(pl.col("respondents") < min_group)
-            .otherwise(pl.col("_hidden").fill_null(False)),
-        )
+        .with_columns(pl.col("invited").fill_null(0))
         .with_columns(
             response_rate=pl.when(pl.col("invited") > 0).then(
                 pl.col("respondents") / pl.col("invited")

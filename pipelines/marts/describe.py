@@ -74,4 +74,7 @@ MARTS: dict[str, str] = {
     "the reason in plain words, and the inputs of the scoring rule (docs/metrics.md).",
     "rejected_records": "One row per record a source returned that failed validation: its "
     "source, object, key, reason and run, and the first 500 characters of its payload.",
+    "survey_choices": "One row per quarter x scope (org, team) x choice question (top_blocker, "
+    "deploy_new_service_time) x choice: respondents who picked it, share and rank, suppressed "
+    "exactly as marts.satisfaction (METRICS.md §9); free text never published.",
 }
