@@ -141,6 +141,20 @@ def response_rates(frame: pl.DataFrame) -> go.Figure:
     return _layout(fig, "Response rate", barmode="group", yaxis_tickformat=".0%")
 
 
+def top_blockers(frame: pl.DataFrame, title: str) -> go.Figure:
+    """Horizontal bars of each ``choice``'s ``share``, the most picked (``rank`` 1) on top."""
+    rows = frame.sort("rank", "choice", descending=[True, True])
+    fig = go.Figure(
+        go.Bar(
+            x=rows["share"].to_list(),
+            y=rows["choice"].to_list(),
+            orientation="h",
+            text=[f"{n} ({s:.0%})" for n, s in rows.select("respondents", "share").iter_rows()],
+        )
+    )
+    return _layout(fig, title, xaxis_tickformat=".0%", xaxis_title="share of those who answered")
+
+
 def satisfaction_by_tier(frame: pl.DataFrame, metric: str) -> go.Figure:
     """Each team's satisfaction (``mean_score``) against its DORA ``tier`` of ``metric``."""
     fig = go.Figure(

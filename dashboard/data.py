@@ -532,6 +532,7 @@ class DevEx:
     rates: pl.DataFrame  # per quarter × scope_id (org and teams): respondents, invited, rate
     changes: pl.DataFrame  # the quarter's quarter-over-quarter changes (delta_prev)
     by_tier: pl.DataFrame  # per team: satisfaction of the quarter and each DORA tier
+    blockers: pl.DataFrame  # the quarter's top blockers, org then teams; suppressed as such
 
 
 def devex_data(filters: Filters, quarter: str | None = None) -> DevEx:
@@ -567,6 +568,52 @@ def devex_data(filters: Filters, quarter: str | None = None) -> DevEx:
         rates=rates,
         changes=changes,
         by_tier=satisfaction.join(team_tiers, on="team", how="inner").sort("metric", "team"),
+        blockers=top_blockers(chosen, teams),
+    )
+
+
+BLOCKER_KEY = "top_blocker"
+BLOCKER_COLUMNS = {
+    "scope_id": pl.Utf8,
+    "rank": pl.Int32,
+    "choice": pl.Utf8,
+    "respondents": pl.Int32,
+    "share": pl.Float64,
+}
+
+
+def top_blockers(quarter: str | None, teams: list[str]) -> pl.DataFrame:
+    """``marts.survey_choices``' top blockers of ``quarter`` for the org and ``teams``: one row
+    per choice (rank, choice, respondents, share); a suppressed cell is one row whose choice
+    reads "suppressed" and whose numbers are empty, never its values. Empty when the
+    snapshot predates the mart."""
+    if not has_table("survey_choices"):
+        return pl.DataFrame(schema=BLOCKER_COLUMNS)
+    rows = query(
+        "SELECT scope, scope_id, rank, choice, respondents, share, suppressed "
+        "FROM marts.survey_choices WHERE quarter = ? AND question_key = ? "
+        "AND (scope = 'org' OR list_contains(?, scope_id)) "
+        "ORDER BY scope, scope_id, rank, choice",
+        [quarter, BLOCKER_KEY, teams],
+    )
+    if rows.is_empty():
+        return pl.DataFrame(schema=BLOCKER_COLUMNS)
+    shown = rows.filter(~pl.col("suppressed")).drop("suppressed")
+    hidden = (
+        rows.filter(pl.col("suppressed"))
+        .unique(["scope", "scope_id"], keep="first", maintain_order=True)
+        .select(
+            "scope",
+            "scope_id",
+            rank=pl.lit(None, pl.Int32),
+            choice=pl.lit(SUPPRESSED),
+            respondents=pl.lit(None, pl.Int32),
+            share=pl.lit(None, pl.Float64),
+        )
+    )
+    both = pl.concat([shown.cast({"rank": pl.Int32, "respondents": pl.Int32}), hidden])
+    return both.sort("scope", "scope_id", "rank", nulls_last=True, maintain_order=True).drop(
+        "scope"
     )
 
 

@@ -123,6 +123,17 @@ def test_response_rates_group_teams_by_quarter():
     assert list(traces(fig)[1].y) == [0.5, 0.25]
 
 
+def test_top_blockers_put_the_most_picked_on_top_with_count_and_share():
+    frame = pl.DataFrame(
+        {"rank": [1, 2, 2], "choice": ["Flaky CI", "Docs", "Access"], "respondents": [6, 3, 3]}
+    ).with_columns(share=pl.col("respondents") / 8)
+    bars = traces(charts.top_blockers(frame, "Top blockers"))[0]
+    # Plotly draws the first horizontal bar at the bottom: the top one is the last.
+    assert list(bars.y) == ["Docs", "Access", "Flaky CI"]
+    assert list(bars.x) == [0.375, 0.375, 0.75]
+    assert list(bars.text) == ["3 (38%)", "3 (38%)", "6 (75%)"]
+
+
 def test_satisfaction_by_tier_places_each_team_at_its_tier():
     frame = pl.DataFrame({"team": ["a", "b"], "tier": ["elite", "low"], "mean_score": [4.2, 3.1]})
     fig = charts.satisfaction_by_tier(frame, "Lead time")
@@ -178,3 +189,9 @@ def test_an_empty_state_names_the_missing_source_or_the_filter_and_the_fix(
     mart, loaded, rows, says
 ):
     assert says in empty_reason(mart, loaded, FILTERS, unfiltered_rows=rows)
+
+
+def test_csv_downloads_neutralise_formulas_in_text_columns_only():
+    frame = pl.DataFrame({"title": ["=1+1", "+cmd", "ok", None], "delta": [-1.5, 2.0, 0.0, None]})
+    lines = csv_text(frame).splitlines()
+    assert lines == ["title,delta", "'=1+1,-1.5", "'+cmd,2.0", "ok,0.0", ","]

@@ -169,16 +169,22 @@ def suppressed_cell(home: Path) -> tuple[str, str]:
     return quarter, team
 
 
-def test_devex_heatmap_shows_suppressed_cells_as_such_and_others_as_in_the_marts(
-    home: Path, suppressed_cell: tuple[str, str]
-):
-    quarter, team = suppressed_cell
+def devex_at(quarter: str) -> AppTest:
+    """The Developer experience page showing ``quarter``."""
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     at.switch_page("app_pages/devex.py")
     at.session_state["devex_quarter"] = quarter
     at.run()
-    assert not at.exception
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_devex_heatmap_shows_suppressed_cells_as_such_and_others_as_in_the_marts(
+    home: Path, suppressed_cell: tuple[str, str]
+):
+    quarter, team = suppressed_cell
+    at = devex_at(quarter)
     grid = at.dataframe[0].value
     assert set(grid[team]) == {"suppressed"}
     marts = sql(
@@ -202,6 +208,29 @@ def test_devex_response_rates_are_the_marts(home: Path):
     )
     shown = pl.from_pandas(at.dataframe[1].value).sort("quarter", "scope_id")
     assert shown.select("quarter", "scope_id", "respondents", "invited").rows() == rates.rows()
+
+
+def test_devex_top_blockers_are_the_marts_and_suppressed_teams_read_suppressed(
+    home: Path, suppressed_cell: tuple[str, str]
+):
+    quarter, team = suppressed_cell
+    at = devex_at(quarter)
+    tables = [pl.from_pandas(d.value) for d in at.dataframe]
+    shown = next(t for t in tables if "choice" in t.columns)
+    visible = sql(
+        home,
+        "SELECT scope_id, rank, choice, respondents, share FROM marts.survey_choices "
+        "WHERE quarter = ? AND question_key = 'top_blocker' AND NOT suppressed "
+        "ORDER BY scope_id, rank, choice",
+        [quarter],
+    )
+    got = shown.filter(pl.col("choice") != "suppressed").sort("scope_id", "rank", "choice")
+    assert not visible.is_empty() and got.rows() == visible.rows()
+    hidden = shown.filter(pl.col("scope_id") == team)
+    assert hidden.select("choice", "respondents", "share").rows() == [("suppressed", None, None)]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert f"Download top blockers {quarter} (CSV)" in labels
+    assert not any("Not in the published snapshot" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("name", ["overview", "teams", "devex"])

@@ -52,13 +52,18 @@ if data.changes.is_empty():
 else:
     table(data.changes, f"quarter over quarter {quarter}")
 
-st.subheader("Top blockers")
-st.info(
-    "Not in the published snapshot: `top_blocker` is a choice question, and "
-    "`marts.satisfaction` publishes only scored questions (Likert and NPS, METRICS.md §9), so "
-    "answers that could identify a respondent never leave the warehouse.",
-    icon=":material/block:",
-)
+st.subheader(f"Top blockers ({quarter})")
+if data.blockers.is_empty():
+    st.caption("No answer to “What blocks you most?” this quarter.")
+else:
+    st.caption(
+        "Respondents who picked each blocker (several may be picked) and their share of those "
+        "who answered. A team suppressed for anonymity reads “suppressed”, never its counts."
+    )
+    org = data.blockers.filter(pl.col("scope_id") == "org")
+    if not org.is_empty() and org["respondents"].null_count() == 0:
+        st.plotly_chart(charts.top_blockers(org, f"Top blockers, org, {quarter}"))
+    table(data.blockers, f"top blockers {quarter}")
 
 st.subheader("Satisfaction against DORA tier")
 if data.by_tier.is_empty():
