@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pypdf
 import pytest
-from report_harness import Expected, expected, summary_values
+from report_harness import Expected, expected, query, summary_values
 
 from models.report import FORMATS, Report, build_report, write_report
 from models.report.render_pdf import SIDE, TOP
@@ -51,6 +52,7 @@ def test_the_report_covers_the_quarter_asked_and_has_data(written, marts: Expect
     assert report.start == marts.start
     names = {t.name for t in report.tables()}
     assert {"summary", "trends", "movers", "reliability", "survey_scores", "cost_summary"} <= names
+    assert "top_blockers" in names
     assert {"data_quality", "coverage", "definitions"} <= names
 
 
@@ -152,3 +154,53 @@ def test_the_csv_reliability_counts_equal_the_marts(written, marts: Expected):
     )
     assert close(float(rows["Change failure rate"]), marts.org["change_failure_rate"] * 100)
     assert close(float(rows["Time to restore service p50"]), marts.org["mttr_p50_s"] / 3600)
+
+
+@pytest.fixture(scope="module")
+def blockers(small_published: Path, marts: Expected) -> list[tuple[int, str, int, float]]:
+    """marts.survey_choices' org top blockers of the quarter: (rank, choice, count, share)."""
+    rows = query(
+        small_published,
+        "SELECT rank, choice, respondents, share FROM marts.survey_choices WHERE quarter = ? "
+        "AND scope = 'org' AND question_key = 'top_blocker' AND NOT suppressed "
+        "ORDER BY rank, choice",
+        [marts.quarter],
+    )
+    assert rows, "the small world's quarter has top blockers"
+    return rows
+
+
+def test_the_csv_top_blockers_equal_the_marts(written, blockers):
+    rows = [r for r in csv_rows(written[1] / "top_blockers.csv") if r["scope"] == "Organisation"]
+    assert [(int(r["rank"]), r["blocker"], int(r["respondents"])) for r in rows] == [
+        b[:3] for b in blockers
+    ]
+    assert all(close(float(r["share"]), b[3]) for r, b in zip(rows, blockers, strict=True))
+
+
+def test_the_xlsx_top_blockers_are_typed_numbers_equal_to_the_marts(written, blockers):
+    sheet = openpyxl.load_workbook(written[1] / "report.xlsx")["top_blockers"]
+    header = [c.value for c in sheet[1]]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    got = [
+        (r[header.index("Rank")], r[header.index("Blocker")], r[header.index("Respondents")])
+        for r in rows
+        if r[0] == "Organisation"
+    ]
+    assert got == [b[:3] for b in blockers]
+    shares = [r[header.index("Share of those who answered")] for r in rows]
+    assert all(close(s, b[3]) for s, b in zip(shares, blockers, strict=True))
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "html"])
+def test_the_pdf_and_html_show_each_top_blocker_with_its_count_and_share(written, blockers, fmt):
+    if fmt == "pdf":
+        pages = pypdf.PdfReader(written[1] / "report.pdf").pages
+        raw = " ".join(p.extract_text() for p in pages)
+    else:
+        raw = re.sub(r"<[^>]+>", " ", (written[1] / "report.html").read_text(encoding="utf-8"))
+    text = " ".join(raw.split())
+    assert "Top blockers" in text and "are not listed" not in text
+    for rank, choice, count, share in blockers:
+        row = f"Organisation {rank} {choice} {count} {share * 100:.1f} %"
+        assert row in text, row

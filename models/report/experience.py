@@ -1,4 +1,5 @@
-"""Developer experience from marts.satisfaction, and the teams' maturity when published.
+"""Developer experience from marts.satisfaction (and the top blockers from
+marts.survey_choices), and the teams' maturity when published.
 
 Anonymity (METRICS.md §9): a suppressed row's scores are never read, whatever the file holds;
 its respondents, invited and response rate are shown, as the mart keeps them.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.report.blockers import blockers_table
 from models.report.model import SUPPRESSED, Chart, Column, Section, Series, Table
 from models.report.quarter import Quarter
 from models.report.source import Scope, Snapshot
@@ -87,6 +89,7 @@ def experience_section(snapshot: Snapshot, scope: Scope, quarter: Quarter) -> Se
         )
         for name in names
     ]
+    blockers = blockers_table(snapshot, scope, quarter)
     return Section(
         "experience",
         "Developer experience",
@@ -122,15 +125,14 @@ def experience_section(snapshot: Snapshot, scope: Scope, quarter: Quarter) -> Se
                 note="Change: this quarter's mean (or eNPS, in points) minus the previous "
                 "quarter's, on the same question.",
             ),
+            *([] if blockers is None else [blockers]),
         ],
         charts=[Chart("Platform satisfaction (mean, 1-5)", "score", quarters, series)]
         if any(v is not None for s in series for v in s.values)
         else [],
-        notes=[
-            "Top blockers: the published snapshot holds scored questions only (choice and "
-            "free-text answers are not published, to protect anonymity), so they are not "
-            "listed here."
-        ],
+        notes=[]
+        if blockers is not None
+        else ["Top blockers: this snapshot predates marts.survey_choices; publish again."],
     )
 
 
