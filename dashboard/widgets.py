@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.data import Rows
 from dashboard.filters import Filters
+from models.spreadsheet import FORMULA_PATTERN
 
 # Which sources feed a mart, and the settings (CONTRACT.md) that configure them.
 SOURCES: dict[str, tuple[str, str]] = {
@@ -87,9 +88,18 @@ def download(frame: pl.DataFrame | Callable[[], pl.DataFrame], name: str) -> Non
 
 
 def csv_text(frame: pl.DataFrame) -> str:
-    """``frame`` as CSV; list columns (``depends_on``, incident ids) joined with "; "."""
+    """``frame`` as CSV; list columns (``depends_on``, incident ids) joined with "; "; text a
+    spreadsheet would run as a formula neutralised (:mod:`models.spreadsheet`)."""
     lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
     flat = frame.with_columns(pl.col(name).cast(pl.List(pl.Utf8)).list.join("; ") for name in lists)
+    texts = [name for name, dtype in flat.schema.items() if dtype == pl.Utf8]
+    flat = flat.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_PATTERN))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in texts
+    )
     return flat.write_csv()
 
 

@@ -76,5 +76,3 @@ report_automation = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Writes the org's report once a quarter has closed and the snapshot is fresh.",
 )
-
-report_defs = dg.Definitions(assets=[quarterly_report], sensors=[report_automation])

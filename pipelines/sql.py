@@ -24,6 +24,7 @@ import pyarrow.types as pt
 import typer
 
 from models.settings import Settings
+from models.spreadsheet import neutralise
 from models.sqlguard import DEFAULT_LIMIT, DEFAULT_TIMEOUT_S, QueryError, Result, run_query
 
 __all__ = ["Format", "Result", "format_result", "run_query", "sql_command"]
@@ -152,6 +153,9 @@ def _table_cell(value: object) -> str:
 
 
 def _csv_cell(value: object) -> str:
+    # Text a spreadsheet would run as a formula is neutralised; numbers (-5) are numbers.
+    if isinstance(value, str):
+        return neutralise(value)
     return "" if value is None else _text(value)
 
 

@@ -22,7 +22,7 @@ from models.report import (
     quarters_with_data,
     write_report,
 )
-from models.report.cells import neutralise
+from models.spreadsheet import neutralise
 
 
 @pytest.mark.parametrize(

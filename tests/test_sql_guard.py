@@ -377,6 +377,13 @@ def test_csv_and_json_carry_lists_timestamps_and_nulls(cli):
     }
 
 
+def test_csv_text_a_spreadsheet_would_run_is_neutralised_and_numbers_stay_numbers(cli):
+    query = "SELECT '=HYPERLINK(1)' AS a, '@SUM(1)' AS b, 'plain' AS c, -5 AS n"
+    as_csv = cli(query, "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines() == ["a,b,c,n", "'=HYPERLINK(1),'@SUM(1),plain,-5"]
+
+
 def test_parquet_is_written_to_the_output_path(cli, tmp_path: Path):
     target = tmp_path / "changes.parquet"
     result = cli("SELECT * FROM marts.changes", "--format", "parquet", "--output", str(target))

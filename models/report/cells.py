@@ -10,13 +10,6 @@ from typing import Any
 from models.report.model import Kind
 
 MISSING = "–"  # no value (an empty period, no benchmark), never a zero
-# A spreadsheet evaluates text starting with these as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Text that a spreadsheet shows as text: a leading ``'`` before a formula trigger."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def _signed(value: float, digits: int) -> str:

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from models.report.cells import neutralise
 from models.report.model import Report
+from models.spreadsheet import neutralise
 
 
 def csv_value(value: Any) -> str:

@@ -14,8 +14,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from models.report.cells import neutralise
 from models.report.model import Kind, Report
+from models.spreadsheet import neutralise
 
 NUMBER_FORMATS: dict[str, str] = {
     "int": "#,##0",
