@@ -37,7 +37,9 @@ from sandbox.truth.deployments import image_tags
 from sandbox.world.build import build_world
 from sandbox.world.store import World
 
-pytestmark = pytest.mark.demo_world
+# The demo world's setup takes two to three minutes alone and more while the other test worker
+# is busy: the default 300 s timeout (meant to catch hangs) would cut it short.
+pytestmark = [pytest.mark.demo_world, pytest.mark.timeout(1200)]
 
 
 @dataclass
