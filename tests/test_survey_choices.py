@@ -78,6 +78,33 @@ def test_a_checkbox_answer_counts_once_for_each_choice_picked() -> None:
     assert rows(found, "org") == rows(found, A)
 
 
+def test_the_worked_example_of_docs_metrics() -> None:
+    responses, answers = survey(
+        {
+            A: [
+                "Flaky CI, Access requests",
+                "Flaky CI",
+                "Flaky CI",
+                "Docs",
+                "Access requests",
+                None,  # answered the survey, skipped the question
+            ],
+            B: ["Docs", "Docs", "Flaky CI"],
+            C: ["Flaky CI"] * 5,
+        }
+    )
+    found = survey_choices(responses, answers, scales=SCALES)
+    assert rows(found, A) == [
+        ("Flaky CI", 3, 0.6, 1, False),
+        ("Access requests", 2, 0.4, 2, False),
+        ("Docs", 1, 0.2, 3, False),
+    ]
+    org_choices = ["Flaky CI", "Docs", "Access requests"]  # 9, 3, 2 of 13
+    assert [r[0] for r in rows(found, "org")] == org_choices
+    for team in (B, C):
+        assert rows(found, team) == [(c, None, None, None, True) for c in sorted(org_choices)]
+
+
 def test_tied_choices_share_the_better_rank() -> None:
     responses, answers = survey({A: ["Flaky CI", "Access requests", "Docs", "Docs", "Flaky CI"]})
     found = survey_choices(responses, answers, scales=SCALES)
