@@ -5,7 +5,10 @@ The world comes from the cache (``$PAVED_SANDBOX_DIR``, else ``bench/.cache``); 
 writes (worlds built for the generation measurement, DuckDB files) goes to a scratch folder that
 is removed at the end. The pipeline's first run (``first_run``) leaves the warehouse that the
 scan floor, the rebuild, the incremental run and the queries work on; when it is not among the
-selected measurements it is run first, unmeasured.
+selected measurements it is run first, unmeasured. With ``--snapshot synthetic`` the readers
+(dashboard, report, adhoc) read a snapshot generated once from the world's sizes
+(:mod:`bench.snapshot`: sizes and shapes, not the pipeline's numbers) and force no first run;
+its generation time is reported, not measured.
 Exit code 0 when every measurement ran, whatever the targets say; 1 when one failed; 2 for a
 usage mistake.
 """
@@ -18,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +30,12 @@ from typing import Any
 from bench import machine, report, targets
 from bench.harness import ROOT, MeasurementError, Result, Sample, measure, run_once
 from bench.measures import BY_NAME, SPECS, Spec, select
-from bench.measures.common import Context
+from bench.measures.common import SYNTHETIC_HOME, Context
 
 SCALES = ("small", "demo", "enterprise")
+SNAPSHOTS = ("rebuild", "synthetic")
+# The measurements that read a published snapshot (see --snapshot).
+READERS = ("dashboard", "report", "adhoc")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +64,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=7, help="the sandbox world's seed")
     parser.add_argument(
+        "--snapshot",
+        choices=SNAPSHOTS,
+        default="rebuild",
+        help="what the dashboard, report and adhoc measurements read: the rebuild's published "
+        "snapshot (default) or a synthetic one sized like the world (sizes, not values)",
+    )
+    parser.add_argument(
         "--scratch", type=Path, default=None, help="where scratch files go (default: $TMPDIR)"
     )
     args = parser.parse_args(argv)
@@ -75,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.results.resolve()
     scratch = Path(tempfile.mkdtemp(prefix=f"paved-bench-{args.scale}-", dir=args.scratch))
     try:
-        bench = Bench(args.scale, args.seed, cache, scratch, args.repeat)
+        bench = Bench(args.scale, args.seed, cache, scratch, args.repeat, args.snapshot)
         document = bench.run(args.specs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -95,10 +109,17 @@ class Bench:
     """One invocation: a scale, its cached world, a scratch folder, the results so far."""
 
     def __init__(
-        self, scale: str, seed: int, cache: Path, scratch: Path, repeat: int | None
+        self,
+        scale: str,
+        seed: int,
+        cache: Path,
+        scratch: Path,
+        repeat: int | None,
+        snapshot: str = "rebuild",
     ) -> None:
         self.scale, self.seed, self.cache = scale, seed, cache
-        self.scratch, self.repeat = scratch, repeat
+        self.scratch, self.repeat, self.snapshot = scratch, repeat, snapshot
+        self.synthetic_s: float | None = None  # the synthetic snapshot's generation, once
         # The first run's warehouse (PAVED_HOME/warehouse.duckdb, see bench.measures.pipeline).
         self.raw = scratch / "first-run" / "warehouse.duckdb"
         self.logs = scratch / "logs"
@@ -124,9 +145,10 @@ class Bench:
                 f"{result.records:,} records, {result.records_per_s:,.0f}/s, "
                 f"peak RSS {result.peak_rss_mb:,.0f} MB"
             )
-        return {
+        document: dict[str, Any] = {
             "scale": self.scale,
             "seed": self.seed,
+            "snapshot": self.snapshot,
             "timestamp": started.isoformat().replace("+00:00", "Z"),
             "machine": machine.describe(),
             "load_average": {"start": load_start, "end": machine.load_average()},
@@ -134,6 +156,9 @@ class Bench:
             "measurements": measurements,
             "targets": targets.evaluate(measurements),
         }
+        if self.synthetic_s is not None:
+            document["snapshot_generation_s"] = round(self.synthetic_s, 2)
+        return document
 
     def measure(self, spec: Spec) -> Result:
         say(f"{spec.name}: {spec.title}")
@@ -163,7 +188,10 @@ class Bench:
             result = measure(spec, self.context_for(world), repeat=1, log=self.log(spec))
             self.first_run_done = True
             return result
-        self.ensure_first_run(world)
+        if self.snapshot == "synthetic" and spec.name in READERS:
+            self.ensure_synthetic(world)
+        else:
+            self.ensure_first_run(world)
         return measure(spec, self.context_for(world), repeat=self.repeat, log=self.log(spec))
 
     def context_for(self, world: Path) -> Callable[[int], Context]:
@@ -178,6 +206,7 @@ class Bench:
             scratch=self.scratch,
             warehouse=target,
             raw=self.raw,
+            snapshot=self.snapshot,
         )
 
     def log(self, spec: Spec) -> Path:
@@ -214,6 +243,21 @@ class Bench:
             done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True)
             self.world = Path(done.stdout.strip().splitlines()[-1])
         return self.world
+
+    def ensure_synthetic(self, world: Path) -> None:
+        """The synthetic snapshot (bench.snapshot) of the world, generated once, in scratch."""
+        if self.synthetic_s is None:
+            home = self.scratch / SYNTHETIC_HOME
+            say(f"synthetic snapshot: generating it from {world} (not measured)")
+            started = time.perf_counter()
+            command = [sys.executable, "-m", "bench.snapshot", str(world), str(home)]
+            with self.logs.joinpath("snapshot.log").open("ab") as log:
+                done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=log, check=False)
+            if done.returncode != 0:
+                tail = self.logs.joinpath("snapshot.log").read_text().splitlines()[-10:]
+                raise MeasurementError("the synthetic snapshot failed:\n  " + "\n  ".join(tail))
+            self.synthetic_s = time.perf_counter() - started
+            say(f"synthetic snapshot: {self.synthetic_s:,.1f} s")
 
     def ensure_first_run(self, world: Path) -> None:
         """The pipeline's first run, unmeasured, when this invocation has not measured it."""

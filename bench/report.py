@@ -40,6 +40,7 @@ def markdown(report: dict[str, Any]) -> str:
         "Seconds are the median of the runs (3 when a run takes under 20 s); peak RSS is the "
         "largest of the runs, of the process that did the work. Written by `python -m bench`.",
         "",
+        *_synthetic(report),
         table(report),
         "",
     ]
@@ -67,6 +68,18 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _synthetic(report: dict[str, Any]) -> list[str]:
+    if report.get("snapshot") != "synthetic":
+        return []
+    generated = report.get("snapshot_generation_s")
+    took = f" (generated in {generated:,.1f} s, not measured)" if generated is not None else ""
+    return [
+        "The dashboard, report and ad-hoc rows read a **synthetic snapshot**" + took + ": the "
+        "world's sizes and shapes (`bench/snapshot.py`), not the pipeline's numbers.",
+        "",
+    ]
+
+
 def _requests(extra: dict[str, Any]) -> str:
     if extra.get("requests") is None:
         return "—"
@@ -84,6 +97,8 @@ def _notes(name: str, extra: dict[str, Any]) -> str:
         )
         if extra.get("client_records_per_cpu_s"):
             notes.append(f"{extra['client_records_per_cpu_s']:,} records per client CPU s")
+    if extra.get("snapshot") == "synthetic":
+        notes.append("synthetic snapshot (sizes and shapes only)")
     if extra.get("waited_s"):
         notes.append(f"waited {extra['waited_s']:.1f} s")
     if extra.get("rejected"):

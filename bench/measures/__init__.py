@@ -17,6 +17,9 @@ stays small and never skews what it measures.
 - ``dashboard``: each page's data-access function over the snapshot the rebuild published;
 - ``report``: the quarterly report over that snapshot in PDF, HTML, XLSX and CSV;
 - ``adhoc``: ``paved sql``'s three typical queries over that snapshot.
+
+With ``--snapshot synthetic`` the last three read a snapshot generated from the world's sizes
+(:mod:`bench.snapshot`) instead, and need no first run.
 """
 
 from __future__ import annotations

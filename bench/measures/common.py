@@ -14,6 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+# The PAVED_HOME (in scratch) of the synthetic snapshot that --snapshot synthetic reads.
+SYNTHETIC_HOME = "synthetic-home"
+
 
 @dataclass(frozen=True)
 class Context:
@@ -26,6 +29,9 @@ class Context:
     scratch: Path
     warehouse: Path
     raw: Path
+    # Which published snapshot the readers (dashboard, report, adhoc) measure: the rebuild's,
+    # or a synthetic one sized like the world (bench.snapshot).
+    snapshot: str = "rebuild"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -42,6 +48,7 @@ class Context:
             scratch=Path(data["scratch"]),
             warehouse=Path(data["warehouse"]),
             raw=Path(data["raw"]),
+            snapshot=data.get("snapshot", "rebuild"),
         )
 
 

@@ -1,6 +1,7 @@
 """The dashboard's data: each page's data-access function over the published snapshot.
 
-The snapshot is the one the ``rebuild`` measurement published. Each page's function (the one
+The snapshot is the one the ``rebuild`` measurement published (or, with ``--snapshot
+synthetic``, the one :mod:`bench.snapshot` generated). Each page's function (the one
 its Streamlit page calls, from :mod:`dashboard.data` and :mod:`dashboard.data_portal`) runs for
 a set of filter variants (default, six teams, four services, week and quarter grains, longer
 date ranges):
@@ -24,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from bench.measures.common import Context, Outcome
-from bench.measures.pipeline import home_of
+from bench.measures.pipeline import published_of
 
 
 def _p95(values: list[float]) -> float:
@@ -33,10 +34,7 @@ def _p95(values: list[float]) -> float:
 
 
 def page_data(ctx: Context) -> Outcome:
-    home = home_of(ctx, "rebuild-home")
-    if not (home / "published" / "paved.duckdb").exists():
-        raise RuntimeError("no published snapshot: run the rebuild measurement first")
-    os.environ["PAVED_HOME"] = str(home)
+    os.environ["PAVED_HOME"] = str(published_of(ctx).parent.parent)
     logging.disable(logging.WARNING)  # Streamlit's "no runtime" warnings, once per call
     import streamlit as st
 
@@ -90,6 +88,7 @@ def page_data(ctx: Context) -> Outcome:
             "change_p95_s": max(f["change_p95_s"] for f in figures.values()),
             "variants": len(variants),
             "pages": figures,
+            "snapshot": ctx.snapshot,
         },
     )
 

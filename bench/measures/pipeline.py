@@ -12,7 +12,8 @@
 - ``incremental``: a copy of that PAVED_HOME, the world's clock one day later, and one
   ``paved materialize`` of the whole graph: the daily run, against the rebuild.
 - ``adhoc``: three typical queries through ``paved sql``'s guarded path
-  (:func:`models.sqlguard.run_query`) over the rebuild's snapshot, each the median of five.
+  (:func:`models.sqlguard.run_query`) over the rebuild's snapshot (or the synthetic one of
+  ``--snapshot synthetic``), each the median of five.
 
 The clock of every run is the world's: the marts end on the day before it, as in ``paved demo``.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.measures.common import Context, Outcome, Stopwatch
+from bench.measures.common import SYNTHETIC_HOME, Context, Outcome, Stopwatch
 from sandbox.servers import Sandbox
 from sandbox.world.store import World
 
@@ -68,6 +69,20 @@ ADHOC_RUNS = 5
 
 def home_of(ctx: Context, name: str) -> Path:
     return ctx.scratch / name
+
+
+def reader_home(ctx: Context) -> Path:
+    """The PAVED_HOME whose snapshot the readers measure: the rebuild's, or the synthetic one
+    the harness wrote (``--snapshot synthetic``)."""
+    return home_of(ctx, SYNTHETIC_HOME if ctx.snapshot == "synthetic" else "rebuild-home")
+
+
+def published_of(ctx: Context) -> Path:
+    """That home's published snapshot; an error when there is none yet."""
+    published = reader_home(ctx) / "published" / "paved.duckdb"
+    if not published.exists():
+        raise RuntimeError("no published snapshot: run the rebuild measurement first")
+    return published
 
 
 @contextmanager
@@ -155,9 +170,7 @@ def incremental(ctx: Context) -> Outcome:
 def adhoc(ctx: Context) -> Outcome:
     from models.sqlguard import run_query
 
-    published = home_of(ctx, "rebuild-home") / "published" / "paved.duckdb"
-    if not published.exists():
-        raise RuntimeError("no published snapshot: run the rebuild measurement first")
+    published = published_of(ctx)
     medians: dict[str, float] = {}
     rows: dict[str, int] = {}
     cpu = time.process_time()
@@ -174,7 +187,12 @@ def adhoc(ctx: Context) -> Outcome:
         seconds,
         time.process_time() - cpu,
         sum(rows.values()),
-        {"max_seconds": max(medians.values()), "median_s": medians, "rows": rows},
+        {
+            "max_seconds": max(medians.values()),
+            "median_s": medians,
+            "rows": rows,
+            "snapshot": ctx.snapshot,
+        },
     )
 
 

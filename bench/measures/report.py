@@ -1,9 +1,9 @@
 """The quarterly report: the org report of the latest quarter with data, in every format.
 
-Over the snapshot the ``rebuild`` measurement published, as ``paved report --quarter Q`` does
-it: gather (:func:`models.report.build_report`), then PDF, HTML, XLSX and CSV
-(:func:`models.report.write_report`) into a scratch folder. The figures say how long each
-format took and how large it came out.
+Over the snapshot the ``rebuild`` measurement published (or the synthetic one), as
+``paved report --quarter Q`` does it: gather (:func:`models.report.build_report`), then PDF,
+HTML, XLSX and CSV (:func:`models.report.write_report`) into a scratch folder. The figures say
+how long each format took and how large it came out.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import shutil
 import time
 
 from bench.measures.common import Context, Outcome, Stopwatch
-from bench.measures.pipeline import home_of
+from bench.measures.pipeline import published_of
 
 
 def quarterly(ctx: Context) -> Outcome:
     from models.report import FORMATS, build_report, quarters_with_data, write_report
 
-    published = home_of(ctx, "rebuild-home") / "published" / "paved.duckdb"
-    if not published.exists():
-        raise RuntimeError("no published snapshot: run the rebuild measurement first")
+    published = published_of(ctx)
     quarters = quarters_with_data(published)
     if not quarters:
         raise RuntimeError(f"{published} has no quarter with data")
@@ -48,5 +46,6 @@ def quarterly(ctx: Context) -> Outcome:
             "format_s": per_format,
             "files": len(paths),
             "kb": round(sum(sizes.values()), 1),
+            "snapshot": ctx.snapshot,
         },
     )
