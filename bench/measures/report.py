@@ -22,7 +22,7 @@ def quarterly(ctx: Context) -> Outcome:
     quarters = quarters_with_data(published)
     if not quarters:
         raise RuntimeError(f"{published} has no quarter with data")
-    quarter = quarters[-1]
+    quarter = quarters[0]  # latest first
     out = ctx.scratch / "report"
     shutil.rmtree(out, ignore_errors=True)
     per_format: dict[str, float] = {}
