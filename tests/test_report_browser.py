@@ -7,23 +7,15 @@ the embedded Plotly and no console error or page error.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
+from browser_harness import NEEDS_CHROMIUM, launch
 from playwright.sync_api import sync_playwright
 from report_harness import expected, snapshot
 
 from models.report import build_report, write_report
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="Debian's chromium is not on PATH: `make browser` (part of `make test`) installs it",
-    ),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_the_html_report_renders_offline_without_console_errors(
@@ -36,9 +28,7 @@ def test_the_html_report_renders_offline_without_console_errors(
     problems: list[str] = []
     requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
+        browser = launch(playwright)
         context = browser.new_context(offline=True)
         page = context.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
