@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,26 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(str(path))
     conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return conn
+
+
+def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows)
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back if it raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -174,8 +195,7 @@ class Ingestion:
         conn = self.conn
         # A batch's rows share one extraction time: when it was written.
         now = datetime.now(UTC)
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             for table, rows in self._rows.items():
                 if rows:
                     batch = _arrow(list(rows.values()))
@@ -210,10 +230,6 @@ class Ingestion:
                     "updated_at FROM paved_state"
                 )
                 conn.unregister("paved_state")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._rows, self._rejected, self._state, self._pending = {}, {}, {}, 0
 
     def finish(self, stats: dict[str, float | int] | None = None) -> Counts:

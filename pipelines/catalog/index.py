@@ -7,22 +7,15 @@ import json
 import duckdb
 
 from models.catalog import Component, ServiceIndex
+from pipelines.raw import has_table
 
 ENTITIES = "backstage_entities"
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(rows)
 
 
 def service_index(conn: duckdb.DuckDBPyConnection) -> ServiceIndex:
     """Every Component of raw.backstage_entities with its annotations (empty without a
     catalog: every record is then unmapped, and says so)."""
-    if not table_exists(conn, "raw", ENTITIES):
+    if not has_table(conn, "raw", ENTITIES):
         return ServiceIndex()
     rows = conn.execute(
         f"SELECT key, payload->'metadata'->'annotations' FROM raw.{ENTITIES} "

@@ -9,6 +9,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
 from models.staging import STAGING_TABLES, Staging
+from pipelines.raw import has_table, transaction
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -31,14 +32,6 @@ NO_GAPS = (
 )
 
 
-def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(rows)
-
-
 def write_staging(
     conn: duckdb.DuckDBPyConnection, staging: Staging, *, only: set[str] | None = None
 ) -> dict[str, int]:
@@ -46,8 +39,7 @@ def write_staging(
     by table."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for name, frame in staging.tables().items():
             if only is not None and name not in only:
                 continue
@@ -55,10 +47,6 @@ def write_staging(
             conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM paved_frame")
             conn.unregister("paved_frame")
             counts[name] = frame.height
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return counts
 
 
@@ -74,8 +62,7 @@ def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame])
     in one transaction (a failure leaves the previous marts)."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for name, frame in marts.items():
             columns = ", ".join(f'"{c}"' for c in MARTS[name])
             conn.execute(create_table_sql(name))
@@ -83,10 +70,6 @@ def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame])
             conn.execute(f"INSERT INTO marts.{name} SELECT {columns} FROM paved_frame")
             conn.unregister("paved_frame")
             counts[name] = frame.height
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return counts
 
 
