@@ -198,30 +198,20 @@ def adhoc(ctx: Context) -> Outcome:
 
 def _raw_rows(path: Path) -> int:
     """Rows of the raw tables that hold payloads: the records the scan floor reads."""
+    return sum(_rows(path, "raw", having="payload").values())
+
+
+def _rows(path: Path, schema: str, *, having: str = "") -> dict[str, int]:
+    """Rows of each table of ``schema`` (only those with a column ``having``, if given)."""
     with duckdb.connect(str(path), read_only=True) as conn:
         tables = conn.execute(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'raw' "
-            "AND column_name = 'payload'"
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND (? = '' OR column_name = ?) ORDER BY 1",
+            [schema, having, having],
         ).fetchall()
-        return sum(
-            int(conn.execute(f'SELECT count(*) FROM raw."{name}"').fetchall()[0][0])
-            for (name,) in tables
-        )
-
-
-def _rows(path: Path, schema: str) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-                "ORDER BY 1",
-                [schema],
-            ).fetchall()
-        ]
         return {
             table: int(conn.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchall()[0][0])
-            for table in tables
+            for (table,) in tables
         }
 
 
