@@ -9,7 +9,7 @@ integers once (vectorised joins on two 64-bit hashes of the sha, never on its te
 then each deployment walks back from its revision only through commits nobody shipped yet, so
 every commit is visited once and every edge checked once: linear in commits + edges +
 deployments, with no per-deployment query. Services are disjoint subgraphs of one index, so one
-loop serves them all. Measured with ``python -m models.metrics.bench_ancestry`` on the 2-core
+loop serves them all. Measured with ``python -m bench.ancestry`` on the 2-core
 machine while other work shared it: 1M commits / 111k deployments in 2.0 s (1.0 s CPU); 7M
 commits / 1.17M deployments in 14-19 s (about 11 s CPU), 3.6 GiB peak RSS of which 2 GiB are
 the input frames.

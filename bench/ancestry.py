@@ -1,6 +1,6 @@
 """Performance probe (not a test): time deployed-at by ancestry on a synthetic commit graph.
 
-    .venv/bin/python -m models.metrics.bench_ancestry --commits 1000000 --deployments 100000
+    .venv/bin/python -m bench.ancestry --commits 1000000 --deployments 100000
 
 The graph imitates the worlds Paved sees: per repository a default branch where every fourth
 commit is a merge bringing in a two-commit branch, deployments of the head every few commits,
