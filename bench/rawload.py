@@ -40,11 +40,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.inprocess import github_in_process
-from sandbox.servers import Sandbox
-from sandbox.world.store import World
+if TYPE_CHECKING:  # the harness imports this module for cache_path: it stays light
+    from sandbox.world.store import World
 
 # Part of the cache key: bump it when what the loader writes changes.
 LOADER_VERSION = 1
@@ -84,9 +83,12 @@ def argocd_polls(history_start: date, world: World, stride: int) -> list[Any]:
 def load(world_dir: Path, home: Path, *, stride: int = 1) -> dict[str, Any]:
     """Fill ``home``'s warehouse with the raw layer of the world (see the module docstring);
     returns what the load did (seconds per step, polls, history entries, gaps, requests)."""
+    from bench.inprocess import github_in_process
     from models.settings import Settings
     from pipelines.cli import run_materialize
     from pipelines.demo import replay_argocd
+    from sandbox.servers import Sandbox
+    from sandbox.world.store import World
 
     world = World(world_dir)
     now = world.now

@@ -41,6 +41,7 @@ def markdown(report: dict[str, Any]) -> str:
         "largest of the runs, of the process that did the work. Written by `python -m bench`.",
         "",
         *_synthetic(report),
+        *_raw(report),
         table(report),
         "",
     ]
@@ -66,6 +67,26 @@ def table(report: dict[str, Any]) -> str:
             f"| {result['peak_rss_mb']:,.0f} | {_requests(extra)} | {_notes(name, extra)} |"
         )
     return "\n".join(rows)
+
+
+def _raw(report: dict[str, Any]) -> list[str]:
+    raw = report.get("raw") or {}
+    if raw.get("source") != "world":
+        return []
+    took = (
+        "reused from the cache"
+        if raw.get("cached")
+        else f"loaded in {raw['seconds']:,.1f} s, not measured"
+        if "seconds" in raw
+        else "not loaded"
+    )
+    return [
+        "The scan floor, rebuild and daily run read the **world loader's raw warehouse** "
+        f"(`bench/rawload.py`, {took}): the first run's raw layer by the same connectors, with "
+        "GitHub answered in process and Argo CD polled every "
+        f"{raw.get('argocd_stride_days', '?')} day(s).",
+        "",
+    ]
 
 
 def _synthetic(report: dict[str, Any]) -> list[str]:

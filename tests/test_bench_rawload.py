@@ -5,7 +5,11 @@ source over loopback HTTP), mart by mart; only the ids and times of the runs dif
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -17,6 +21,7 @@ from models.schema import MARTS
 from sandbox.servers import Sandbox
 from sandbox.world.store import World
 
+ROOT = Path(__file__).resolve().parents[1]
 # Columns that name or time a run: two runs never share them.
 RUN_COLUMNS = {"run_id", "run_at", "rejected_at"}
 # Payloads link to the sandbox servers, whose ports differ between two runs.
@@ -96,3 +101,36 @@ def test_the_cache_is_keyed_by_world_loader_and_stride(tmp_path: Path) -> None:
     world = tmp_path / "enterprise-seed7-v2"
     assert cache_path(tmp_path, world, 7) != cache_path(tmp_path, world, 1)
     assert cache_path(tmp_path, world, 7).parent.name == "enterprise-seed7-v2-raw-loader1-argocd7d"
+
+
+def test_the_bench_loads_the_world_raw_once_then_reuses_it(
+    small_world: Path, tmp_path: Path
+) -> None:
+    """`--raw world`: the first invocation loads the cache (its time a note), the next one
+    reuses it; the scan floor reads that warehouse."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / small_world.name).symlink_to(small_world)
+    command = [sys.executable, "-m", "bench", "--scale", "small", "--raw", "world"]
+    notes = []
+    for run in range(2):
+        folder = tmp_path / f"results-{run}"
+        done = subprocess.run(
+            [*command, "--only", "scan_floor", "--repeat", "1", "--results", str(folder)],
+            cwd=ROOT,
+            env={**os.environ, "PAVED_SANDBOX_DIR": str(cache)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        notes.append(json.loads((folder / "small.json").read_text()))
+    first, second = (document["raw"] for document in notes)
+    assert (first["source"], first["cached"], second["cached"]) == ("world", False, True)
+    assert first["seconds"] > 0 and first["argocd_polls"] > 0
+    warehouse = cache / second["warehouse"]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        commits = conn.execute("SELECT count(*) FROM raw.github_commits").fetchall()[0][0]
+    rows = notes[1]["measurements"]["scan_floor"]["extra"]["rows"]
+    assert rows["github_commits"] == commits > 0
+    assert "world loader's raw warehouse" in (tmp_path / "results-1" / "small.md").read_text()
