@@ -67,10 +67,13 @@ def costs(
     team_by_name = team_names.sort("team").unique("_name", keep="first", maintain_order=True)
     frame = cost_rows.filter(
         (pl.col("charge_period_start") >= start) & (pl.col("charge_period_start") < end)
-    ).with_row_index("_row")
+    )
+    # Allocation depends on the tags alone: decide it once per distinct tags text (a few
+    # thousand at most) instead of parsing the JSON of every one of millions of rows.
+    distinct = frame.select("tags").unique().with_row_index("_row")
     candidates = pl.concat(
         [
-            frame.select("_row", _k=pl.lit(i), _name=_entity_name(_tag(key)))
+            distinct.select("_row", _k=pl.lit(i), _name=_entity_name(_tag(key)))
             for i, key in enumerate(tag_keys)
         ],
         how="vertical",
@@ -82,16 +85,20 @@ def costs(
         .select("_row", "service", _service_team="team")
     )
     team_tag = (
-        frame.select("_row", _name=_entity_name(_tag("team")))
+        distinct.select("_row", _name=_entity_name(_tag("team")))
         .join(team_by_name, on="_name", how="inner")
         .select("_row", _team_tag="team")
     )
     # Matching a team by ref name or by display name may find two teams: the first by ref wins.
     team_tag = team_tag.sort("_row", "_team_tag").unique("_row", keep="first")
+    by_tags = (
+        distinct.join(allocated, on="_row", how="left")
+        .join(team_tag, on="_row", how="left")
+        .drop("_row")
+    )
     zero = pl.lit(0).cast(frame.schema["effective_cost"])
     summed = (
-        frame.join(allocated, on="_row", how="left")
-        .join(team_tag, on="_row", how="left")
+        frame.join(by_tags, on="tags", how="left", nulls_equal=True)
         .with_columns(
             date=pl.col("charge_period_start").dt.date(),
             team=pl.when(pl.col("service").is_not_null())
