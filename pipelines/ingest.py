@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -187,6 +188,9 @@ def ingest_source(
             if isinstance(exc, PartialFailure):
                 ing.notes.append(f"failed: {one_line(exc)}")
                 ing.finish(run.stats())
+            else:
+                with suppress(Exception):  # the error that ended the run is the one to report
+                    ing.abandon()
             progress.error(
                 "%-16s failed after %.1f s: %s",
                 label,

@@ -2,7 +2,8 @@
 
 - one table per source object, ``raw.<source>_<object>``, keyed by the natural key, with the
   payload as JSON, the extraction time and the run; rewriting a key replaces its row, so any
-  re-run is idempotent;
+  re-run is idempotent (the primary key is ``key_hash``, a 128-bit hash of ``key``: see
+  :data:`OBJECT_DDL`);
 - ``raw.rejected``: items that failed validation, with the reason (one row per item);
 - ``raw.state``: incremental state (watermarks, cursors, ETags, last Argo CD history ids),
   committed in the *same transaction* as the rows it covers, so a run killed anywhere resumes
@@ -17,7 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ import orjson
 import pyarrow as pa
 
 from connectors.items import Item, Rejection
+from pipelines.raw_writer import Writer
 
 RAW_DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -46,11 +48,16 @@ CREATE TABLE IF NOT EXISTS raw.ingest_runs (
 # for API payloads of a few kB each (GitHub's commits are ~3.4 kB) the insert runs about 1.7
 # times faster and the table is about 5 times smaller (52,000 demo commits: 112 MB -> 22 MB),
 # and it scans as fast. The other columns keep the default.
+# The primary key is md5_number(key), not the key itself: an upsert into an ART index of
+# strings costs 12 us a row growing to 30 us over 2 M rows, one of 128-bit integers 2 to
+# 5 us. Readers keep reading ``key``; only writers name ``key_hash`` (:func:`write_objects`).
 OBJECT_DDL = """
 CREATE TABLE IF NOT EXISTS raw.{table} (
-    key VARCHAR PRIMARY KEY, scope VARCHAR, payload JSON USING COMPRESSION zstd,
-    unmapped_reason VARCHAR, extracted_at TIMESTAMPTZ, run_id VARCHAR)
+    key VARCHAR, scope VARCHAR, payload JSON USING COMPRESSION zstd,
+    unmapped_reason VARCHAR, extracted_at TIMESTAMPTZ, run_id VARCHAR,
+    key_hash UHUGEINT PRIMARY KEY)
 """
+OBJECT_COLUMNS = "key, scope, payload, unmapped_reason, extracted_at, run_id"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 REJECTED_COLUMNS = ("source", "object", "key", "payload", "reason", "run_id", "rejected_at")
 STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
@@ -94,6 +101,53 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(RAW_DDL)
 
 
+def ensure_object_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create ``raw.<table>``; one written before ``key_hash`` (keyed by ``key VARCHAR``) is
+    rebuilt once with it, in one transaction, so a killed rebuild leaves the old table."""
+    if not NAME.match(table):
+        raise ValueError(f"bad raw table name {table!r}")
+    conn.execute(OBJECT_DDL.format(table=table))
+    hashed = conn.execute(
+        "SELECT 1 FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ? AND column_name = 'key_hash'",
+        [table],
+    ).fetchall()
+    if hashed:
+        return
+    rekeyed = f"{table}__rekeyed"
+    with transaction(conn):
+        conn.execute(f"DROP TABLE IF EXISTS raw.{rekeyed}")
+        conn.execute(OBJECT_DDL.format(table=rekeyed))
+        conn.execute(
+            f"INSERT INTO raw.{rekeyed} ({OBJECT_COLUMNS}, key_hash) "
+            f"SELECT {OBJECT_COLUMNS}, md5_number(key) FROM raw.{table}"
+        )
+        conn.execute(f"DROP TABLE raw.{table}")
+        conn.execute(f"ALTER TABLE raw.{rekeyed} RENAME TO {table}")
+
+
+def write_objects(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    batch: pa.Table,
+    *,
+    extracted_at: datetime,
+    run_id: str,
+) -> None:
+    """Upsert ``batch`` (string columns key, scope, payload, unmapped_reason; keys unique) into
+    ``raw.<table>``: a key already there has its row replaced."""
+    # Not unregistered on failure: an aborted transaction refuses even that, and would hide
+    # the error; the next batch's register replaces the view.
+    conn.register("paved_batch", batch)
+    conn.execute(
+        f"INSERT OR REPLACE INTO raw.{table} ({OBJECT_COLUMNS}, key_hash) "
+        "SELECT key, scope, payload::JSON, unmapped_reason, ?::TIMESTAMPTZ, ?, "
+        "md5_number(key) FROM paved_batch",
+        [extracted_at, run_id],
+    )
+    conn.unregister("paved_batch")
+
+
 def read_state(conn: duckdb.DuckDBPyConnection, source: str, scope: str, name: str) -> Any:
     row = conn.execute(
         "SELECT value FROM raw.state WHERE source = ? AND scope = ? AND name = ?",
@@ -111,9 +165,21 @@ class Counts:
 
 
 @dataclass
+class _Batch:
+    """What one transaction writes: rows per table, rejections and state."""
+
+    rows: dict[str, dict[str, tuple]]
+    rejected: dict[tuple[str, str], tuple]
+    state: dict[tuple[str, str], Any]
+
+
+@dataclass
 class Ingestion:
     """Loads one source's items for one run in batches; each batch and the state it covers
-    commit together. Use as a context manager: ``finish`` records the run's counts."""
+    commit together. Use as a context manager: ``finish`` records the run's counts.
+
+    A full batch is written by a thread of its own (:mod:`pipelines.raw_writer`) while the
+    next one fills; :meth:`commit` waits until everything added so far is committed."""
 
     conn: duckdb.DuckDBPyConnection
     source: str
@@ -126,18 +192,17 @@ class Ingestion:
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
     _pending: int = 0
     _tables: set[str] = field(default_factory=set)
+    _writer: Writer[_Batch] = field(init=False)
 
     def __post_init__(self) -> None:
         ensure_raw_schema(self.conn)
+        self._writer = Writer(self.conn, self._write)
 
     def table(self, obj: str) -> str:
         name = f"{self.source}_{obj}"
-        if name in self._tables:
-            return name
-        if not NAME.match(name):
-            raise ValueError(f"bad raw table name {name!r}")
-        self.conn.execute(OBJECT_DDL.format(table=name))
-        self._tables.add(name)
+        if name not in self._tables:
+            ensure_object_table(self.conn, name)
+            self._tables.add(name)
         return name
 
     def add(
@@ -152,7 +217,7 @@ class Ingestion:
         # A full batch commits when the next record arrives, so state set after the last add
         # of a batch still commits with it.
         if self._pending >= self.batch_size:
-            self.commit()
+            self._hand_over()
         self.counts.fetched += 1
         if isinstance(record, Rejection):
             self.counts.rejected += 1
@@ -176,7 +241,7 @@ class Ingestion:
             self._rows.setdefault(table, {})[record.key] = (
                 record.key,
                 scope,
-                _dumps(record.payload),
+                _dump(record.payload),
                 unmapped_reason,
             )
         self._pending += 1
@@ -192,23 +257,33 @@ class Ingestion:
         self._state[(scope, name)] = value
 
     def commit(self) -> None:
-        conn = self.conn
+        """Write what was added (and the state set) so far; returns once it is committed."""
+        self._hand_over()
+        self._writer.drain()
+
+    def abandon(self) -> None:
+        """The run failed: the batch being filled is dropped with its state; batches already
+        handed over are still committed (each with its own state, so nothing is skipped)."""
+        self._rows, self._rejected, self._state, self._pending = {}, {}, {}, 0
+        self._writer.drain()
+
+    def _hand_over(self) -> None:
+        if self._rows or self._rejected or self._state:
+            self._writer.submit(_Batch(self._rows, self._rejected, self._state))
+        self._rows, self._rejected, self._state, self._pending = {}, {}, {}, 0
+
+    def _write(self, conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+        """One batch in one transaction (on the writer's thread and cursor)."""
         # A batch's rows share one extraction time: when it was written.
         now = datetime.now(UTC)
         with transaction(conn):
-            for table, rows in self._rows.items():
+            for table, rows in batch.rows.items():
                 if rows:
-                    batch = _arrow(list(rows.values()))
-                    conn.register("paved_batch", batch)
-                    conn.execute(
-                        f"INSERT OR REPLACE INTO raw.{table} SELECT key, scope, payload::JSON, "
-                        "unmapped_reason, ?::TIMESTAMPTZ, ? FROM paved_batch",
-                        [now, self.run_id],
-                    )
-                    conn.unregister("paved_batch")
-            if self._rejected:
+                    objects = _arrow(list(rows.values()))
+                    write_objects(conn, table, objects, extracted_at=now, run_id=self.run_id)
+            if batch.rejected:
                 # One statement per batch: executemany costs a round trip per row.
-                columns = zip(*self._rejected.values(), strict=True)
+                columns = zip(*batch.rejected.values(), strict=True)
                 rejected = pa.table(dict(zip(REJECTED_COLUMNS, columns, strict=True)))
                 conn.register("paved_rejected", rejected)
                 conn.execute(
@@ -216,10 +291,10 @@ class Ingestion:
                     "payload::JSON, reason, run_id, rejected_at FROM paved_rejected"
                 )
                 conn.unregister("paved_rejected")
-            if self._state:
+            if batch.state:
                 state = [
                     (self.source, scope, name, json.dumps(value), now)
-                    for (scope, name), value in self._state.items()
+                    for (scope, name), value in batch.state.items()
                 ]
                 conn.register(
                     "paved_state",
@@ -230,7 +305,6 @@ class Ingestion:
                     "updated_at FROM paved_state"
                 )
                 conn.unregister("paved_state")
-        self._rows, self._rejected, self._state, self._pending = {}, {}, {}, 0
 
     def finish(self, stats: dict[str, float | int] | None = None) -> Counts:
         self.commit()
@@ -263,6 +337,9 @@ class Ingestion:
         # was committed stays, and the next run resumes from the committed state.
         if exc_type is None:
             self.commit()
+        else:
+            with suppress(Exception):  # the error that ended the run is the one to report
+                self.abandon()
 
 
 # Payloads are encoded with orjson, about ten times faster than the standard library; the
@@ -275,15 +352,20 @@ _ORJSON_OPTIONS = (
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _dumps(payload: Any) -> str:
+def _dump(payload: Any) -> bytes:
+    """The payload as UTF-8 JSON (Arrow takes the bytes as they are: no str in between)."""
     try:
-        return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS).decode()
+        return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        return _ENCODER.encode(payload)
+        return _ENCODER.encode(payload).encode()
+
+
+def _dumps(payload: Any) -> str:
+    return _dump(payload).decode()
 
 
 def _fallback_key(payload: Any) -> str:
-    return "sha256:" + hashlib.sha256(_dumps(payload).encode()).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(_dump(payload)).hexdigest()[:32]
 
 
 def _arrow(rows: list[tuple]) -> pa.Table:

@@ -50,6 +50,10 @@ class Counted:
         self._points.step(self._phase)
         return self._conn.execute(*args, **kwargs)
 
+    def cursor(self) -> Counted:
+        # Ingestion writes its batches through a cursor, on a thread of its own.
+        return Counted(self._conn.cursor(), self._points, self._phase)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 

@@ -146,8 +146,8 @@ def raw_conn(tables: dict[str, list[tuple[str, str, dict[str, Any]]]]) -> duckdb
         conn.execute(OBJECT_DDL.format(table=table))
         for key, scope, payload in rows:
             conn.execute(
-                f"INSERT INTO raw.{table} VALUES (?, ?, ?::JSON, NULL, now(), 'r')",
-                [key, scope, json.dumps(payload)],
+                f"INSERT INTO raw.{table} VALUES (?, ?, ?::JSON, NULL, now(), 'r', md5_number(?))",
+                [key, scope, json.dumps(payload), key],
             )
     return conn
 

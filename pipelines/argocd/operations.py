@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from pipelines.raw import OBJECT_DDL
+from pipelines.raw import ensure_object_table, write_objects
 
 TABLE = "argocd_operations"
 
@@ -44,7 +44,7 @@ def operation_rows(payloads: Iterable[Any]) -> list[tuple[str, str, str]]:
 def record_operations(conn: duckdb.DuckDBPyConnection, payloads: Iterable[Any], run_id: str) -> int:
     """Store the operation of each application payload; the number of rows written."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    conn.execute(OBJECT_DDL.format(table=TABLE))
+    ensure_object_table(conn, TABLE)
     rows = operation_rows(payloads)
     if rows:
         # One statement per poll: executemany would cost a round trip per row.
@@ -54,17 +54,10 @@ def record_operations(conn: duckdb.DuckDBPyConnection, payloads: Iterable[Any], 
                 "key": pa.array(keys, pa.string()),
                 "scope": pa.array(scopes, pa.string()),
                 "payload": pa.array(ops, pa.string()),
+                "unmapped_reason": pa.nulls(len(keys), pa.string()),
             }
         )
-        conn.register("paved_operations", batch)
-        try:
-            conn.execute(
-                f"INSERT OR REPLACE INTO raw.{TABLE} SELECT key, scope, payload::JSON, NULL, ?, ? "
-                "FROM paved_operations",
-                [datetime.now(UTC), run_id],
-            )
-        finally:
-            conn.unregister("paved_operations")
+        write_objects(conn, TABLE, batch, extracted_at=datetime.now(UTC), run_id=run_id)
     return len(rows)
 
 
