@@ -48,7 +48,7 @@ def world_loaded(small_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """A PAVED_HOME loaded by bench.rawload (daily Argo CD polls), then staging and marts."""
     home = tmp_path_factory.mktemp("rawload")
     report = load(small_world, home, stride=1)
-    assert report["github_requests_in_process"] > 0
+    assert report["github_requests"] > 0
     world = World(small_world)
     to = (world.now.date().fromordinal(world.now.date().toordinal() - 1)).isoformat()
     with Sandbox(world) as sandbox, environment({**sandbox.env(), "PAVED_HOME": str(home)}):

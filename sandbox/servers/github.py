@@ -34,6 +34,13 @@ VERSIONS = ("2022-11-28", "2026-03-10")
 PRODUCTION_ENVIRONMENTS = ("production", "prod")
 _REPO = r"(?:/api/v3)?(?:/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)|/repositories/(?P<rid>\d+))"
 _REPO_RE = re.compile(_REPO)
+# GitHub lists at most this many commits of a pull request.
+PULL_COMMITS_LIMIT = 250
+# A pull request's commits at the clock (parameters: repository id, clock).
+_PULL_COMMITS = (
+    "FROM pull_commits pc JOIN commits c ON c.repo_id = pc.repo_id AND c.sha = pc.sha "
+    "WHERE pc.repo_id = ? AND c.committer_date <= ?"
+)
 
 
 class GitHubServer(SandboxServer):
@@ -262,7 +269,7 @@ class GitHubServer(SandboxServer):
         random.Random(f"{req.path}:{page}").shuffle(rels)
         return ", ".join(f'<{url(n)}>; rel="{rel}"' for rel, n in rels)
 
-    def _render_commits(self, repo: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict]:
+    def render_commits(self, repo: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict]:
         shas = [r["sha"] for r in rows]
         web_flow: set[str] = set()
         if shas:
@@ -322,13 +329,13 @@ class GitHubServer(SandboxServer):
                     offset=offset,
                     limit=limit,
                 )
-                return self._render_commits(repo, rows)
+                return self.render_commits(repo, rows)
         else:
             rows = self._history_of(req, repo, ref, since, until)
             total = len(rows)
 
             def fetch(offset: int, limit: int) -> list[dict]:
-                return self._render_commits(repo, rows[offset : offset + limit])
+                return self.render_commits(repo, rows[offset : offset + limit])
 
         items = self.paged(fetch, (page - 1) * per_page, per_page)
         return self._listing(req, repo, items, page, per_page, total)
@@ -378,7 +385,7 @@ class GitHubServer(SandboxServer):
     def _commit(self, req: Request) -> dict[str, Any]:
         repo = self._repo(req)
         row = self._resolve(req, repo, req.params["ref"])
-        return {**self._render_commits(repo, [row])[0], "stats": {}, "files": []}
+        return {**self.render_commits(repo, [row])[0], "stats": {}, "files": []}
 
     def _compare(self, req: Request) -> Response:
         repo = self._repo(req)
@@ -411,7 +418,7 @@ class GitHubServer(SandboxServer):
         window = rows[(page - 1) * per_page : page * per_page]
         full = repo["full_name"]
         spec = req.params["basehead"]
-        base_commit, merge_commit = self._render_commits(repo, [base, merge_base])
+        base_commit, merge_commit = self.render_commits(repo, [base, merge_base])
         body = {
             "url": f"{self.url}/repos/{full}/compare/{spec}",
             "html_url": f"{self.url}/{full}/compare/{spec}",
@@ -424,7 +431,7 @@ class GitHubServer(SandboxServer):
             "ahead_by": len(ahead),
             "behind_by": len(behind),
             "total_commits": len(ahead),
-            "commits": self._render_commits(repo, window),
+            "commits": self.render_commits(repo, window),
             "files": [],
         }
         return self._listing(req, repo, body, page, per_page, len(rows))  # type: ignore[arg-type]
@@ -520,13 +527,28 @@ class GitHubServer(SandboxServer):
     def _pull_commit_rows(self, repo: dict[str, Any], row: dict[str, Any]) -> list[dict]:
         return list(
             self.world.rows(
-                f"SELECT {git.COMMIT_COLUMNS} FROM pull_commits pc JOIN commits c "
-                "ON c.repo_id = pc.repo_id AND c.sha = pc.sha "
-                "WHERE pc.repo_id = ? AND pc.number = ? AND c.committer_date <= ? "
-                "ORDER BY pc.idx LIMIT 250",
-                (repo["id"], row["number"], self.world.now_ts),
+                f"SELECT {git.COMMIT_COLUMNS} {_PULL_COMMITS} AND pc.number = ? "
+                f"ORDER BY pc.idx LIMIT {PULL_COMMITS_LIMIT}",
+                (repo["id"], self.world.now_ts, row["number"]),
             )
         )
+
+    def pull_commit_rows_by_number(self, full_name: str) -> tuple[dict, dict[int, list[dict]]]:
+        """The repository's row, and the commit rows `GET .../pulls/{number}/commits` lists for
+        each of its pull requests at the clock (oldest first, at most 250), in one query: for a
+        reader of every pull request's commits (bench.inprocess), who renders each list with
+        :meth:`render_commits` as the endpoint does."""
+        repo = self._by_name[full_name.lower()]
+        out: dict[int, list[dict]] = {}
+        for row in self.world.rows(
+            f"SELECT pc.number AS listed_in, {git.COMMIT_COLUMNS} {_PULL_COMMITS} "
+            "ORDER BY pc.number, pc.idx",
+            (repo["id"], self.world.now_ts),
+        ):
+            rows = out.setdefault(row.pop("listed_in"), [])
+            if len(rows) < PULL_COMMITS_LIMIT:
+                rows.append(row)
+        return repo, out
 
     def _pull_commits(self, req: Request) -> Response:
         repo = self._repo(req)
@@ -534,7 +556,7 @@ class GitHubServer(SandboxServer):
         page, per_page = self._paging(req)
 
         def fetch(offset: int, limit: int) -> list[dict]:
-            return self._render_commits(repo, rows[offset : offset + limit])
+            return self.render_commits(repo, rows[offset : offset + limit])
 
         items = self.paged(fetch, (page - 1) * per_page, per_page)
         return self._listing(req, repo, items, page, per_page, len(rows))
