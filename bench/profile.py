@@ -1,0 +1,177 @@
+"""Where a rebuild of staging and marts spends its time: each piece of work, and Dagster's share.
+
+    python -m bench.profile WORLD WAREHOUSE
+
+``WAREHOUSE`` holds the raw layer of the sandbox world ``WORLD`` (the first run's, or
+``python -m bench.rawload``'s); it is copied, never written. Two passes, each over a copy:
+
+1. the code the staging and marts assets run, called in their order outside Dagster, each
+   phase timed; inside ``stage`` and ``build_marts``, every function they call directly, by
+   its cumulative time under cProfile (which inflates Python-heavy functions somewhat);
+2. the rebuild as the ``rebuild`` measurement runs it (Dagster, in process, on the home's
+   existing instance), split by the run's event log into the time before its first step, each
+   step, and the rest.
+
+A step's time in pass 2 minus its work in pass 1 is Dagster's bookkeeping for it (events
+stored one by one in SQLite); the time outside the steps is the run's own (creating it,
+its event shard, the planned events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.measures.pipeline import STAGE_AND_MARTS, existing_instance, paved_home
+from sandbox.world.store import World
+
+
+class Phases:
+    """Wall time of named phases, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def callees(stats: pstats.Stats, parent: Callable[..., Any]) -> dict[str, float]:
+    """Cumulative seconds of each function of ours that ``parent`` called directly."""
+    code = parent.__code__
+    key = (code.co_filename, code.co_firstlineno, code.co_name)
+    stats.calc_callees()
+    out: dict[str, float] = {}
+    for (filename, _, name), timing in stats.all_callees.get(key, {}).items():  # type: ignore[attr-defined]
+        if "/models/" in filename:
+            out[name] = out.get(name, 0.0) + timing[3]
+    return dict(sorted(out.items(), key=lambda item: -item[1]))
+
+
+def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
+    """Pass 1: the layers' code outside Dagster, over ``home``'s warehouse."""
+    from models.marts import DROPPED_LINKS, build_marts
+    from models.settings import Settings
+    from models.staging import stage
+    from pipelines.marts.assets import _salt, mart_options
+    from pipelines.marts.warehouse import (
+        data_quality,
+        read_staging,
+        rejected_records,
+        write_marts,
+        write_staging,
+    )
+    from pipelines.raw import open_warehouse
+    from pipelines.resources import PavedResource
+
+    settings = Settings()
+    paved = PavedResource(home=str(home), window_to=until.isoformat())
+    phase, profile = Phases(), cProfile.Profile()
+    with phase("open the warehouse"):
+        conn = open_warehouse(settings.warehouse_path)
+    with phase("stage (parse raw, conform)"):
+        profile.enable()
+        frames = stage(conn, salt=_salt(settings), survey_timezone=settings.survey_timezone)
+        profile.disable()
+    with phase("write staging"):
+        write_staging(conn, frames)
+    with phase("read staging back"):
+        staged = read_staging(conn)
+    with phase("build_marts (metric functions)"):
+        profile.enable()
+        marts = build_marts(staged, mart_options(paved, settings))
+        profile.disable()
+    with phase("data_quality + rejected_records"):
+        marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
+        marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
+    with phase("write marts"):
+        write_marts(conn, marts)
+    conn.close()
+    stats = pstats.Stats(profile)
+    return phase, {"stage": callees(stats, stage), "build_marts": callees(stats, build_marts)}
+
+
+def through_dagster(until: date) -> tuple[float, dict[str, float]]:
+    """Pass 2: the ``rebuild`` measurement's run; its wall time and its split."""
+    import dagster as dg
+
+    from models.settings import Settings
+    from pipelines.run import materialize
+
+    settings = Settings()
+    existing_instance(settings)
+    started_at, started = time.time(), time.perf_counter()
+    outcome = materialize(settings, select=STAGE_AND_MARTS, window_to=until)
+    total = time.perf_counter() - started
+    if not outcome.success:
+        raise RuntimeError(f"the rebuild failed: {outcome.reason}")
+    split: dict[str, float] = {}
+    with dg.DagsterInstance.get() as instance:
+        records = instance.all_logs(outcome.run_id)
+    starts: dict[str, float] = {}
+    for record in records:
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = record.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            split[f"step {event.step_key}"] = record.timestamp - starts[event.step_key]
+    first_step = min(starts.values())
+    split["before the first step (materialize, run created, planned events)"] = (
+        first_step - started_at
+    )
+    split["rest (between steps, run end, run log)"] = total - sum(split.values())
+    return total, split
+
+
+def show(title: str, seconds: dict[str, float], total: float | None = None) -> None:
+    print(f"\n{title}")
+    for name, value in seconds.items():
+        print(f"  {value:8.3f} s  {name}")
+    if total is not None:
+        print(f"  {total:8.3f} s  total")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("world", type=Path)
+    parser.add_argument("warehouse", type=Path)
+    args = parser.parse_args(argv)
+    world = World(args.world.resolve())
+    until = (world.now - timedelta(days=1)).date()
+    with tempfile.TemporaryDirectory(prefix="paved-profile-") as scratch:
+        homes = [Path(scratch) / "work", Path(scratch) / "dagster"]
+        for home in homes:
+            home.mkdir()
+            shutil.copyfile(args.warehouse, home / "warehouse.duckdb")
+        with paved_home(homes[0], world):
+            phases, inner = work(homes[0], until)
+        with paved_home(homes[1], world):
+            total, split = through_dagster(until)
+    show("Pass 1: the layers' work, outside Dagster", phases.seconds, sum(phases.seconds.values()))
+    for parent, functions in inner.items():
+        show(f"  inside {parent} (cumulative, under cProfile)", functions)
+    show("Pass 2: the rebuild through Dagster", split, total)
+    dagster_share = total - sum(phases.seconds.values())
+    print(f"\nDagster's share: {dagster_share:.3f} s of {total:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
