@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import resource
 import shutil
 import sys
 import tempfile
@@ -138,6 +139,10 @@ def through_dagster(until: date) -> tuple[float, dict[str, float]]:
     return total, split
 
 
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def show(title: str, seconds: dict[str, float], total: float | None = None) -> None:
     print(f"\n{title}")
     for name, value in seconds.items():
@@ -162,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(args.warehouse, home / "warehouse.duckdb")
         with paved_home(homes[0], world):
             phases, inner = work(homes[0], until)
+        peak_work = peak_rss_mb()
         with paved_home(homes[1], world):
             total, split = through_dagster(until)
     show("Pass 1: the layers' work, outside Dagster", phases.seconds, sum(phases.seconds.values()))
@@ -170,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     show("Pass 2: the rebuild through Dagster", split, total)
     dagster_share = total - sum(phases.seconds.values())
     print(f"\nDagster's share: {dagster_share:.3f} s of {total:.3f} s")
+    print(f"Peak RSS: {peak_work:,.0f} MB after pass 1, {peak_rss_mb():,.0f} MB after pass 2")
     return 0
 
 
