@@ -1,9 +1,10 @@
 """The sandbox servers in a process of their own, for the ingestion measurements.
 
-    python -m bench.serve WORLD_FOLDER
+    python -m bench.serve WORLD_FOLDER [DAYS]
 
-prints one line of JSON (the environment that points Paved at the servers, plus the process
-id) once the servers listen, then serves until its stdin closes.
+prints one line of JSON (the environment that points Paved at the servers, the process id
+and the world's clock) once the servers listen, then serves until its stdin closes. With
+``DAYS``, the world's clock is moved that many days forward first (the daily run's world).
 
 Why a separate process: the servers are Python too. In the measuring process they would share
 its GIL and its memory, so the figures would be the sandbox's as much as Paved's. Here the
@@ -27,14 +28,17 @@ UNLIMITED = 10**12
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m bench.serve WORLD_FOLDER", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m bench.serve WORLD_FOLDER [DAYS]", file=sys.stderr)
         return 2
     from sandbox.servers import Sandbox
     from sandbox.servers.github import GitHubServer
     from sandbox.world.store import World
 
-    with Sandbox(World(Path(args[0]))) as sandbox:
+    world = World(Path(args[0]))
+    if len(args) == 2:
+        world.advance(days=float(args[1]))
+    with Sandbox(world) as sandbox:
         github = sandbox.servers["github"]
         assert isinstance(github, GitHubServer)
         github.rate_limit = UNLIMITED
@@ -42,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             # The request log grows by one entry per request; the benchmark counts requests
             # on the client side, so the log need not hold millions of them.
             server.requests = _Discard()
-        print(json.dumps({"pid": os.getpid(), "env": sandbox.env()}), flush=True)
+        info = {"pid": os.getpid(), "env": sandbox.env(), "now": world.now.isoformat()}
+        print(json.dumps(info), flush=True)
         sys.stdin.read()  # until the parent closes the pipe (or dies)
     return 0
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -92,6 +93,7 @@ class Served:
 
     env: dict[str, str]
     pid: int
+    now: datetime
 
     def cpu_seconds(self) -> float:
         """CPU time the servers' process has used so far (user + system)."""
@@ -99,9 +101,11 @@ class Served:
 
 
 @contextmanager
-def served(world: Path) -> Iterator[Served]:
+def served(world: Path, *, advance_days: int = 0) -> Iterator[Served]:
+    """The servers of ``world`` in their own process, its clock ``advance_days`` later."""
+    days = [str(advance_days)] if advance_days else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.serve", str(world)],
+        [sys.executable, "-m", "bench.serve", str(world), *days],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -112,7 +116,8 @@ def served(world: Path) -> Iterator[Served]:
         if not line:
             raise RuntimeError(f"the sandbox servers did not start for {world}")
         info = json.loads(line)
-        yield Served(env=info["env"], pid=int(info["pid"]))
+        now = datetime.fromisoformat(info["now"])
+        yield Served(env=info["env"], pid=int(info["pid"]), now=now)
     finally:
         process.stdin.close()  # the servers stop when their stdin closes
         try:
