@@ -49,8 +49,10 @@ CREATE TABLE IF NOT EXISTS raw.ingest_runs (
 # times faster and the table is about 5 times smaller (52,000 demo commits: 112 MB -> 22 MB),
 # and it scans as fast. The other columns keep the default.
 # The primary key is md5_number(key), not the key itself: an upsert into an ART index of
-# strings costs 12 us a row growing to 30 us over 2 M rows, one of 128-bit integers 2 to
-# 5 us. Readers keep reading ``key``; only writers name ``key_hash`` (:func:`write_objects`).
+# strings grows costly with the table (12 us a row at first, 30 us past 2 M rows), one of
+# 128-bit integers far less (bench/raw_growth.py, 2 M commits, CPU a row of the whole load:
+# 29 -> 58 us before, 24 -> 34 us now, with the checkpoint threshold below). Readers keep
+# reading ``key``; only writers name ``key_hash`` (:func:`write_objects`).
 OBJECT_DDL = """
 CREATE TABLE IF NOT EXISTS raw.{table} (
     key VARCHAR, scope VARCHAR, payload JSON USING COMPRESSION zstd,
@@ -67,6 +69,12 @@ STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
 # default), so a long load's memory grows with the history; a bound keeps it flat (queries
 # needing more spill to disk).
 MEMORY_LIMIT = "512MB"
+# DuckDB checkpoints (writes the WAL's rows into the table, compressed) when the WAL reaches
+# this size; its default, 16 MB, is 12,000 commits, a tenth of a row group, so each checkpoint
+# recompressed the table's last row group again and the cost per row grew with the table
+# (bench/raw_growth.py, 1 M commits: 29 -> 49 us a row; 25 -> 29 us with 256 MB, and a lower
+# peak RSS). The WAL is replayed after a crash, so a bigger one costs only at recovery.
+CHECKPOINT_THRESHOLD = "256MB"
 
 
 def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
@@ -74,6 +82,7 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(path))
     conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     return conn
 
 
