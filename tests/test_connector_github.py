@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+import connectors.github
 from connectors.github import PREFETCH_PAGES, GitHubClient, drop_api_links
 from connectors.http import AuthError, NotFoundError, SourceError
 from connectors.items import Item, Rejection
@@ -943,3 +944,19 @@ def test_links_into_the_api_are_not_kept_and_links_that_are_data_are():
         "homepage_url": "https://elsewhere.example/",
         "curl": "not a link field at all",
     }
+
+
+def test_links_are_dropped_from_objects_of_any_shape_however_many_shapes_there_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Link fields are remembered per shape of object, up to a bound (free-form objects such
+    # as a deployment's payload could make shapes without end); past it, they still go.
+    monkeypatch.setattr(connectors.github, "_LINK_FIELDS", {})
+    monkeypatch.setattr(connectors.github, "_LINK_FIELDS_MAX", 2)
+    api = "https://api.github.com"
+    objects = [
+        {f"field{i}": i, "url": f"{api}/x/{i}", "html_url": f"{api}/x/{i}"} for i in range(5)
+    ]
+    drop_api_links({"payload": objects}, api)
+    assert objects == [{f"field{i}": i, "html_url": f"{api}/x/{i}"} for i in range(5)]
+    assert len(connectors.github._LINK_FIELDS) == 2
