@@ -88,7 +88,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         frames = stage(conn, salt=_salt(settings), survey_timezone=settings.survey_timezone)
         profile.disable()
     with phase("write staging"):
-        write_staging(conn, frames)
+        write_staging(conn, frames.tables().items())
     with phase("read staging back"):
         staged = read_staging(conn)
     with phase("build_marts (metric functions)"):

@@ -6,6 +6,6 @@ DuckDB in one pass per table (``json_transform``); the small ones (catalog, surv
 Nothing is written here: the pipeline writes the frames to the ``staging`` schema.
 """
 
-from models.staging.build import STAGING_TABLES, Staging, stage
+from models.staging.build import STAGING_TABLES, Staging, stage, staged
 
-__all__ = ["STAGING_TABLES", "Staging", "stage"]
+__all__ = ["STAGING_TABLES", "Staging", "stage", "staged"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -51,33 +52,45 @@ class Staging:
 STAGING_TABLES = tuple(f.name for f in fields(Staging))
 
 
-def stage(
+def staged(
     conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
-) -> Staging:
+) -> Iterator[tuple[str, pl.DataFrame]]:
     """Every staging frame from the ``raw`` schema of ``conn`` (a missing raw table gives an
-    empty frame). Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
+    empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for: a
+    caller that writes each and lets go of it holds one big table at a time instead of all
+    of them (commits and pull-request commits are most of the memory at the enterprise scale).
+    Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
     services, teams, users = stage_catalog(conn, salt=salt)
+    yield "services", services
+    yield "teams", teams
+    yield "users", users
+    yield "commits", stage_commits(conn, tables)
     pulls, pr_commits = stage_pull_requests(conn, tables)
+    yield "pull_requests", pulls
+    del pulls
+    yield "pr_commits", pr_commits
+    del pr_commits
     apps, history = stage_argocd(conn, tables, services)
+    yield "argocd_apps", apps
+    yield "argocd_history", history
+    del history
+    yield "github_deployments", stage_github_deployments(conn, tables, services)
+    yield "incidents", stage_incidents(conn, tables, services)
     responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
+    yield "survey_responses", responses
+    yield "survey_answers", answers
+    del responses, answers
+    yield "cost_rows", stage_costs(conn)
+    yield "catalog_links", stage_catalog_links(conn, tables)
     status = stage_argocd_status(conn, tables, services)
-    return Staging(
-        services=services,
-        teams=teams,
-        users=users,
-        commits=stage_commits(conn, tables),
-        pull_requests=pulls,
-        pr_commits=pr_commits,
-        argocd_apps=apps,
-        argocd_history=history,
-        github_deployments=stage_github_deployments(conn, tables, services),
-        incidents=stage_incidents(conn, tables, services),
-        survey_responses=responses,
-        survey_answers=answers,
-        cost_rows=stage_costs(conn),
-        catalog_links=stage_catalog_links(conn, tables),
-        argocd_status=status,
-        deployment_operations=stage_operations(conn, tables, services, status),
-    )
+    yield "argocd_status", status
+    yield "deployment_operations", stage_operations(conn, tables, services, status)
+
+
+def stage(
+    conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
+) -> Staging:
+    """Every staging frame at once (see :func:`staged`)."""
+    return Staging(**dict(staged(conn, salt=salt, survey_timezone=survey_timezone)))

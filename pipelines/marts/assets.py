@@ -4,7 +4,8 @@ Two computations, each one Dagster multi-asset (a staging or mart table is one a
 its own description, but the tables of a layer are built together: the metric rules share one
 commit-graph walk, and each layer is written in one transaction):
 
-- ``staging``: :func:`models.staging.stage` over the raw tables, written to schema ``staging``;
+- ``staging``: :func:`models.staging.staged` over the raw tables, each table written to schema
+  ``staging`` as soon as it is built (one big table in memory at a time);
 - ``marts``: :func:`models.marts.build_marts` over staging, written to schema ``marts`` with
   exactly ``models.schema.MARTS``'s columns; ``data_quality`` from ``raw.ingest_runs``.
 
@@ -25,7 +26,7 @@ from models.marts import DROPPED_LINKS, MartOptions, build_marts
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
-from models.staging import STAGING_TABLES, stage
+from models.staging import STAGING_TABLES, staged
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
 from pipelines.marts.warehouse import (
@@ -91,8 +92,8 @@ def staging(
     settings = paved.settings()
     started = time.perf_counter()
     with paved.warehouse() as conn:
-        frames = stage(conn, salt=_salt(settings), survey_timezone=settings.survey_timezone)
-        counts = write_staging(conn, frames, only=selected(context, "staging"))
+        tables = staged(conn, salt=_salt(settings), survey_timezone=settings.survey_timezone)
+        counts = write_staging(conn, tables, only=selected(context, "staging"))
     elapsed = round(time.perf_counter() - started, 2)
     context.log.info(f"staging written in {elapsed} s")
     for name in counts:

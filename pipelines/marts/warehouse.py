@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import polars as pl
 
@@ -33,20 +35,24 @@ NO_GAPS = (
 
 
 def write_staging(
-    conn: duckdb.DuckDBPyConnection, staging: Staging, *, only: set[str] | None = None
+    conn: duckdb.DuckDBPyConnection,
+    tables: Iterable[tuple[str, pl.DataFrame]],
+    *,
+    only: set[str] | None = None,
 ) -> dict[str, int]:
-    """Replace every ``staging.<table>`` (or those in ``only``) in one transaction; row counts
-    by table."""
+    """Replace every ``staging.<table>`` of ``tables`` (or those in ``only``) in one
+    transaction, each as soon as it comes (see :func:`models.staging.staged`); row counts by
+    table."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     with transaction(conn):
-        for name, frame in staging.tables().items():
-            if only is not None and name not in only:
-                continue
-            conn.register("paved_frame", frame.to_arrow())
-            conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM paved_frame")
-            conn.unregister("paved_frame")
-            counts[name] = frame.height
+        for name, frame in tables:
+            if only is None or name in only:
+                conn.register("paved_frame", frame.to_arrow())
+                conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM paved_frame")
+                conn.unregister("paved_frame")
+                counts[name] = frame.height
+            del frame  # let go of it before the next table is built
     return counts
 
 
