@@ -51,9 +51,10 @@ CREATE TABLE IF NOT EXISTS raw.ingest_runs (
 # and it scans as fast. The other columns keep the default.
 # The primary key is md5_number(key), not the key itself: an upsert into an ART index of
 # strings grows costly with the table (12 us a row at first, 30 us past 2 M rows), one of
-# 128-bit integers far less (bench/raw_growth.py, 2 M commits, CPU a row of the whole load:
-# 29 -> 58 us before, 24 -> 34 us now, with the checkpoint threshold below). Readers keep
-# reading ``key``; only writers name ``key_hash`` (:func:`write_objects`).
+# 128-bit integers far less. bench/raw_growth.py, CPU a row of the whole load, first step
+# of rows against the step ending at 2 M: 29 -> 58 us keyed by the string; 16 -> 19.5 us
+# keyed by the hash, with plain inserts (Ingestion._write) and the checkpoint threshold below
+# (24 us at 4.2 M). Readers keep reading ``key``; only writers name ``key_hash``.
 OBJECT_DDL = """
 CREATE TABLE IF NOT EXISTS raw.{table} (
     key VARCHAR, scope VARCHAR, payload JSON USING COMPRESSION zstd,
@@ -215,7 +216,8 @@ class Ingestion:
         # A load allocates millions of short-lived dicts and lists, so Python's cyclic GC
         # runs often, and every so often scans the whole heap: the modules, Dagster, DuckDB's
         # and pydantic's objects (~160 ms a time, 12 us a commit at the demo scale). What
-        # exists when the load starts lives on: frozen, those scans skip it until finish().
+        # exists when the load starts lives on: frozen, those scans skip it until the load
+        # ends (finish(), abandon() or the end of a with block).
         gc.freeze()
 
     def table(self, obj: str) -> str:
@@ -376,11 +378,14 @@ class Ingestion:
     def __exit__(self, exc_type: object, *_: object) -> None:
         # On error the current batch is dropped (its state was not advanced either); what
         # was committed stays, and the next run resumes from the committed state.
-        if exc_type is None:
-            self.commit()
-        else:
-            with suppress(Exception):  # the error that ended the run is the one to report
-                self.abandon()
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                with suppress(Exception):  # the error that ended the run is the one to report
+                    self.abandon()
+        finally:
+            gc.unfreeze()
 
 
 # Payloads are encoded with orjson, about ten times faster than the standard library; the

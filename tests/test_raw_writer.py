@@ -5,7 +5,9 @@ the lost rows) is written."""
 
 from __future__ import annotations
 
+import gc
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
@@ -38,6 +40,7 @@ def test_commit_returns_once_every_added_row_and_the_state_are_committed(
     assert keys(conn) == [f"k{i}" for i in range(8)]
     assert read_state(conn, "github", "org/repo", "watermark") == "k7"
     assert [t.name for t in threading.enumerate()].count("paved-raw-writer") == 0
+    ing.finish()
 
 
 def test_a_batch_that_fails_to_write_stops_the_run_and_no_later_state_is_written(
@@ -78,3 +81,17 @@ def test_batches_are_written_in_the_order_they_were_handed_over(tmp_path: Path) 
     assert [n for (n,) in conn.execute("SELECT n FROM log ORDER BY seq").fetchall()] == list(
         range(50)
     )
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_load_leaves_no_object_frozen_out_of_garbage_collection(
+    tmp_path: Path, fails: bool
+) -> None:
+    # Ingestion freezes the heap it starts with (gc.freeze) to keep full collections cheap.
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with suppress(RuntimeError), Ingestion(conn, "github", "r1") as ing:
+        ing.add_all("commits", items(3))
+        assert gc.get_freeze_count() > 0
+        if fails:
+            raise RuntimeError("the source went away")
+    assert gc.get_freeze_count() == 0
