@@ -129,15 +129,20 @@ def load(world_dir: Path, home: Path, *, stride: int = 1) -> dict[str, Any]:
 
 
 def load_into(world_dir: Path, warehouse: Path, *, stride: int) -> dict[str, Any]:
-    """:func:`load` in a scratch home beside ``warehouse``, then the file renamed into place."""
+    """:func:`load` in a scratch home beside ``warehouse``, then the file renamed into place.
+    A load that fails leaves its home where it is (an enterprise load is an hour of work: what
+    loaded can be inspected, or completed with `paved materialize`), never in place of
+    ``warehouse``."""
     scratch = warehouse.parent / f".loading-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
         report = load(world_dir, scratch, stride=stride)
-        os.replace(scratch / "warehouse.duckdb", warehouse)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        say(f"the load failed; what it loaded is kept in {scratch}")
+        raise
+    os.replace(scratch / "warehouse.duckdb", warehouse)
+    shutil.rmtree(scratch, ignore_errors=True)
     return report
 
 
