@@ -70,7 +70,13 @@ STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
 # DuckDB keeps every table block it touched cached up to its memory limit (80 % of RAM by
 # default), so a long load's memory grows with the history; a bound keeps it flat (queries
 # needing more spill to disk).
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT_MB = 512
+# The keys' ART indexes are the exception: DuckDB keeps them in memory (they cannot be evicted)
+# and counts them against the limit, ~60 bytes a row (55 MB a million rows), so a fixed limit
+# fails a big table's load with "Out of Memory" (11 M FOCUS rows of the enterprise world ran
+# out at ~5 M). The limit is MEMORY_LIMIT_MB of working memory on top of what the indexes hold,
+# in steps of INDEX_STEP_MB, raised as a load grows the indexes (fit_memory_to_indexes).
+INDEX_STEP_MB = 64
 # DuckDB checkpoints (writes the WAL's rows into the table, compressed) when the WAL reaches
 # this size; its default, 16 MB, is 12,000 commits, a tenth of a row group, so each checkpoint
 # recompressed the table's last row group again and the cost per row grew with the table
@@ -83,9 +89,21 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     """The warehouse file, opened for writing with a bounded memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(path))
-    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    fit_memory_to_indexes(conn)
     return conn
+
+
+def fit_memory_to_indexes(conn: duckdb.DuckDBPyConnection) -> int:
+    """Set the memory limit to MEMORY_LIMIT_MB above what the ART indexes hold now (rounded up
+    to INDEX_STEP_MB); returns the limit in MB."""
+    index_bytes = conn.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
+    ).fetchall()[0][0]
+    steps = -(-int(index_bytes) // (INDEX_STEP_MB * 2**20))
+    limit = MEMORY_LIMIT_MB + steps * INDEX_STEP_MB
+    conn.execute(f"SET memory_limit = '{limit}MiB'")
+    return limit
 
 
 def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -306,10 +324,11 @@ class Ingestion:
         if not self._replace:
             try:
                 self._write_transaction(conn, batch, replace=False)
-                return
             except duckdb.ConstraintException:
                 self._replace = True
-        self._write_transaction(conn, batch, replace=True)
+        if self._replace:
+            self._write_transaction(conn, batch, replace=True)
+        fit_memory_to_indexes(conn)
 
     def _write_transaction(
         self, conn: duckdb.DuckDBPyConnection, batch: _Batch, *, replace: bool
