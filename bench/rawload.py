@@ -88,9 +88,12 @@ def argocd_polls(history_start: date, world: World, stride: int) -> list[Any]:
     return polls
 
 
-def load(world_dir: Path, home: Path, *, stride: int = 1) -> dict[str, Any]:
+def load(world_dir: Path, home: Path, *, stride: int = 1, resume: bool = False) -> dict[str, Any]:
     """Fill ``home``'s warehouse with the raw layer of the world (see the module docstring);
-    returns what the load did (seconds per step, polls, history entries, gaps, requests)."""
+    returns what the load did (seconds per step, polls, history entries, gaps, requests).
+
+    ``resume``: ``home`` is a failed load's; its Argo CD replay is done and the raw assets
+    carry on from the state they committed (the pipeline's own resumption)."""
     from bench.inprocess import github_in_process
     from models.settings import Settings
     from pipelines.cli import run_materialize
@@ -108,7 +111,7 @@ def load(world_dir: Path, home: Path, *, stride: int = 1) -> dict[str, Any]:
         sandbox.servers["github"].rate_limit = 10**12  # type: ignore[attr-defined]
         with environment({**sandbox.env(), "PAVED_HOME": str(home)}):
             settings = Settings()
-            polls = argocd_polls(history_start, world, stride)
+            polls = [] if resume else argocd_polls(history_start, world, stride)
             replay = replay_argocd(settings, polls=polls, now=now, set_clock=world.set_now, say=say)
             argocd_s = time.perf_counter() - started
             github = sandbox.servers["github"]
@@ -128,16 +131,19 @@ def load(world_dir: Path, home: Path, *, stride: int = 1) -> dict[str, Any]:
     }
 
 
-def load_into(world_dir: Path, warehouse: Path, *, stride: int) -> dict[str, Any]:
+def load_into(
+    world_dir: Path, warehouse: Path, *, stride: int, resume: Path | None = None
+) -> dict[str, Any]:
     """:func:`load` in a scratch home beside ``warehouse``, then the file renamed into place.
     A load that fails leaves its home where it is (an enterprise load is an hour of work: what
-    loaded can be inspected, or completed with `paved materialize`), never in place of
+    loaded can be inspected, or completed with ``--resume``), never in place of
     ``warehouse``."""
-    scratch = warehouse.parent / f".loading-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    scratch = resume or warehouse.parent / f".loading-{os.getpid()}"
+    if resume is None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
     try:
-        report = load(world_dir, scratch, stride=stride)
+        report = load(world_dir, scratch, stride=stride, resume=resume is not None)
     except BaseException:
         say(f"the load failed; what it loaded is kept in {scratch}")
         raise
@@ -155,11 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("world", type=Path)
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--argocd-stride", type=int, default=1, metavar="DAYS")
+    parser.add_argument(
+        "--resume", type=Path, default=None, metavar="HOME", help="a failed load's home to complete"
+    )
     args = parser.parse_args(argv)
     if args.argocd_stride < 1:
         parser.error("--argocd-stride must be at least 1")
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    report = load_into(args.world.resolve(), args.warehouse.resolve(), stride=args.argocd_stride)
+    resume = args.resume.resolve() if args.resume else None
+    report = load_into(
+        args.world.resolve(), args.warehouse.resolve(), stride=args.argocd_stride, resume=resume
+    )
     print(json.dumps(report))
     return 0
 
