@@ -71,11 +71,15 @@ STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
 # default), so a long load's memory grows with the history; a bound keeps it flat (queries
 # needing more spill to disk).
 MEMORY_LIMIT_MB = 512
-# The keys' ART indexes are the exception: DuckDB keeps them in memory (they cannot be evicted)
-# and counts them against the limit, ~60 bytes a row (55 MB a million rows), so a fixed limit
-# fails a big table's load with "Out of Memory" (11 M FOCUS rows of the enterprise world ran
-# out at ~5 M). The limit is MEMORY_LIMIT_MB of working memory on top of what the indexes hold,
-# in steps of INDEX_STEP_MB, raised as a load grows the indexes (fit_memory_to_indexes).
+# The keys' ART indexes are the exception: DuckDB needs them in memory and counts them against
+# the limit, ~45-60 bytes a key once loaded, so a fixed limit fails a big table's load with
+# "Out of Memory" (the enterprise world: FOCUS past ~9 M rows; GitHub's upserts into 4 M
+# commits, 4 M pull-request commits and 1.6 M pulls, whose failed commit then could not even
+# roll back). The limit is MEMORY_LIMIT_MB of working memory on top of the indexes of the tables
+# a load writes, INDEX_BYTES_PER_ROW a row (an index read back from the file is reported as
+# table blocks, not as ART_INDEX, so rows are counted rather than memory), in steps of
+# INDEX_STEP_MB, re-fitted after each batch (fit_memory_to_indexes).
+INDEX_BYTES_PER_ROW = 64
 INDEX_STEP_MB = 64
 # DuckDB checkpoints (writes the WAL's rows into the table, compressed) when the WAL reaches
 # this size; its default, 16 MB, is 12,000 commits, a tenth of a row group, so each checkpoint
@@ -94,13 +98,23 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def fit_memory_to_indexes(conn: duckdb.DuckDBPyConnection) -> int:
-    """Set the memory limit to MEMORY_LIMIT_MB above what the ART indexes hold now (rounded up
-    to INDEX_STEP_MB); returns the limit in MB."""
-    index_bytes = conn.execute(
+def fit_memory_to_indexes(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] = ()) -> int:
+    """Set the memory limit to MEMORY_LIMIT_MB above what the key indexes of the raw ``tables``
+    need (or what the ART indexes hold now, if more), rounded up to INDEX_STEP_MB; returns the
+    limit in MiB."""
+    names = sorted(tables)
+    rows = 0
+    if names:
+        rows = conn.execute(
+            "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() "
+            "WHERE schema_name = 'raw' AND list_contains(?, table_name)",
+            [names],
+        ).fetchall()[0][0]
+    held = conn.execute(
         "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
     ).fetchall()[0][0]
-    steps = -(-int(index_bytes) // (INDEX_STEP_MB * 2**20))
+    index_bytes = max(int(rows) * INDEX_BYTES_PER_ROW, int(held))
+    steps = -(-index_bytes // (INDEX_STEP_MB * 2**20))
     limit = MEMORY_LIMIT_MB + steps * INDEX_STEP_MB
     conn.execute(f"SET memory_limit = '{limit}MiB'")
     return limit
@@ -227,6 +241,8 @@ class Ingestion:
     _tables: set[str] = field(default_factory=set)
     _writer: Writer[_Batch] = field(init=False)
     _replace: bool = False
+    # The tables batches were written to (touched by the writer's thread only).
+    _written: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         ensure_raw_schema(self.conn)
@@ -321,6 +337,9 @@ class Ingestion:
         against 11 -> 15). A key already there fails the plain insert, and the transaction is
         written again as upserts; after that the run upserts from the start (a re-backfill, a
         re-read overlap: keys will keep coming back)."""
+        # Before the write: a run into big tables needs their indexes' room from its first batch.
+        self._written.update(batch.rows)
+        fit_memory_to_indexes(conn, self._written)
         if not self._replace:
             try:
                 self._write_transaction(conn, batch, replace=False)
@@ -328,7 +347,6 @@ class Ingestion:
                 self._replace = True
         if self._replace:
             self._write_transaction(conn, batch, replace=True)
-        fit_memory_to_indexes(conn)
 
     def _write_transaction(
         self, conn: duckdb.DuckDBPyConnection, batch: _Batch, *, replace: bool
