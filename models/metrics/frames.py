@@ -232,6 +232,15 @@ def mart_schema(table: str) -> dict[str, pl.DataType]:
     return schema
 
 
+def sql_type(dtype: pl.DataType) -> str:
+    """The DuckDB type a column of ``dtype`` is written as (the inverse of :func:`mart_schema`'s
+    map), so a table DuckDB writes itself has the types of a conformed frame."""
+    for sql, polars_type in _SQL_TYPES.items():
+        if polars_type == dtype:
+            return sql
+    raise ValueError(f"no DuckDB type for {dtype}")
+
+
 def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """``frame`` with exactly ``schema``'s columns, in order, cast to its types.
 

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from models.staging.catalog import stage_catalog
-from models.staging.common import raw_tables
+from models.staging.common import Query, Table, raw_tables
 from models.staging.costs import stage_costs
 from models.staging.portal import stage_argocd_status, stage_catalog_links, stage_operations
 from models.staging.sources import (
@@ -54,28 +54,26 @@ STAGING_TABLES = tuple(f.name for f in fields(Staging))
 
 def staged(
     conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
-) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Every staging frame from the ``raw`` schema of ``conn`` (a missing raw table gives an
-    empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for: a
-    caller that writes each and lets go of it holds one big table at a time instead of all
-    of them (commits and pull-request commits are most of the memory at the enterprise scale).
-    Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
+) -> Iterator[tuple[str, Table]]:
+    """Every staging table from the ``raw`` schema of ``conn`` (a missing raw table gives an
+    empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for.
+    The big tables (commits, pull requests and their commits, Argo CD history, cost rows) come
+    as a :class:`Query`, which the caller runs (into a frame, or DuckDB straight into a table:
+    their rows need not enter Python); the others as frames, built in Python. Sets the
+    session's TimeZone to UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
     services, teams, users = stage_catalog(conn, salt=salt)
     yield "services", services
     yield "teams", teams
     yield "users", users
-    yield "commits", stage_commits(conn, tables)
-    pulls, pr_commits = stage_pull_requests(conn, tables)
+    yield "commits", stage_commits(tables)
+    pulls, pr_commits = stage_pull_requests(tables)
     yield "pull_requests", pulls
-    del pulls
     yield "pr_commits", pr_commits
-    del pr_commits
     apps, history = stage_argocd(conn, tables, services)
     yield "argocd_apps", apps
     yield "argocd_history", history
-    del history
     yield "github_deployments", stage_github_deployments(conn, tables, services)
     yield "incidents", stage_incidents(conn, tables, services)
     responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
@@ -92,5 +90,11 @@ def staged(
 def stage(
     conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
 ) -> Staging:
-    """Every staging frame at once (see :func:`staged`)."""
-    return Staging(**dict(staged(conn, salt=salt, survey_timezone=survey_timezone)))
+    """Every staging frame at once (see :func:`staged`; each query run into a frame)."""
+    tables = staged(conn, salt=salt, survey_timezone=survey_timezone)
+    return Staging(**{name: as_frame(conn, table) for name, table in tables})
+
+
+def as_frame(conn: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:
+    """``table`` as a frame (a query run on ``conn``)."""
+    return table.frame(conn) if isinstance(table, Query) else table

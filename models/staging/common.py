@@ -1,14 +1,17 @@
-"""Helpers every staging module shares: reading the raw tables into conformed frames."""
+"""Helpers every staging module shares: reading the raw tables into conformed frames, and
+:class:`Query`, a staging table described by one SQL query."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from models.metrics.frames import conform, empty
+from models.metrics.frames import conform, empty, sql_type
 
 
 def raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -32,6 +35,53 @@ def query(
     return conform(frame, schema)
 
 
+@dataclass(frozen=True)
+class Query:
+    """A staging table that one SQL query gives, its columns cast to ``schema``'s types.
+
+    The same text serves both ways: :meth:`frame` runs it into a polars frame (tests,
+    ``bench.profile``), and the pipeline's writer runs ``CREATE TABLE ... AS`` over it, so the
+    millions of rows of the big tables never enter Python. ``views``: small frames the SQL
+    reads by name, registered while it runs.
+    """
+
+    sql: str
+    schema: Mapping[str, pl.DataType]
+    views: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def shaped(
+        cls,
+        sql: str,
+        schema: Mapping[str, pl.DataType],
+        *,
+        order_by: Sequence[str] = (),
+        views: Mapping[str, pl.DataFrame] | None = None,
+    ) -> Query:
+        """``sql``'s columns of ``schema``, in its order and cast to its DuckDB types (what
+        :func:`conform` would make of the frame), sorted by ``order_by``."""
+        columns = ", ".join(f'CAST("{c}" AS {sql_type(t)}) AS "{c}"' for c, t in schema.items())
+        order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
+        return cls(f"SELECT {columns} FROM ({sql}){order}", schema, dict(views or {}))
+
+    @contextmanager
+    def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """``views`` registered on ``conn`` while the block runs (``self.sql`` reads them)."""
+        for name, frame in self.views.items():
+            conn.register(name, frame.to_arrow())
+        try:
+            yield
+        finally:
+            for name in self.views:
+                conn.unregister(name)
+
+    def frame(self, conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        """The table as a conformed frame (UTC timestamps: the caller has set the session's
+        TimeZone to UTC)."""
+        with self.registered(conn):
+            return query(conn, self.sql, self.schema)
+
+
 def entity_ref(kind: str, text: str | None, namespace: str = "default") -> str | None:
     """``kind:namespace/name`` (lower case) of a ref that may omit its kind or namespace."""
     if not text or not str(text).strip():
@@ -42,3 +92,7 @@ def entity_ref(kind: str, text: str | None, namespace: str = "default") -> str |
     if "/" not in value:
         value = f"{namespace}/{value}"
     return f"{kind}:{value}"
+
+
+Table = pl.DataFrame | Query
+"""A staging table: a frame built in Python, or the query DuckDB builds it with."""

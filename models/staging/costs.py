@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import duckdb
-import polars as pl
 
 from models.metrics.frames import COST_ROWS, empty
-from models.staging.common import query, raw_tables
+from models.staging.common import Query, Table, raw_tables
 
 
-def stage_costs(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
     """One row per FOCUS row: ``tags`` the ``Tags`` object as JSON text (exports write it as
     a JSON string, Parquet as a map), amounts as exact decimals (a JSON number by its
     shortest repr; an empty amount is 0).
@@ -35,8 +34,7 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             "BilledCost": "VARCHAR",
         }
     )
-    return query(
-        conn,
+    return Query.shaped(
         f"""
         SELECT 'focus' AS source, f.ChargePeriodStart::TIMESTAMPTZ AS charge_period_start,
                CASE WHEN json_type(f.Tags) = 'VARCHAR' THEN nullif(f.Tags->>'$', '')
@@ -45,7 +43,6 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                {amount("EffectiveCost")} AS effective_cost,
                {amount("BilledCost")} AS billed_cost
         FROM (SELECT key, json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
-        ORDER BY key
         """,
         COST_ROWS,
     )

@@ -26,7 +26,7 @@ from models.metrics.frames import (
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import query, raw_tables
+from models.staging.common import Query, Table, query, raw_tables
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -90,7 +90,7 @@ def _repos(tables: set[str]) -> str:
     return "SELECT NULL::VARCHAR AS scope, NULL::VARCHAR AS full_name, NULL::VARCHAR AS default_branch WHERE false"  # noqa: E501
 
 
-def stage_commits(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
+def stage_commits(tables: set[str]) -> Table:
     """One row per commit of a repo's default branch (the listing the raw layer keeps)."""
     if "github_commits" not in tables:
         return empty(COMMITS)
@@ -107,17 +107,14 @@ def stage_commits(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataF
                c.commit.message AS message
         FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
     """
-    return query(conn, sql, COMMITS)
+    return Query.shaped(sql, COMMITS)
 
 
-def stage_pull_requests(
-    conn: duckdb.DuckDBPyConnection, tables: set[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
     """(pull_requests, pr_commits)."""
-    pulls = empty(PULL_REQUESTS)
+    pulls: Table = empty(PULL_REQUESTS)
     if "github_pulls" in tables:
-        pulls = query(
-            conn,
+        pulls = Query.shaped(
             f"""
             WITH repos AS ({_repos(tables)}),
             parsed AS (
@@ -133,10 +130,9 @@ def stage_pull_requests(
             """,
             PULL_REQUESTS,
         )
-    commits = empty(PR_COMMITS)
+    commits: Table = empty(PR_COMMITS)
     if "github_pull_commits" in tables:
-        commits = query(
-            conn,
+        commits = Query.shaped(
             f"""
             WITH repos AS ({_repos(tables)}),
             parsed AS (
@@ -204,7 +200,7 @@ def stage_github_deployments(
 
 def stage_argocd(
     conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, Table]:
     """(argocd_apps, argocd_history) of the apps a component maps (``argocd/app-name``, else an
     ``argocd/app-selector`` matching the app's labels); unmapped apps and their history are
     left out (they are counted by the raw layer, shown in data quality)."""
@@ -225,11 +221,8 @@ def stage_argocd(
     app_frame = pl.DataFrame(apps, schema=ARGOCD_APPS, orient="row") if apps else empty(ARGOCD_APPS)
     if "argocd_history" not in tables or app_frame.is_empty():
         return app_frame, empty(ARGOCD_HISTORY)
-    conn.register("paved_staging_apps", app_frame.to_arrow())
-    try:
-        history = query(
-            conn,
-            """
+    history = Query.shaped(
+        """
             SELECT a.app_uid, a.app_name, a.namespace, a.service, e.id AS history_id,
                    lower(e.revision) AS revision,
                    list_transform(e.revisions, lambda x: lower(x)) AS revisions,
@@ -239,12 +232,11 @@ def stage_argocd(
             FROM (SELECT key, json_transform(payload, '{HISTORY_SHAPE}') AS e
                   FROM raw.argocd_history) h
             JOIN paved_staging_apps a ON a.app_uid = split_part(h.key, ':', 1)
-            ORDER BY a.app_uid, history_id
-            """.replace("{HISTORY_SHAPE}", HISTORY_SHAPE),
-            ARGOCD_HISTORY,
-        )
-    finally:
-        conn.unregister("paved_staging_apps")
+        """.replace("{HISTORY_SHAPE}", HISTORY_SHAPE),
+        ARGOCD_HISTORY,
+        order_by=("app_uid", "history_id"),
+        views={"paved_staging_apps": app_frame},
+    )
     return app_frame, history
 
 

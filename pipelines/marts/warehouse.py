@@ -10,7 +10,7 @@ import polars as pl
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
-from models.staging import STAGING_TABLES, Staging
+from models.staging import STAGING_TABLES, Query, Staging, Table
 from pipelines.raw import has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -36,24 +36,33 @@ NO_GAPS = (
 
 def write_staging(
     conn: duckdb.DuckDBPyConnection,
-    tables: Iterable[tuple[str, pl.DataFrame]],
+    tables: Iterable[tuple[str, Table]],
     *,
     only: set[str] | None = None,
 ) -> dict[str, int]:
     """Replace every ``staging.<table>`` of ``tables`` (or those in ``only``) in one
     transaction, each as soon as it comes (see :func:`models.staging.staged`); row counts by
-    table."""
+    table. A :class:`Query` is written by DuckDB itself (``CREATE TABLE ... AS``), its rows
+    never in Python; a frame through Arrow."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     with transaction(conn):
-        for name, frame in tables:
+        for name, table in tables:
             if only is None or name in only:
-                conn.register("paved_frame", frame.to_arrow())
-                conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM paved_frame")
-                conn.unregister("paved_frame")
-                counts[name] = frame.height
-            del frame  # let go of it before the next table is built
+                counts[name] = _replace_staging(conn, name, table)
+            del table  # let go of a frame before the next table is built
     return counts
+
+
+def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -> int:
+    create = f"CREATE OR REPLACE TABLE staging.{name} AS"
+    if isinstance(table, Query):
+        with table.registered(conn):
+            return conn.execute(f"{create} {table.sql}").fetchall()[0][0]
+    conn.register("paved_frame", table.to_arrow())
+    conn.execute(f"{create} SELECT * FROM paved_frame")
+    conn.unregister("paved_frame")
+    return table.height
 
 
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Staging:
