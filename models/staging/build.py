@@ -84,7 +84,7 @@ def staged(
     yield "catalog_links", stage_catalog_links(conn, tables)
     status = stage_argocd_status(conn, tables, services)
     yield "argocd_status", status
-    yield "deployment_operations", stage_operations(conn, tables, services, status)
+    yield "deployment_operations", stage_operations(tables, services, status)
 
 
 def stage(

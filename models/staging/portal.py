@@ -18,7 +18,7 @@ from models.metrics.environments import ARGOCD_STATUS, OPERATIONS
 from models.metrics.frames import conform, empty
 from models.metrics.links import CATALOG_LINKS
 from models.staging.catalog import service_index
-from models.staging.common import query
+from models.staging.common import Query, Table
 from models.staging.sources import _repos
 
 OPERATION_SHAPE = json.dumps(
@@ -87,9 +87,7 @@ def stage_argocd_status(
     return conform(pl.DataFrame(out, schema=list(ARGOCD_STATUS), orient="row"), ARGOCD_STATUS)
 
 
-def _argocd_operations(
-    conn: duckdb.DuckDBPyConnection, tables: set[str], status: pl.DataFrame
-) -> pl.DataFrame:
+def _argocd_operations(tables: set[str]) -> str:
     sources = [
         "SELECT key AS uid, payload->'status'->'operationState' AS op FROM raw.argocd_applications "
         "WHERE (payload->'status'->'operationState') IS NOT NULL"
@@ -98,37 +96,26 @@ def _argocd_operations(
         sources.append(
             "SELECT split_part(key, ':', 1) AS uid, payload AS op FROM raw.argocd_operations"
         )
-    conn.register(
-        "paved_staging_status", status.select("app_uid", "app_name", "service").to_arrow()
-    )
-    try:
-        return query(
-            conn,
-            f"""
-            SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
-                   s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
-                   o.x.phase AS phase, o.x.message AS message,
-                   o.x.startedAt::TIMESTAMPTZ AS started_at,
-                   o.x.finishedAt::TIMESTAMPTZ AS finished_at,
-                   lower(coalesce(o.x.syncResult.revision, o.x.operation.sync.revision,
-                         array_to_string(coalesce(o.x.syncResult.revisions,
-                                                  o.x.operation.sync.revisions), ','))) AS revision
-            FROM (SELECT uid, json_transform(op, '{OPERATION_SHAPE}') AS x
-                  FROM ({" UNION ALL ".join(sources)})) o
-            JOIN paved_staging_status s ON s.app_uid = o.uid
-            """,
-            OPERATIONS,
-        )
-    finally:
-        conn.unregister("paved_staging_status")
+    # paved_staging_status: the mapped apps (app_uid, app_name, service).
+    return f"""
+        SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
+               s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
+               o.x.phase AS phase, o.x.message AS message,
+               o.x.startedAt::TIMESTAMPTZ AS started_at,
+               o.x.finishedAt::TIMESTAMPTZ AS finished_at,
+               lower(coalesce(o.x.syncResult.revision, o.x.operation.sync.revision,
+                     array_to_string(coalesce(o.x.syncResult.revisions,
+                                              o.x.operation.sync.revisions), ','))) AS revision
+        FROM (SELECT uid, json_transform(op, '{OPERATION_SHAPE}') AS x
+              FROM ({" UNION ALL ".join(sources)})) o
+        JOIN paved_staging_status s ON s.app_uid = o.uid
+    """
 
 
-def _github_operations(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
-    if "github_deployments" not in tables or "github_deployment_statuses" not in tables:
-        return empty(OPERATIONS)
-    return query(
-        conn,
-        f"""
+def _github_operations(tables: set[str]) -> str:
+    # paved_staging_repos: (repo, service), the catalog's repo index (ServiceIndex.by_repo,
+    # lower case); a target is ``<repo>:<environment>``, its repo all before the last colon.
+    return f"""
         WITH repos AS ({_repos(tables)}),
         deployments AS (
             SELECT lower(scope) AS scope, json_transform(payload, '{GITHUB_DEPLOYMENT_SHAPE}') AS d
@@ -139,41 +126,46 @@ def _github_operations(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.
                    regexp_extract(key, ':(\\d+):\\d+$', 1)::BIGINT AS deployment_id,
                    json_transform(payload, '{GITHUB_STATUS_SHAPE}') AS s
             FROM raw.github_deployment_statuses
+        ),
+        operations AS (
+            SELECT 'github' AS source,
+                   coalesce(r.full_name, d.scope) || ':' || d.d.environment AS target,
+                   d.d.environment AS environment, d.d.id::VARCHAR AS key, s.s.id AS sequence,
+                   s.s.state AS phase, nullif(s.s.description, '') AS message,
+                   d.d.created_at::TIMESTAMPTZ AS started_at,
+                   s.s.created_at::TIMESTAMPTZ AS finished_at, lower(d.d.sha) AS revision
+            FROM deployments d
+            JOIN statuses s ON s.scope = d.scope AND s.deployment_id = d.d.id
+            LEFT JOIN repos r ON r.scope = d.scope
         )
-        SELECT 'github' AS source, NULL::VARCHAR AS service,
-               coalesce(r.full_name, d.scope) || ':' || d.d.environment AS target,
-               d.d.environment AS environment, d.d.id::VARCHAR AS key, s.s.id AS sequence,
-               s.s.state AS phase, nullif(s.s.description, '') AS message,
-               d.d.created_at::TIMESTAMPTZ AS started_at,
-               s.s.created_at::TIMESTAMPTZ AS finished_at, lower(d.d.sha) AS revision
-        FROM deployments d
-        JOIN statuses s ON s.scope = d.scope AND s.deployment_id = d.d.id
-        LEFT JOIN repos r ON r.scope = d.scope
-        """,
-        OPERATIONS,
-    )
+        SELECT o.source, x.service, o.target, o.environment, o.key, o.sequence, o.phase,
+               o.message, o.started_at, o.finished_at, o.revision
+        FROM operations o
+        JOIN paved_staging_repos x ON x.repo = lower(regexp_extract(o.target, '(?s)^(.*):', 1))
+    """
 
 
 def stage_operations(
-    conn: duckdb.DuckDBPyConnection,
-    tables: set[str],
-    services: pl.DataFrame,
-    argocd_status: pl.DataFrame,
-) -> pl.DataFrame:
+    tables: set[str], services: pl.DataFrame, argocd_status: pl.DataFrame
+) -> Table:
     """Every observed operation of a mapped target (OPERATIONS), sorted."""
-    argo = (
-        _argocd_operations(conn, tables, argocd_status)
-        if not argocd_status.is_empty()
-        else empty(OPERATIONS)
+    parts, views = [], {}
+    if not argocd_status.is_empty():
+        parts.append(_argocd_operations(tables))
+        views["paved_staging_status"] = argocd_status.select("app_uid", "app_name", "service")
+    if "github_deployments" in tables and "github_deployment_statuses" in tables:
+        parts.append(_github_operations(tables))
+        owners = service_index(services).by_repo
+        views["paved_staging_repos"] = pl.DataFrame(
+            {"repo": list(owners), "service": list(owners.values())},
+            schema={"repo": pl.Utf8(), "service": pl.Utf8()},
+        )
+    if not parts:
+        return empty(OPERATIONS)
+    order = ("source", "target", "started_at", "key", "sequence")
+    return Query.shaped(
+        " UNION ALL ".join(f"SELECT * FROM ({part})" for part in parts),
+        OPERATIONS,
+        order_by=[f"{column} NULLS FIRST" for column in order],
+        views=views,
     )
-    github = _github_operations(conn, tables)
-    index = service_index(services)
-    owners = {
-        target: index.repo(target.rsplit(":", 1)[0])
-        for target in github.get_column("target").unique().to_list()
-    }
-    github = github.with_columns(
-        service=pl.col("target").replace_strict(owners, default=None, return_dtype=pl.Utf8)
-    ).filter(pl.col("service").is_not_null())
-    both = pl.concat([argo, github], how="vertical")
-    return both.sort("source", "target", "started_at", "key", "sequence", nulls_last=False)

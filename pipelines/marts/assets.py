@@ -5,7 +5,8 @@ its own description, but the tables of a layer are built together: the metric ru
 commit-graph walk, and each layer is written in one transaction):
 
 - ``staging``: :func:`models.staging.staged` over the raw tables, each table written to schema
-  ``staging`` as soon as it is built (one big table in memory at a time);
+  ``staging`` as soon as it is built (the big ones by DuckDB itself, straight from the raw
+  tables: their rows never enter Python);
 - ``marts``: :func:`models.marts.build_marts` over staging, written to schema ``marts`` with
   exactly ``models.schema.MARTS``'s columns; ``data_quality`` from ``raw.ingest_runs``.
 

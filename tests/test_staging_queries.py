@@ -1,0 +1,72 @@
+"""Staging tables DuckDB writes straight from their query equal the frames Python would write.
+
+Pinned down here, on the small world's raw layer: the big staging tables come as a
+:class:`models.staging.Query` (so the pipeline writes them with ``CREATE TABLE ... AS``, their
+rows never in Python), and each such table, written that way, has exactly the column types
+and the rows (in order, where the query sorts) that its frame (``Query.frame``, what
+``stage()`` gives) has when written through Arrow, and that ``read_staging`` returns.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from marts_harness import Built
+
+from models.staging import Query, staged
+from pipelines.marts.warehouse import write_staging
+from pipelines.raw import open_warehouse
+
+# The big tables at the enterprise scale: each must stay a query.
+BIG = {
+    "commits",
+    "pull_requests",
+    "pr_commits",
+    "argocd_history",
+    "cost_rows",
+    "deployment_operations",
+}
+SORTED = {"argocd_history", "deployment_operations"}
+
+
+def written(
+    conn: duckdb.DuckDBPyConnection, name: str
+) -> tuple[list[tuple[str, str]], pl.DataFrame]:
+    types = conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE staging.{name})")
+    return types.fetchall(), conn.sql(f"SELECT * FROM staging.{name}").pl()
+
+
+@pytest.fixture
+def warehouse(small_marts: Built, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(small_marts.home / "warehouse.duckdb", path)
+    return open_warehouse(path)
+
+
+def test_the_big_staging_tables_are_queries_duckdb_writes_itself(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    queries = {name for name, table in staged(warehouse) if isinstance(table, Query)}
+    assert queries == BIG
+
+
+def test_a_table_written_from_its_query_equals_its_frame_written_through_arrow(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    tables = {name: table for name, table in staged(warehouse) if isinstance(table, Query)}
+    for name, query in tables.items():
+        counts = write_staging(warehouse, [(name, query)])
+        direct_types, direct = written(warehouse, name)
+        frame = query.frame(warehouse)
+        assert counts == {name: frame.height} and frame.height > 0, name
+        write_staging(warehouse, [(name, frame)])
+        arrow_types, through_arrow = written(warehouse, name)
+        assert direct_types == arrow_types, name
+        assert direct.schema == frame.schema == through_arrow.schema, name
+        if name in SORTED:
+            assert direct.equals(frame), name
+        assert direct.sort(pl.all()).equals(through_arrow.sort(pl.all())), name
