@@ -69,24 +69,29 @@ STATE_COLUMNS = ("source", "scope", "name", "value", "updated_at")
 
 # DuckDB keeps every table block it touched cached up to its memory limit (80 % of RAM by
 # default), so a long load's memory grows with the history; a bound keeps it flat (queries
-# needing more spill to disk).
+# needing more spill to disk). MEMORY_LIMIT_MB is the working memory of a connection's queries
+# (staging and marts sort and join whole tables); a load writes small batches and needs less,
+# LOAD_MEMORY_MB (bench/raw_growth.py, 4.2 M commits: peak RSS 915 -> 871 MB against 384).
 MEMORY_LIMIT_MB = 512
+LOAD_MEMORY_MB = 256
 # The keys' ART indexes are the exception: DuckDB needs them in memory and counts them against
 # the limit, ~45-60 bytes a key once loaded, so a fixed limit fails a big table's load with
 # "Out of Memory" (the enterprise world: FOCUS past ~9 M rows; GitHub's upserts into 4 M
 # commits, 4 M pull-request commits and 1.6 M pulls, whose failed commit then could not even
-# roll back). The limit is MEMORY_LIMIT_MB of working memory on top of the indexes of the tables
-# a load writes, INDEX_BYTES_PER_ROW a row (an index read back from the file is reported as
-# table blocks, not as ART_INDEX, so rows are counted rather than memory), in steps of
-# INDEX_STEP_MB, re-fitted after each batch (fit_memory_to_indexes).
+# roll back). The limit is the working memory (LOAD_MEMORY_MB for a load) on top of the indexes
+# of the tables a load writes, INDEX_BYTES_PER_ROW a row (an index read back from the file is
+# reported as table blocks, not as ART_INDEX, so rows are counted rather than memory), in steps
+# of INDEX_STEP_MB, re-fitted before each batch (fit_memory_to_indexes).
 INDEX_BYTES_PER_ROW = 64
 INDEX_STEP_MB = 64
 # DuckDB checkpoints (writes the WAL's rows into the table, compressed) when the WAL reaches
 # this size; its default, 16 MB, is 12,000 commits, a tenth of a row group, so each checkpoint
 # recompressed the table's last row group again and the cost per row grew with the table
 # (bench/raw_growth.py, 1 M commits: 29 -> 49 us a row; 25 -> 29 us with 256 MB, and a lower
-# peak RSS). The WAL is replayed after a crash, so a bigger one costs only at recovery.
-CHECKPOINT_THRESHOLD = "256MB"
+# peak RSS). The WAL is replayed after a crash, so a bigger one costs only at recovery. The
+# rows not yet checkpointed are held in memory: 128 MB instead of 256 MB took the peak RSS of
+# a 4.2 M-commit load from 1,007 to 915 MB at the same cost a row (64 MB: 1,002 MB, slower).
+CHECKPOINT_THRESHOLD = "128MB"
 
 
 def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
@@ -98,8 +103,10 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def fit_memory_to_indexes(conn: duckdb.DuckDBPyConnection, tables: Iterable[str] = ()) -> int:
-    """Set the memory limit to MEMORY_LIMIT_MB above what the key indexes of the raw ``tables``
+def fit_memory_to_indexes(
+    conn: duckdb.DuckDBPyConnection, tables: Iterable[str] = (), working_mb: int = MEMORY_LIMIT_MB
+) -> int:
+    """Set the memory limit to ``working_mb`` above what the key indexes of the raw ``tables``
     need (or what the ART indexes hold now, if more), rounded up to INDEX_STEP_MB; returns the
     limit in MiB."""
     names = sorted(tables)
@@ -115,7 +122,7 @@ def fit_memory_to_indexes(conn: duckdb.DuckDBPyConnection, tables: Iterable[str]
     ).fetchall()[0][0]
     index_bytes = max(int(rows) * INDEX_BYTES_PER_ROW, int(held))
     steps = -(-index_bytes // (INDEX_STEP_MB * 2**20))
-    limit = MEMORY_LIMIT_MB + steps * INDEX_STEP_MB
+    limit = working_mb + steps * INDEX_STEP_MB
     conn.execute(f"SET memory_limit = '{limit}MiB'")
     return limit
 
@@ -339,7 +346,7 @@ class Ingestion:
         re-read overlap: keys will keep coming back)."""
         # Before the write: a run into big tables needs their indexes' room from its first batch.
         self._written.update(batch.rows)
-        fit_memory_to_indexes(conn, self._written)
+        fit_memory_to_indexes(conn, self._written, LOAD_MEMORY_MB)
         if not self._replace:
             try:
                 self._write_transaction(conn, batch, replace=False)

@@ -11,6 +11,7 @@ from connectors.items import Item
 from pipelines.raw import (
     INDEX_BYTES_PER_ROW,
     INDEX_STEP_MB,
+    LOAD_MEMORY_MB,
     MEMORY_LIMIT_MB,
     Ingestion,
     open_warehouse,
@@ -47,10 +48,10 @@ def test_the_limit_rises_with_the_key_indexes_as_a_load_grows_them(tmp_path: Pat
     indexes = index_mib(conn)
     assert indexes > 0
     limit = limit_mib(conn)
-    # Working memory on top of the indexes (counted by rows), rounded up to a step.
+    # A load's working memory on top of the indexes (counted by rows), rounded up to a step.
     needed = max(indexes, 195_000 * INDEX_BYTES_PER_ROW / 2**20)
-    assert MEMORY_LIMIT_MB + needed <= limit < MEMORY_LIMIT_MB + needed + INDEX_STEP_MB
-    assert (limit - MEMORY_LIMIT_MB) % INDEX_STEP_MB == 0
+    assert LOAD_MEMORY_MB + needed <= limit < LOAD_MEMORY_MB + needed + INDEX_STEP_MB
+    assert (limit - LOAD_MEMORY_MB) % INDEX_STEP_MB == 0
 
 
 def test_a_load_into_a_big_table_read_back_from_the_file_gets_its_room_first(
@@ -64,6 +65,6 @@ def test_a_load_into_a_big_table_read_back_from_the_file_gets_its_room_first(
     again = open_warehouse(tmp_path / "w.duckdb")
     assert limit_mib(again) == MEMORY_LIMIT_MB
     load(again, range(199_999, 200_001))  # one key again, one new
-    assert limit_mib(again) >= MEMORY_LIMIT_MB + 200_000 * INDEX_BYTES_PER_ROW / 2**20
+    assert limit_mib(again) >= LOAD_MEMORY_MB + 200_000 * INDEX_BYTES_PER_ROW / 2**20
     count = again.execute("SELECT count(*) FROM raw.focus_rows").fetchall()[0][0]
     assert count == 200_001
