@@ -1,9 +1,9 @@
-"""The marts from staging: the metric functions composed in their run order (pure, no I/O).
+"""The marts from staging: the metric functions composed in their run order.
 
-:func:`build_marts` takes the staging frames and returns one frame per ``marts`` table with
-exactly the columns of ``models.schema.MARTS`` (``data_quality`` and ``rejected_records``
-excepted: they come from the raw layer's run records, see the pipeline), plus the links left out
-(:data:`DROPPED_LINKS`).
+:func:`build_marts` reads staging through a :data:`models.mart_reads.Reader` (its only I/O:
+reads) and returns one frame per ``marts`` table with exactly the columns of
+``models.schema.MARTS`` (``data_quality`` and ``rejected_records`` excepted: they come from the
+raw layer's run records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 
 import polars as pl
 
+from models.mart_reads import COMMIT_GRAPH, COMMITS, COST_ROWS, PR_COMMITS, PUSHES, Reader, table
 from models.metrics import (
     DEFAULT_PRODUCTION_ENVS,
     DEFAULT_PRODUCTION_PATTERN,
@@ -42,7 +43,6 @@ from models.metrics.failures import REVERT_MARKER, REVERT_SHA
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
-from models.staging import Staging
 
 
 @dataclass(frozen=True)
@@ -117,68 +117,83 @@ def with_prehistory_commits(
     return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
 
 
-def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
-    """Every mart but ``data_quality``, keyed by table name."""
-    services = s.services
-    history = resolve_revision(
-        collapse_self_heal(s.argocd_history),
-        s.commits,
-        services,
-        helm_tag_parameter=o.helm_tag_parameter,
-    )
-    deps = first_observed(
-        production_deployments(
-            history,
-            s.github_deployments,
-            services,
-            s.argocd_apps,
-            history_start=o.history_start,
-            as_of=o.as_of,
-            production_pattern=o.production_pattern,
-            production_envs=o.production_envs,
-        )
-    )
-    ancestry = build_ancestry(deps, s.commits, services)
-    shipped = deployed_at_by_ancestry(deps, s.commits, services, ancestry=ancestry)
-    deps = flag_rollbacks(deps, s.commits, services, ancestry=ancestry)
-    # The graph index (a node frame and three lists of a commit each, ~0.6 GB at 4 M commits)
-    # is not needed past here: let go of it before the change joins build theirs.
-    del ancestry
-    shipped = with_prehistory_commits(shipped, deps, s.commits, services)
-    pulls = s.pull_requests.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of))
-    pushes = s.commits.filter(pl.col("committer_date") <= o.as_of)
-    chg = lead_times(
-        changes(pushes, pulls, s.pr_commits, history_start=o.history_start),
-        shipped,
-        deps,
-        services,
-    )
-    incidents = s.incidents.filter(_between("created_at", o.history_start, o.as_of))
-    inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
-    deps = failed_deployments(deps, inc, shipped, s.commits, services, window_hours=o.window_hours)
-    deps = recovery_times(deps, inc)
-    deps = rework_deployments(deps, shipped, s.commits, services, inc)
-    teams_of = services.select("service", "team")
-    inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
-    responses = s.survey_responses.filter(_between("submitted_at", o.history_start, o.as_of))
-    tiers = dora_tiers(deps, chg, inc, services, as_of=o.as_of.date())
-    survey = satisfaction(
-        responses, s.survey_answers, s.teams, min_group=o.min_group, org_invited=s.users.height
-    )
+def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
+    """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
+    gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
+    and let go after its last, so at most a few big ones are held at once."""
+    services, teams = read(table("services")), read(table("teams"))
+    spend = costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)
+    history = read(table("argocd_history"))
     envs = environments(
-        s.argocd_status,
-        s.argocd_history.filter(pl.col("deployed_at") <= o.as_of),
-        s.deployment_operations.filter(
+        read(table("argocd_status")),
+        history.filter(pl.col("deployed_at") <= o.as_of),
+        read(table("deployment_operations")).filter(
             pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)
         ),
         services,
         production_pattern=o.production_pattern,
         production_envs=o.production_envs,
     )
-    links, dropped = service_links(services, s.catalog_links, o.link_bases)
+    history = resolve_revision(
+        collapse_self_heal(history),
+        read(COMMITS),
+        services,
+        helm_tag_parameter=o.helm_tag_parameter,
+    )
+    deps = first_observed(
+        production_deployments(
+            history,
+            read(table("github_deployments")),
+            services,
+            read(table("argocd_apps")),
+            history_start=o.history_start,
+            as_of=o.as_of,
+            production_pattern=o.production_pattern,
+            production_envs=o.production_envs,
+        )
+    )
+    del history
+    pulls = read(table("pull_requests"))
+    chg = changes(
+        read(PUSHES).filter(pl.col("committer_date") <= o.as_of),
+        pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
+        read(PR_COMMITS),
+        history_start=o.history_start,
+    )
+    del pulls
+    graph = read(COMMIT_GRAPH)
+    ancestry = build_ancestry(deps, graph, services)
+    shipped = deployed_at_by_ancestry(deps, graph, services, ancestry=ancestry)
+    deps = flag_rollbacks(deps, graph, services, ancestry=ancestry)
+    # The graph and its index (~1.5 GB at 4 M commits) are not needed past here.
+    del ancestry, graph
+    commits = read(COMMITS)
+    shipped = with_prehistory_commits(shipped, deps, commits, services)
+    # The revert rules read only the commits whose message names a revert (the others have
+    # none in COMMITS): those few rows, not the 4 M shas, stay for them.
+    reverts = commits.filter(pl.col("message").is_not_null())
+    del commits
+    chg = lead_times(chg, shipped, deps, services)
+    incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
+    inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
+    deps = failed_deployments(deps, inc, shipped, reverts, services, window_hours=o.window_hours)
+    deps = recovery_times(deps, inc)
+    deps = rework_deployments(deps, shipped, reverts, services, inc)
+    del shipped
+    teams_of = services.select("service", "team")
+    inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
+    responses = read(table("survey_responses")).filter(
+        _between("submitted_at", o.history_start, o.as_of)
+    )
+    answers = read(table("survey_answers"))
+    tiers = dora_tiers(deps, chg, inc, services, as_of=o.as_of.date())
+    survey = satisfaction(
+        responses, answers, teams, min_group=o.min_group, org_invited=read(table("users")).height
+    )
+    links, dropped = service_links(services, read(table("catalog_links")), o.link_bases)
     return {
         "services": to_mart(services, "services"),
-        "teams": to_mart(s.teams, "teams"),
+        "teams": to_mart(teams, "teams"),
         "deployments": to_mart(deps, "deployments"),
         "changes": chg,
         "incidents": to_mart(inc.sort("created_at", "incident_id"), "incidents"),
@@ -188,12 +203,12 @@ def build_marts(s: Staging, o: MartOptions) -> dict[str, pl.DataFrame]:
         "dora_tiers": tiers,
         "benchmarks": benchmarks(),
         "satisfaction": survey,
-        "costs": costs(s.cost_rows, services, s.teams, start=o.history_start, end=o.as_of),
+        "costs": spend,
         "environments": envs,
         "service_links": links,
         "team_maturity": team_maturity(
-            services, s.teams, envs, deps, tiers, survey, as_of=o.as_of.date()
+            services, teams, envs, deps, tiers, survey, as_of=o.as_of.date()
         ),
-        "survey_choices": survey_choices(responses, s.survey_answers, min_group=o.min_group),
+        "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
     }

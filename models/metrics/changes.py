@@ -16,10 +16,26 @@ from models.metrics.frames import CHANGES, conform, to_mart
 
 FIRST_OBSERVED = "first_observed_deployment"
 CLOCK_SKEW = "clock_skew"
+COPY_KEY = "copy_key"
+"""A commit's author email and message as one 64-bit hash, which both commit frames may carry
+instead of the two texts (the marts step reads it so, not millions of messages): rebased copies
+are then matched on repo, author date and this key. A false match needs a hash collision
+between two commits of one repo authored in the same microsecond."""
 
 
 def _seconds(later: str, earlier: str) -> pl.Expr:
     return (pl.col(later) - pl.col(earlier)).dt.total_microseconds().cast(pl.Float64) / 1e6
+
+
+def _copy_identity(commits: pl.DataFrame, pr_commits: pl.DataFrame) -> list[str]:
+    """The columns a rebased copy shares with the PR commit it copies, besides repo and author
+    date: :data:`COPY_KEY` if both frames carry it, else the author email and message."""
+    keyed = [COPY_KEY in frame.columns for frame in (commits, pr_commits)]
+    if all(keyed):
+        return [COPY_KEY]
+    if any(keyed):  # two different identities would never match: a caller's mistake
+        raise ValueError(f"{COPY_KEY} in one of commits and pr_commits only")
+    return ["author_email", "message"]
 
 
 def changes(
@@ -39,8 +55,10 @@ def changes(
       ``history_start`` that belongs to no merged PR; ``push:<repo>:<sha>``, start =
       ``author_date``, merged = ``committer_date``. A commit belongs to a merged PR when it is
       its merge or squash commit, one of the commits it lists, or a rebased copy of one (same
-      author date, author email and message in the same repo).
+      author date, author email and message in the same repo; or the same :data:`COPY_KEY`
+      when both frames carry it).
     """
+    identity = _copy_identity(commits, pr_commits)
     merged = with_repo_key(pull_requests.filter(pl.col("merged_at").is_not_null()), alias="_repo")
     listed = with_repo_key(pr_commits, alias="_repo").join(
         merged.select("_repo", "number"), on=["_repo", "number"], how="semi"
@@ -73,8 +91,8 @@ def changes(
         )
         .join(listed.select("_repo", "sha"), on=["_repo", "sha"], how="anti")
         .join(
-            listed.select("_repo", "author_date", "author_email", "message"),
-            on=["_repo", "author_date", "author_email", "message"],
+            listed.select("_repo", "author_date", *identity),
+            on=["_repo", "author_date", *identity],
             how="anti",
             nulls_equal=True,
         )

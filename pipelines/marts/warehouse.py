@@ -7,10 +7,11 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
+from models.mart_reads import Reader
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
-from models.staging import STAGING_TABLES, Query, Staging, Table
+from models.staging import Query, Table
 from pipelines.raw import has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -65,11 +66,15 @@ def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -
     return table.height
 
 
-def read_staging(conn: duckdb.DuckDBPyConnection) -> Staging:
-    """The staging tables as frames (UTC timestamps)."""
+def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
+    """What :func:`models.marts.build_marts` reads staging with: each query run on ``conn``
+    into a frame when it asks (UTC timestamps), so no table is held longer than its users."""
     conn.execute("SET TimeZone = 'UTC'")
-    frames = {name: conn.sql(f"SELECT * FROM staging.{name}").pl() for name in STAGING_TABLES}
-    return Staging(**frames)
+
+    def read(query: str) -> pl.DataFrame:
+        return conn.sql(query).pl()
+
+    return read
 
 
 def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame]) -> dict[str, int]:

@@ -1,0 +1,64 @@
+"""What :func:`models.marts.build_marts` reads of the ``staging`` schema: one query per read.
+
+The marts step reads staging piece by piece, each piece just before its first user runs, and
+lets go of it after its last, instead of holding every table whole from the start (at the
+enterprise scale that is about 5 GB of frames, against a 4 GB budget for the whole step). Each
+query takes only the columns its users read, and hands DuckDB what it can do without changing a
+number:
+
+- cost rows come summed per charge period start, tags and currency (:data:`COST_ROWS`):
+  :func:`models.metrics.costs.costs` sums them per day, allocation and currency anyway, and
+  DECIMAL sums are exact (a sum overflowing DECIMAL(38, 10) is an error, not a rounding);
+- commits and PR commits carry :data:`models.metrics.changes.COPY_KEY` instead of the author
+  email and message texts, which only the rebased-copy match compares;
+- the commits the revert rules read carry their message only where it names a revert
+  (:data:`COMMITS`): those rules read no other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from models.metrics.changes import COPY_KEY
+from models.metrics.failures import REVERT_MARKER
+
+Reader = Callable[[str], pl.DataFrame]
+"""Runs one query over a warehouse holding the ``staging`` schema (UTC session) into a frame."""
+
+
+def table(name: str, *columns: str) -> str:
+    """``staging.<name>``, whole or only ``columns``."""
+    return f"SELECT {', '.join(columns) or '*'} FROM staging.{name}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_COPY_KEY = f"hash(author_email, message) AS {COPY_KEY}"
+
+COMMITS = (
+    "SELECT repo, sha, CASE WHEN contains(message, "
+    f"{_literal(REVERT_MARKER)}) THEN message END AS message FROM staging.commits"
+)
+"""Every commit's repo and sha, and its message where it contains the revert marker (NULL
+elsewhere): what revision resolution, the prehistory reverts and the revert rules read."""
+
+COMMIT_GRAPH = table("commits", "repo", "sha", "parents")
+"""The commit graph the ancestry walk indexes."""
+
+PUSHES = f"SELECT repo, sha, author_date, committer_date, {_COPY_KEY} FROM staging.commits"
+"""The default-branch commits as candidate direct pushes."""
+
+PR_COMMITS = f"SELECT repo, number, sha, author_date, {_COPY_KEY} FROM staging.pr_commits"
+"""The commits each PR lists: its start, and what its rebased copies look like."""
+
+COST_ROWS = (
+    "SELECT charge_period_start, tags, billing_currency, "
+    "sum(effective_cost) AS effective_cost, sum(billed_cost) AS billed_cost "
+    "FROM staging.cost_rows GROUP BY charge_period_start, tags, billing_currency"
+)
+"""The cost rows summed per what :func:`models.metrics.costs.costs` filters, allocates and
+groups by (an amount left empty stays NULL in a sum of NULLs only, which costs() counts as 0)."""

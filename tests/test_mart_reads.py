@@ -1,0 +1,183 @@
+"""What the marts step reads of staging (models.mart_reads) gives the metric functions the same
+answers as the whole tables would.
+
+The reads pre-sum cost rows, give commits a copy key instead of author email and message, and
+keep a commit's message only where it names a revert: each is compared here with the function
+run on the whole table, on hand-made rows that exercise the case and on the small world's
+staging.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from marts_harness import Built
+from polars.testing import assert_frame_equal
+
+from models.mart_reads import COMMITS, COST_ROWS, PR_COMMITS, PUSHES, Reader, table
+from models.metrics import changes, costs
+from models.metrics import frames as F
+from models.metrics.changes import COPY_KEY
+from models.metrics.failures import REVERT_MARKER
+from pipelines.marts.warehouse import read_staging
+from pipelines.raw import open_warehouse
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+END = datetime(2024, 2, 1, tzinfo=UTC)
+SHOP = "component:default/shop"
+SERVICES = pl.DataFrame(
+    {"service": [SHOP], "name": ["shop"], "team": ["group:default/payments"], "repo": ["a/shop"]}
+).cast({"service": pl.Utf8})
+TEAMS = pl.DataFrame(
+    {"team": ["group:default/payments"], "name": ["Payments"], "parent": [None], "members": [3]},
+    schema=F.TEAMS,
+)
+
+
+def staging_of(frames: Mapping[str, pl.DataFrame]) -> Reader:
+    """A reader over an in-memory warehouse whose ``staging`` schema holds ``frames``."""
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA staging")
+    for name, frame in frames.items():
+        conn.register("frame", frame.to_arrow())
+        conn.execute(f"CREATE TABLE staging.{name} AS SELECT * FROM frame")
+        conn.unregister("frame")
+    return read_staging(conn)
+
+
+def t(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_cost_rows_read_summed_give_the_costs_of_every_row() -> None:
+    tags = '{"service": "shop"}'
+    rows = [  # (period start, tags, currency, effective, billed)
+        (t("2024-01-02 00:00"), tags, "USD", "1.0000000001", "2"),
+        (t("2024-01-02 00:00"), tags, "USD", "2.5", None),  # summed with the row above
+        (t("2024-01-02 00:00"), tags, " USD", "4", "4"),  # a currency written differently
+        (t("2024-01-02 00:00"), tags, "EUR", None, None),  # empty amounts only: 0
+        (t("2024-01-02 06:00"), tags, "USD", "8", "8"),  # same day, another period
+        (t("2024-01-02 00:00"), '{"team": "payments"}', "USD", "16", "16"),
+        (t("2024-01-02 00:00"), None, "USD", "32", "32"),  # unallocated
+        (t("2024-01-02 00:00"), None, "USD", "64", "64"),
+        (t("2023-12-31 23:00"), tags, "USD", "128", "128"),  # before the window
+        (t("2024-02-01 00:00"), tags, "USD", "256", "256"),  # at its (excluded) end
+    ]
+    columns = ["charge_period_start", "tags", "billing_currency", "effective_cost", "billed_cost"]
+    whole = pl.DataFrame(
+        [
+            (
+                "focus",
+                p,
+                tg,
+                c,
+                None if e is None else Decimal(e),
+                None if b is None else Decimal(b),
+            )
+            for p, tg, c, e, b in rows
+        ],
+        schema=F.COST_ROWS,
+        orient="row",
+    )
+    read = staging_of({"cost_rows": whole})
+    summed = read(COST_ROWS)
+    assert summed.columns == columns and summed.height == len(rows) - 2
+    assert summed.schema == {c: F.COST_ROWS[c] for c in columns}
+    expected = costs(whole, SERVICES, TEAMS, start=START, end=END)
+    assert expected.height == 4  # shop in USD and EUR, the team, unallocated
+    assert_frame_equal(costs(summed, SERVICES, TEAMS, start=START, end=END), expected)
+
+
+def commit(
+    label: str, when: str, email: str, message: str | None, **more: object
+) -> dict[str, object]:
+    return {
+        "repo": "a/shop",
+        "sha": label * 40,
+        "parents": [],
+        "author_date": t(when),
+        "author_email": email,
+        "committer_date": t(when),
+        "message": message,
+        **more,
+    }
+
+
+def test_rebased_copies_are_matched_by_copy_key_as_by_author_email_and_message() -> None:
+    dev, other = "dev@a.test", "other@a.test"
+    branch = [
+        commit("a", "2024-01-03 10:00", dev, "feat: a"),  # a rebased copy of PR 1's "1"
+        commit("b", "2024-01-03 11:00", dev, "feat: b"),  # same message, another author date
+        commit("c", "2024-01-03 12:00", other, "feat: c"),  # same date and message, other email
+        commit("d", "2024-01-03 13:00", dev, "feat: d"),  # a copy of an unmerged PR's commit
+        commit("e", "2024-01-03 14:00", dev, None),  # no message, nor has the PR's copy
+    ]
+    listed = [
+        commit("1", "2024-01-03 10:00", dev, "feat: a", number=1),
+        commit("2", "2024-01-03 10:30", dev, "feat: b", number=1),
+        commit("3", "2024-01-03 12:00", dev, "feat: c", number=1),
+        commit("4", "2024-01-03 13:00", dev, "feat: d", number=2),
+        commit("5", "2024-01-03 14:00", dev, None, number=1),
+    ]
+    pulls = pl.DataFrame(
+        [
+            ("a/shop", 1, "main", "main", t("2024-01-03 09:00"), t("2024-01-04 09:00"), "f" * 40),
+            ("a/shop", 2, "main", "main", t("2024-01-03 09:00"), None, None),
+        ],
+        schema=[c for c in F.PULL_REQUESTS if c != "first_commit_authored_at"],
+        orient="row",
+    ).with_columns(first_commit_authored_at=None)
+    pulls = F.conform(pulls, F.PULL_REQUESTS)
+    commits = pl.DataFrame(branch, schema=F.COMMITS)
+    pr_commits = F.conform(
+        pl.DataFrame(listed, schema={**F.COMMITS, "number": pl.Int64}), F.PR_COMMITS
+    )
+    read = staging_of({"commits": commits, "pr_commits": pr_commits})
+    by_text = changes(commits, pulls, pr_commits, history_start=START)
+    pushes = by_text.filter(pl.col("kind") == "push").get_column("commit_sha").to_list()
+    assert pushes == ["b" * 40, "c" * 40, "d" * 40]
+    by_key = changes(read(PUSHES), pulls, read(PR_COMMITS), history_start=START)
+    assert_frame_equal(by_key, by_text)
+
+
+def test_a_copy_key_on_one_side_only_is_an_error() -> None:
+    commits = pl.DataFrame([commit("a", "2024-01-03 10:00", "d@a.test", "x")], schema=F.COMMITS)
+    pulls = pl.DataFrame(schema=F.PULL_REQUESTS)
+    keyed = pl.DataFrame(schema={**F.PR_COMMITS, COPY_KEY: pl.UInt64})
+    with pytest.raises(ValueError, match=COPY_KEY):
+        changes(commits, pulls, keyed, history_start=START)
+
+
+@pytest.fixture
+def small_staging(small_marts: Built, tmp_path: Path) -> Iterator[Reader]:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(small_marts.home / "warehouse.duckdb", path)
+    conn = open_warehouse(path)
+    yield read_staging(conn)
+    conn.close()
+
+
+def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Reader) -> None:
+    read = small_staging
+    first, last = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    services, teams = read(table("services")), read(table("teams"))
+    spend = costs(read(table("cost_rows")), services, teams, start=first, end=last)
+    assert spend.height > 0
+    assert_frame_equal(costs(read(COST_ROWS), services, teams, start=first, end=last), spend)
+    commits, pulls = read(table("commits")), read(table("pull_requests"))
+    by_text = changes(commits, pulls, read(table("pr_commits")), history_start=first)
+    by_key = changes(read(PUSHES), pulls, read(PR_COMMITS), history_start=first)
+    assert by_text.get_column("kind").unique().sort().to_list() == ["pr", "push"]
+    assert_frame_equal(by_key, by_text)
+    reverts = commits.with_columns(
+        message=pl.when(pl.col("message").str.contains(REVERT_MARKER, literal=True)).then("message")
+    )
+    assert reverts.get_column("message").drop_nulls().len() > 0
+    assert_frame_equal(read(COMMITS), reverts.select("repo", "sha", "message"))
