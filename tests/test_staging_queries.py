@@ -4,22 +4,25 @@ Pinned down here, on the small world's raw layer: the big staging tables come as
 :class:`models.staging.Query` (so the pipeline writes them with ``CREATE TABLE ... AS``, their
 rows never in Python), and each such table, written that way, has exactly the column types
 and the rows (in order, where the query sorts) that its frame (``Query.frame``, what
-``stage()`` gives) has when written through Arrow, and that ``read_staging`` returns.
+``stage()`` gives) has when written through Arrow. And the cost rows' ``tags``: the JSON text
+of the ``Tags`` field whether an export wrote it as a JSON string or Parquet as a map.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 import pytest
 from marts_harness import Built
 
-from models.staging import Query, staged
+from models.staging import Query, stage, staged
 from pipelines.marts.warehouse import write_staging
-from pipelines.raw import open_warehouse
+from pipelines.raw import OBJECT_DDL, open_warehouse
 
 # The big tables at the enterprise scale: each must stay a query.
 BIG = {
@@ -70,3 +73,26 @@ def test_a_table_written_from_its_query_equals_its_frame_written_through_arrow(
         if name in SORTED:
             assert direct.equals(frame), name
         assert direct.sort(pl.all()).equals(through_arrow.sort(pl.all())), name
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ('{"team": "payments"}', '{"team": "payments"}'),  # exports: a JSON string, as written
+        ({"team": "payments", "n": 1}, '{"team":"payments","n":1}'),  # Parquet: a map, as JSON
+        ("", None),
+        (None, None),
+    ],
+)
+def test_cost_tags_are_the_json_text_of_the_tags_string_or_map(tags: Any, expected: str) -> None:
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA raw")
+    conn.execute(OBJECT_DDL.format(table="focus_rows"))
+    row = {"ChargePeriodStart": "2026-01-01T00:00:00Z", "BillingCurrency": "USD", "Tags": tags}
+    conn.execute(
+        "INSERT INTO raw.focus_rows VALUES ('k', 'f', ?::JSON, NULL, now(), 'r', 1)",
+        [json.dumps(row)],
+    )
+    costs = stage(conn).cost_rows
+    assert costs.get_column("tags").to_list() == [expected]
+    assert costs.get_column("effective_cost").to_list() == [0]  # an empty amount is 0

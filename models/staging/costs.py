@@ -28,7 +28,9 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
     shape = json.dumps(
         {
             "ChargePeriodStart": "VARCHAR",
-            "Tags": "JSON",
+            # Text either way: a JSON string (exports) unescaped, a map (Parquet) as JSON text;
+            # one parse, where JSON then ->>'$' parsed the string a second time.
+            "Tags": "VARCHAR",
             "BillingCurrency": "VARCHAR",
             "EffectiveCost": "VARCHAR",
             "BilledCost": "VARCHAR",
@@ -37,12 +39,11 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
     return Query.shaped(
         f"""
         SELECT 'focus' AS source, f.ChargePeriodStart::TIMESTAMPTZ AS charge_period_start,
-               CASE WHEN json_type(f.Tags) = 'VARCHAR' THEN nullif(f.Tags->>'$', '')
-                    ELSE f.Tags::VARCHAR END AS tags,
+               nullif(f.Tags, '') AS tags,
                f.BillingCurrency AS billing_currency,
                {amount("EffectiveCost")} AS effective_cost,
                {amount("BilledCost")} AS billed_cost
-        FROM (SELECT key, json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
+        FROM (SELECT json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
         """,
         COST_ROWS,
     )

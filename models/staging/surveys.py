@@ -10,7 +10,7 @@ stored only that hash; the catalog email is hashed with the same salt), else the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ DEFAULT_GOOGLE_FORMS_TITLES: dict[str, str] = {
     "Which team are you on?": TEAM_KEY,
 }
 EMAIL_COLUMNS = ("Email Address", "Email address")
+ROWS_PER_BATCH = 5_000
 TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
 
 
@@ -75,11 +76,14 @@ def _typeform_answer(answer: dict[str, Any]) -> tuple[str | None, Any]:
     return ref, value
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, dict[str, Any]]]:
-    rows = conn.execute(
-        f"SELECT key, scope, payload::VARCHAR FROM raw.{table} ORDER BY key"
-    ).fetchall()
-    return [(k, s, json.loads(p)) for k, s, p in rows if p]
+def _rows(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each response, parsed as it is used: a batch of text at a time, never every payload's
+    dicts at once (a GB at 100,000 responses)."""
+    result = conn.execute(f"SELECT key, scope, payload::VARCHAR FROM raw.{table} ORDER BY key")
+    while batch := result.fetchmany(ROWS_PER_BATCH):
+        for key, scope, payload in batch:
+            if payload:
+                yield key, scope, json.loads(payload)
 
 
 def stage_surveys(
