@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.measures.pipeline import STAGE_AND_MARTS, existing_instance, paved_home
+from bench.measures.pipeline import STAGE_AND_MARTS, existing_instance, paved_home, run_split
 from sandbox.world.store import World
 
 
@@ -107,8 +107,6 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
 
 def through_dagster(until: date) -> tuple[float, dict[str, float]]:
     """Pass 2: the ``rebuild`` measurement's run; its wall time and its split."""
-    import dagster as dg
-
     from models.settings import Settings
     from pipelines.run import materialize
 
@@ -119,23 +117,7 @@ def through_dagster(until: date) -> tuple[float, dict[str, float]]:
     total = time.perf_counter() - started
     if not outcome.success:
         raise RuntimeError(f"the rebuild failed: {outcome.reason}")
-    split: dict[str, float] = {}
-    with dg.DagsterInstance.get() as instance:
-        records = instance.all_logs(outcome.run_id)
-    starts: dict[str, float] = {}
-    for record in records:
-        event = record.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type_value == "STEP_START":
-            starts[event.step_key] = record.timestamp
-        elif event.event_type_value == "STEP_SUCCESS":
-            split[f"step {event.step_key}"] = record.timestamp - starts[event.step_key]
-    first_step = min(starts.values())
-    split["before the first step (materialize, run created, planned events)"] = (
-        first_step - started_at
-    )
-    split["rest (between steps, run end, run log)"] = total - sum(split.values())
+    split = run_split(outcome.run_id, started_at, total)
     return total, split
 
 

@@ -126,11 +126,19 @@ def _notes(name: str, extra: dict[str, Any]) -> str:
         notes.append(f"{extra['rejected']:,} rejected")
     if extra.get("github_quota_hours"):
         notes.append(f"{extra['github_quota_hours']:,} h of a 5,000/h GitHub quota")
+    if extra.get("steps_s"):
+        notes.append(_slowest_steps(extra["steps_s"]))
     if name == "scan_floor":
         notes.append(f"{extra['tables']} tables, {extra['warehouse_mb']:,} MB")
     elif "warehouse_mb" in extra:
         notes.append(f"warehouse {extra['warehouse_mb']:,} MB")
     return "; ".join(notes)
+
+
+def _slowest_steps(steps: dict[str, float], count: int = 5) -> str:
+    """The run's ``count`` longest parts (see ``bench.measures.pipeline.run_split``)."""
+    slowest = sorted(steps.items(), key=lambda item: -item[1])[:count]
+    return "slowest parts: " + ", ".join(f"{name} {seconds:,.1f} s" for name, seconds in slowest)
 
 
 def targets_table(report: dict[str, Any]) -> list[str]:

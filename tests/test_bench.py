@@ -139,6 +139,24 @@ def test_the_daily_run_picks_up_the_new_day_and_is_related_to_the_rebuild(
     )
 
 
+def test_the_rebuild_and_daily_run_say_where_their_time_went(results: dict[str, Any]) -> None:
+    measurements = results["measurements"]
+    for name, expected in (
+        ("rebuild", {"step staging", "step marts"}),
+        (
+            "incremental",
+            {"step staging", "step marts", "step raw__github", "step marts__published"},
+        ),
+    ):
+        run = measurements[name]
+        steps = run["extra"]["steps_s"]
+        assert expected <= set(steps), (name, sorted(steps))
+        assert sum(steps.values()) == pytest.approx(run["seconds"], abs=0.05)
+        assert all(seconds >= 0 for seconds in steps.values()), steps
+    rows = [line for line in results["_markdown"].splitlines() if "slowest parts: " in line]
+    assert len(rows) == 2 and all("step marts" in row for row in rows), rows
+
+
 def test_every_dashboard_page_and_report_format_is_timed(results: dict[str, Any]) -> None:
     dashboard = results["measurements"]["dashboard"]["extra"]
     assert set(dashboard["pages"]) == {
