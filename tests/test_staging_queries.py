@@ -5,7 +5,8 @@ Pinned down here, on the small world's raw layer: the big staging tables come as
 rows never in Python), and each such table, written that way, has exactly the column types
 and the rows (in order, where the query sorts) that its frame (``Query.frame``, what
 ``stage()`` gives) has when written through Arrow. And the cost rows' ``tags``: the JSON text
-of the ``Tags`` field whether an export wrote it as a JSON string or Parquet as a map.
+of the ``Tags`` field whether an export wrote it as a JSON string or Parquet as a map. And
+the layer is still written in one transaction: a query that fails leaves every table as it was.
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def test_a_table_written_from_its_query_equals_its_frame_written_through_arrow(
         if name in SORTED:
             assert direct.equals(frame), name
         assert direct.sort(pl.all()).equals(through_arrow.sort(pl.all())), name
+
+
+def test_a_staging_write_that_fails_midway_leaves_every_previous_table(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    before = {name: written(warehouse, name) for name in ("commits", "pull_requests")}
+    emptied = Query("SELECT 'x' AS repo WHERE false", {"repo": pl.Utf8()})
+    failing = Query("SELECT error('raw payload unreadable') AS repo", {"repo": pl.Utf8()})
+    with pytest.raises(duckdb.Error, match="unreadable"):
+        write_staging(warehouse, [("commits", emptied), ("pull_requests", failing)])
+    for name, (types, rows) in before.items():
+        after_types, after_rows = written(warehouse, name)
+        assert after_types == types and after_rows.equals(rows), name
 
 
 @pytest.mark.parametrize(
