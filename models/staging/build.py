@@ -57,10 +57,10 @@ def staged(
 ) -> Iterator[tuple[str, Table]]:
     """Every staging table from the ``raw`` schema of ``conn`` (a missing raw table gives an
     empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for.
-    The big tables (commits, pull requests and their commits, Argo CD history, cost rows) come
-    as a :class:`Query`, which the caller runs (into a frame, or DuckDB straight into a table:
-    their rows need not enter Python); the others as frames, built in Python. Sets the
-    session's TimeZone to UTC, so timestamps come back in UTC."""
+    The big tables (commits, pull requests and their commits, Argo CD history, cost rows,
+    deployment operations) come as a :class:`Query`, which the caller runs (into a frame, or
+    DuckDB straight into a table: their rows need not enter Python); the others as frames,
+    built in Python. Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
     services, teams, users = stage_catalog(conn, salt=salt)
