@@ -40,6 +40,7 @@ from models.metrics import (
 from models.metrics.deployments import collapse_self_heal, order_keys, repo_owners, with_repo_key
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
+from models.metrics.frames import compacted
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
@@ -80,8 +81,11 @@ def with_prehistory_commits(
     ``revert`` failure rule sees it as the ground truth does.
     """
     owners = repo_owners(services)
-    keyed = with_repo_key(commits.select("repo", "sha", "message")).join(
-        owners, on="repo_key", how="inner"
+    # Lazy: the 4 M keyed commits are scanned twice, for the few rows each use keeps.
+    keyed = (
+        with_repo_key(commits.select("repo", "sha", "message"))
+        .lazy()
+        .join(owners.lazy(), on="repo_key", how="inner")
     )
     targets = (
         keyed.filter(pl.col("message").str.contains(REVERT_MARKER, literal=True))
@@ -93,10 +97,17 @@ def with_prehistory_commits(
             sha=pl.col("_target").str.slice(len(REVERT_MARKER) + 1).str.to_lowercase(),
         )
         .unique()
+        .collect()
     )
     if targets.is_empty():
         return shipped
-    known = keyed.select("service", _p7=pl.col("sha").str.slice(0, 7), _sha="sha")
+    # Only the commits whose 7-character prefix a target has can match one: not all 4 M.
+    prefixes = targets.get_column("sha").str.slice(0, 7).unique().implode()
+    known = (
+        keyed.select("service", _p7=pl.col("sha").str.slice(0, 7), _sha="sha")
+        .filter(pl.col("_p7").is_in(prefixes))
+        .collect()
+    )
     missing = (
         targets.with_columns(_p7=pl.col("sha").str.slice(0, 7))
         .join(known, on=["service", "_p7"], how="left")
@@ -111,9 +122,10 @@ def with_prehistory_commits(
         .unique("service", keep="first", maintain_order=True)
         .select("service", "deployment_id", "finished_at")
     )
-    extra = missing.join(first, on="service", how="inner").join(
-        shipped.select("service", "sha"), on=["service", "sha"], how="anti"
-    )
+    extra = missing.join(first, on="service", how="inner")
+    # Compared with the shipped rows of those few shas, not with every shipped commit.
+    shipped_too = shipped.filter(pl.col("sha").is_in(extra.get_column("sha").implode()))
+    extra = extra.join(shipped_too.select("service", "sha"), on=["service", "sha"], how="anti")
     return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
 
 
@@ -134,6 +146,9 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
         production_pattern=o.production_pattern,
         production_envs=o.production_envs,
     )
+    # Frames held across later steps are compacted (frames.compacted): a few thousand
+    # environments would otherwise keep the whole history's text alive, and so on.
+    envs = compacted(envs)
     history = resolve_revision(
         collapse_self_heal(history),
         read(COMMITS),
@@ -152,6 +167,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
             production_envs=o.production_envs,
         )
     )
+    deps = compacted(deps)
     del history
     pulls = read(table("pull_requests"))
     chg = changes(
@@ -160,6 +176,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
         read(PR_COMMITS),
         history_start=o.history_start,
     )
+    chg = compacted(chg)
     del pulls
     graph = read(COMMIT_GRAPH)
     ancestry = build_ancestry(deps, graph, services)

@@ -38,6 +38,13 @@ def _copy_identity(commits: pl.DataFrame, pr_commits: pl.DataFrame) -> list[str]
     return ["author_email", "message"]
 
 
+def _repo_keyed(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` plus ``_repo``, its repo's key as a categorical: the joins of millions of
+    commits on it compare integers, not text."""
+    keyed = with_repo_key(frame, alias="_repo")
+    return keyed.with_columns(pl.col("_repo").cast(pl.Categorical))
+
+
 def changes(
     commits: pl.DataFrame,
     pull_requests: pl.DataFrame,
@@ -59,9 +66,11 @@ def changes(
       when both frames carry it).
     """
     identity = _copy_identity(commits, pr_commits)
-    merged = with_repo_key(pull_requests.filter(pl.col("merged_at").is_not_null()), alias="_repo")
-    listed = with_repo_key(pr_commits, alias="_repo").join(
-        merged.select("_repo", "number"), on=["_repo", "number"], how="semi"
+    merged = _repo_keyed(pull_requests.filter(pl.col("merged_at").is_not_null()))
+    listed = (
+        _repo_keyed(pr_commits.select("repo", "number", "sha", "author_date", *identity))
+        .drop("repo")
+        .join(merged.select("_repo", "number"), on=["_repo", "number"], how="semi")
     )
     starts = listed.group_by("_repo", "number").agg(_start=pl.col("author_date").min())
     prs = (
@@ -82,16 +91,16 @@ def changes(
             merged_at="merged_at",
         )
     )
-    candidates = with_repo_key(
-        commits.filter(pl.col("committer_date") >= history_start), alias="_repo"
-    )
+    candidates = _repo_keyed(commits.filter(pl.col("committer_date") >= history_start))
+    # Lazy and streamed: the anti-joins of millions of commits are not materialised in turn.
     pushes = (
-        candidates.join(
-            merged.select("_repo", sha="merge_commit_sha"), on=["_repo", "sha"], how="anti"
-        )
-        .join(listed.select("_repo", "sha"), on=["_repo", "sha"], how="anti")
+        candidates.lazy()
         .join(
-            listed.select("_repo", "author_date", *identity),
+            merged.lazy().select("_repo", sha="merge_commit_sha"), on=["_repo", "sha"], how="anti"
+        )
+        .join(listed.lazy().select("_repo", "sha"), on=["_repo", "sha"], how="anti")
+        .join(
+            listed.lazy().select("_repo", "author_date", *identity),
             on=["_repo", "author_date", *identity],
             how="anti",
             nulls_equal=True,
@@ -106,6 +115,7 @@ def changes(
             opened_at=pl.lit(None, dtype=CHANGES["opened_at"]),
             merged_at="committer_date",
         )
+        .collect(engine="streaming")
     )
     both = pl.concat([conform(prs, CHANGES), conform(pushes, CHANGES)], how="vertical")
     return both.sort("repo", "merged_at", "change_id")
@@ -128,11 +138,13 @@ def lead_times(
     data error: flagged, never clamped). ``deployments`` needs ``first_observed``.
     """
     first = deployments.filter(pl.col("first_observed")).select("deployment_id", _first=True)
+    # Lazy and streamed: millions of changes and shipped commits are joined in pieces.
     frame = (
         with_repo_key(changes, alias="_repo")
-        .join(repo_owners(services), left_on="_repo", right_on="repo_key", how="inner")
+        .lazy()
+        .join(repo_owners(services).lazy(), left_on="_repo", right_on="repo_key", how="inner")
         .join(
-            shipped.select(
+            shipped.lazy().select(
                 "service",
                 commit_sha="sha",
                 deployment_id="deployment_id",
@@ -141,7 +153,7 @@ def lead_times(
             on=["service", "commit_sha"],
             how="left",
         )
-        .join(first, on="deployment_id", how="left")
+        .join(first.lazy(), on="deployment_id", how="left")
     )
     is_pr = (pl.col("kind") == "pr") & pl.col("opened_at").is_not_null()
     deployed = pl.col("deployed_at").is_not_null()
@@ -161,4 +173,5 @@ def lead_times(
         .when(negative)
         .then(pl.lit(CLOCK_SKEW))
     )
-    return to_mart(frame.sort("service", "merged_at", "change_id"), "changes")
+    frame = frame.sort("service", "merged_at", "change_id").collect(engine="streaming")
+    return to_mart(frame, "changes")

@@ -63,21 +63,40 @@ BETWEEN = "between"  # the rule of thumb's verdict when a value is neither good 
 DEFAULT_REPORT_YEARS = (2021, 2023, 2024, RULE_OF_THUMB)
 
 
-def _scoped(frame: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` (with a ``service`` column) once per scope it counts in: its service, its
-    service's owning team, and the org (mapped services only)."""
+def _scope_parts(frame: pl.DataFrame, services: pl.DataFrame) -> list[pl.LazyFrame]:
+    """``frame`` (with a ``service`` column) once per scope it counts in, one lazy part per
+    kind of scope: its service, its service's owning team, and the org (mapped services only).
+    Aggregated part by part, the rows are never held three times over."""
     teams = services.select("service", _team="team").unique("service", keep="first")
-    mapped = frame.join(teams, on="service", how="inner")
+    mapped = frame.join(teams, on="service", how="inner").lazy()
+    return [
+        mapped.with_columns(scope=pl.lit("service"), scope_id=pl.col("service")).drop("_team"),
+        mapped.filter(pl.col("_team").is_not_null())
+        .with_columns(scope=pl.lit("team"), scope_id=pl.col("_team"))
+        .drop("_team"),
+        mapped.with_columns(scope=pl.lit(ORG), scope_id=pl.lit(ORG)).drop("_team"),
+    ]
+
+
+def _scoped(frame: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
+    """Every part of :func:`_scope_parts` in one frame."""
+    return pl.concat(_scope_parts(frame, services), how="vertical").collect()
+
+
+def _per_period(
+    parts: list[pl.LazyFrame], column: str, every: str, aggregates: dict[str, pl.Expr]
+) -> pl.DataFrame:
+    """``aggregates`` per scope and period of ``column`` (truncated to ``every``), one part of
+    :func:`_scope_parts` at a time (a group never holds rows of two parts, so this is the
+    aggregate of them all)."""
+    key = ["scope", "scope_id", "period_start"]
     return pl.concat(
         [
-            mapped.with_columns(scope=pl.lit("service"), scope_id=pl.col("service")),
-            mapped.filter(pl.col("_team").is_not_null()).with_columns(
-                scope=pl.lit("team"), scope_id=pl.col("_team")
-            ),
-            mapped.with_columns(scope=pl.lit(ORG), scope_id=pl.lit(ORG)),
+            part.with_columns(_period(column, every)).group_by(key).agg(**aggregates).collect()
+            for part in parts
         ],
         how="vertical",
-    ).drop("_team")
+    )
 
 
 def _scope_ids(services: pl.DataFrame) -> pl.DataFrame:
@@ -107,6 +126,25 @@ def _median(column: str, q: float = 0.5) -> pl.Expr:
     return pl.col(column).quantile(q, interpolation="linear")
 
 
+_PER_DEPLOYMENTS = {
+    "deployments": pl.len(),
+    "deployment_days": pl.col("finished_at").dt.date().n_unique(),
+    "failed_deployments": pl.col("is_failed").sum(),
+    "recovery_p50_s": _median("recovery_s"),  # set for failed deployments only
+    "rework_deployments": pl.col("is_rework").sum(),
+}
+_PER_CHANGES = {
+    "changes": pl.len(),
+    "lead_time_p50_s": _median("lead_time_s"),
+    "lead_time_p90_s": _median("lead_time_s", 0.9),
+}
+_PER_INCIDENTS = {
+    "incidents": pl.len(),
+    "mttr_p50_s": _median("time_to_restore_s"),
+    "mttr_mean_s": pl.col("time_to_restore_s").mean(),  # resolved incidents only
+}
+
+
 def dora_metrics(
     deployments: pl.DataFrame,
     changes: pl.DataFrame,
@@ -125,48 +163,22 @@ def dora_metrics(
     every day of the period, even a partial first or current one; CFR and rework rate are over
     the period's deployments, so never above 1.
     """
-    deps = _scoped(
+    deps = _scope_parts(
         deployments.select("service", "finished_at", "is_failed", "recovery_s", "is_rework"),
         services,
     )
     counted = changes.filter(
         pl.col("deployed_at").is_not_null() & pl.col("excluded_reason").is_null()
     )
-    chg = _scoped(counted.select("service", "deployed_at", "lead_time_s"), services)
-    inc = _scoped(incidents.select("service", "created_at", "time_to_restore_s"), services)
+    chg = _scope_parts(counted.select("service", "deployed_at", "lead_time_s"), services)
+    inc = _scope_parts(incidents.select("service", "created_at", "time_to_restore_s"), services)
     key = ["scope", "scope_id", "period_start"]
     out: list[pl.DataFrame] = []
     for grain in grains:
         every = GRAINS[grain]
-        d = (
-            deps.with_columns(_period("finished_at", every))
-            .group_by(key)
-            .agg(
-                deployments=pl.len(),
-                deployment_days=pl.col("finished_at").dt.date().n_unique(),
-                failed_deployments=pl.col("is_failed").sum(),
-                recovery_p50_s=_median("recovery_s"),  # set for failed deployments only
-                rework_deployments=pl.col("is_rework").sum(),
-            )
-        )
-        c = (
-            chg.with_columns(_period("deployed_at", every))
-            .group_by(key)
-            .agg(
-                changes=pl.len(),
-                lead_time_p50_s=_median("lead_time_s"),
-                lead_time_p90_s=_median("lead_time_s", 0.9),
-            )
-        )
-        i = (
-            inc.with_columns(_period("created_at", every))
-            .group_by(key)
-            .agg(
-                incidents=pl.len(),
-                mttr_p50_s=_median("time_to_restore_s"),
-                mttr_mean_s=pl.col("time_to_restore_s").mean(),  # resolved incidents only
-            )
-        )
+        d = _per_period(deps, "finished_at", every, _PER_DEPLOYMENTS)
+        c = _per_period(chg, "deployed_at", every, _PER_CHANGES)
+        i = _per_period(inc, "created_at", every, _PER_INCIDENTS)
         periods = _periods(history_start, as_of, every).to_frame()
         spine = _scope_ids(services).join(periods, how="cross")
         frame = (
