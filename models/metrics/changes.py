@@ -144,7 +144,9 @@ def lead_times(
         .lazy()
         .join(repo_owners(services).lazy(), left_on="_repo", right_on="repo_key", how="inner")
         .join(
-            shipped.lazy().select(
+            shipped.lazy()
+            .filter(pl.col("sha").is_in(changes.get_column("commit_sha").implode()))
+            .select(
                 "service",
                 commit_sha="sha",
                 deployment_id="deployment_id",
