@@ -134,6 +134,19 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
     gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
     and let go after its last, so at most a few big ones are held at once."""
     services, teams = read(table("services")), read(table("teams"))
+    # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
+    # the biggest: nothing else is held yet.
+    pulls = read(table("pull_requests"))
+    chg = changes(
+        read(PUSHES).filter(pl.col("committer_date") <= o.as_of),
+        pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
+        read(PR_COMMITS),
+        history_start=o.history_start,
+    )
+    # Frames held across later steps are compacted (frames.compacted): 2 M changes would
+    # otherwise keep the text of every commit and pull request alive, and so on.
+    chg = compacted(chg)
+    del pulls
     spend = costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)
     history = read(table("argocd_history"))
     envs = environments(
@@ -146,9 +159,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
         production_pattern=o.production_pattern,
         production_envs=o.production_envs,
     )
-    # Frames held across later steps are compacted (frames.compacted): a few thousand
-    # environments would otherwise keep the whole history's text alive, and so on.
-    envs = compacted(envs)
+    envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
     history = resolve_revision(
         collapse_self_heal(history),
         read(COMMITS),
@@ -169,15 +180,6 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
     )
     deps = compacted(deps)
     del history
-    pulls = read(table("pull_requests"))
-    chg = changes(
-        read(PUSHES).filter(pl.col("committer_date") <= o.as_of),
-        pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
-        read(PR_COMMITS),
-        history_start=o.history_start,
-    )
-    chg = compacted(chg)
-    del pulls
     graph = read(COMMIT_GRAPH)
     ancestry = build_ancestry(deps, graph, services)
     shipped = deployed_at_by_ancestry(deps, graph, services, ancestry=ancestry)
