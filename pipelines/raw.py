@@ -210,6 +210,16 @@ def read_state(conn: duckdb.DuckDBPyConnection, source: str, scope: str, name: s
     return json.loads(row[0][0]) if row else None
 
 
+def read_states(conn: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[str, str], Any]:
+    """Every state value of ``source`` by (scope, name), in one query: a source with a scope
+    per repository reads them once a run, not once per repository and name (a lookup scans
+    the table: 10,000 of them took 63 s of the enterprise world's daily GitHub run)."""
+    rows = conn.execute(
+        "SELECT scope, name, value FROM raw.state WHERE source = ?", [source]
+    ).fetchall()
+    return {(scope, name): json.loads(value) for scope, name, value in rows}
+
+
 @dataclass
 class Counts:
     fetched: int = 0

@@ -7,7 +7,7 @@ from connectors.http import AuthError, NotFoundError
 from pipelines.catalog.index import service_index
 from pipelines.github.repo import SOURCE, RepoRead
 from pipelines.ingest import PartialFailure, SourceRun, one_line, secret
-from pipelines.raw import Ingestion, read_state
+from pipelines.raw import Ingestion, read_states
 
 __all__ = ["SOURCE", "ingest_github"]
 
@@ -20,9 +20,10 @@ def ingest_github(run: SourceRun, ing: Ingestion) -> None:
     if not repos:
         ing.notes.append("no catalog component has a github.com/project-slug annotation")
         return
+    states = read_states(run.conn, SOURCE)
     etags: dict[str, str] = {}
     for repo in repos:
-        etags.update(read_state(run.conn, SOURCE, repo, "etags") or {})
+        etags.update(states.get((repo, "etags")) or {})
     settings = run.settings
     client = run.client(
         GitHubClient(
@@ -36,7 +37,7 @@ def ingest_github(run: SourceRun, ing: Ingestion) -> None:
     with client:
         for repo in repos:
             try:
-                RepoRead(run, ing, client, repo).read()
+                RepoRead(run, ing, client, repo, states).read()
             except (NotFoundError, AuthError) as exc:
                 if "HTTP 401" in str(exc):  # the token itself: every repository would fail
                     raise

@@ -27,15 +27,17 @@ unchanged repository costs four free requests.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain, islice
 from typing import Any
 
 from connectors.github import GitHubClient
 from connectors.items import Item, Rejection, validate
 from models.sources.github import REPOSITORY, Repository
 from pipelines.ingest import SourceRun, iso, later, parse_iso
-from pipelines.raw import Ingestion, read_state
+from pipelines.raw import Ingestion
 
 SOURCE = "github"
 # Statuses after which a deployment's outcome is known; others (queued, pending, in_progress)
@@ -49,19 +51,25 @@ PULLS_QUERY = {"state": "closed", "sort": "updated", "direction": "desc"}
 
 @dataclass
 class RepoRead:
+    """``states``: the source's state as the run found it (``read_states``); a repository
+    reads each of its values before it sets it, and is read once a run."""
+
     run: SourceRun
     ing: Ingestion
     client: GitHubClient
     repo: str
+    states: Mapping[tuple[str, str], Any]
     pending: set[int] = field(default_factory=set)
     rescan: datetime | None = None
+    # The client's ETags before this repository's read (its own come after, see save_etags).
+    _etags_before: int = 0
 
     @property
     def path(self) -> str:
         return f"/repos/{self.repo}"
 
     def state(self, name: str) -> Any:
-        return read_state(self.run.conn, SOURCE, self.repo, name)
+        return self.states.get((self.repo, name))
 
     def set_state(self, name: str, value: Any) -> None:
         self.ing.set_state(self.repo, name, value)
@@ -71,6 +79,7 @@ class RepoRead:
 
     # -- the read --------------------------------------------------------------------------
     def read(self) -> None:
+        self.begin()
         repository = self.repository()
         if repository is None:
             return
@@ -83,6 +92,10 @@ class RepoRead:
         self.repoll_pending()
         self.deployments()
         self.save_etags()
+
+    def begin(self) -> None:
+        """Note where the client's ETags stand before this repository's requests."""
+        self._etags_before = len(self.client.etags)
 
     def changed(self, path: str, params: dict[str, Any] | None = None) -> bool:
         """Whether a list changed since the last run: a conditional GET of its first item."""
@@ -134,7 +147,6 @@ class RepoRead:
     def pulls(self) -> None:
         if not self.changed(f"{self.path}/pulls", PULLS_QUERY):
             return
-        merged = self.merged_pulls()
         watermark = parse_iso(self.state("pulls_updated_after"))
         newest = watermark
         for record in self.client.list_pulls(
@@ -143,7 +155,9 @@ class RepoRead:
             if isinstance(record, Item):
                 pr = record.model
                 key = f"{self.repo}#{pr.number}"
-                if pr.merged_at is not None and (key not in merged or self.run.window.backfill):
+                if pr.merged_at is not None and (
+                    self.run.window.backfill or not self.stored_as_merged(key)
+                ):
                     self.pull_commits(key, pr.number)
                 newest = later(newest, pr.updated_at)
             self.add("pulls", self.repo, record, sep="#")
@@ -207,10 +221,15 @@ class RepoRead:
         slip theirs into this commit); those of deployments no longer pending are dropped."""
         mine = (f"{self.path}?", f"{self.path}/")
         done = f"{self.path}/deployments/"
+        # Only this repository's URLs: those restored for it and those its read added (a dict
+        # keeps insertion order); scanning every repository's would cost repositories squared.
+        added = islice(self.client.etags, self._etags_before, None)
+        urls = chain(self.state("etags") or {}, added)
         etags = {
-            url: tag
-            for url, tag in self.client.etags.items()
-            if url.startswith(mine)
+            url: self.client.etags[url]
+            for url in urls
+            if url in self.client.etags
+            and url.startswith(mine)
             and not (url.startswith(done) and _deployment_of(url, done) not in self.pending)
         }
         self.set_state("etags", etags)
@@ -230,13 +249,17 @@ class RepoRead:
         ).fetchall()
         return {key for (key,) in rows}
 
-    def merged_pulls(self) -> set[str]:
+    def stored_as_merged(self, key: str) -> bool:
+        """Whether the warehouse has pull request ``key`` as merged (a lookup by the key's
+        hash, which the table is keyed by: a scan of the repository's pull requests cost
+        55 ms a repository at the enterprise scale)."""
         table = self.ing.table("pulls")
         rows = self.run.conn.execute(
-            f"SELECT key FROM raw.{table} WHERE scope = ? AND payload->>'merged_at' IS NOT NULL",
-            [self.repo],
+            f"SELECT 1 FROM raw.{table} WHERE key_hash = md5_number(?) AND key = ? "
+            "AND payload->>'merged_at' IS NOT NULL",
+            [key, key],
         ).fetchall()
-        return {key for (key,) in rows}
+        return bool(rows)
 
 
 def rekey(prefix: str, record: Item[Any] | Rejection, sep: str = ":") -> Item[Any] | Rejection:

@@ -1,0 +1,94 @@
+"""One repository's read against what the warehouse already holds: merged pull requests found
+by their key, the state read once a run, and each repository's ETags kept with it alone."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+from connectors.github import GitHubClient
+from connectors.items import Item
+from models.settings import Settings
+from pipelines.github.repo import RepoRead
+from pipelines.ingest import SourceRun, Window
+from pipelines.raw import Ingestion, open_warehouse, read_states
+
+API = "https://api.github.test"
+
+
+def never(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no request expected: {request.url}")
+
+
+def reader(tmp_path: Path, repo: str, states: dict[tuple[str, str], object]) -> RepoRead:
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    settings = Settings(home=tmp_path)
+    window = Window.of(settings, date(2026, 1, 1), date(2026, 2, 1))
+    run = SourceRun(settings, conn, "r1", window)
+    client = GitHubClient(API, token="t", transport=httpx.MockTransport(never))
+    return RepoRead(run, Ingestion(conn, "github", "r1"), client, repo, states)
+
+
+def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
+    tmp_path: Path,
+) -> None:
+    read = reader(tmp_path, "org/a", {})
+    with read.ing as ing:
+        ing.add("pulls", Item("org/a#1", None, {"number": 1, "merged_at": "2026-01-02T00:00:00Z"}))
+        ing.add("pulls", Item("org/a#2", None, {"number": 2, "merged_at": None}))
+        ing.add("pulls", Item("org/b#1", None, {"number": 1, "merged_at": "2026-01-02T00:00:00Z"}))
+        ing.finish()
+    assert read.stored_as_merged("org/a#1")
+    assert not read.stored_as_merged("org/a#2")  # closed without merging
+    assert not read.stored_as_merged("org/a#3")  # not stored
+    assert read.stored_as_merged("org/b#1")
+
+
+def test_the_state_of_every_scope_is_read_in_one_go(tmp_path: Path) -> None:
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    with Ingestion(conn, "github", "r1") as ing:
+        ing.set_state("org/a", "commits_since", "2026-01-02T00:00:00Z")
+        ing.set_state("org/b", "etags", {"/repos/org/b?": '"x"'})
+        ing.commit()
+        ing.finish()
+    with Ingestion(conn, "pagerduty", "r1") as ing:
+        ing.set_state("", "created_since", "2026-01-01T00:00:00Z")
+        ing.commit()
+        ing.finish()
+    assert read_states(conn, "github") == {
+        ("org/a", "commits_since"): "2026-01-02T00:00:00Z",
+        ("org/b", "etags"): {"/repos/org/b?": '"x"'},
+    }
+    assert read_states(conn, "argocd") == {}
+
+
+def test_a_repository_keeps_its_own_etags_restored_and_new_not_its_neighbours(
+    tmp_path: Path,
+) -> None:
+    restored = {
+        "/repos/org/a?": '"a0"',
+        "/repos/org/a/deployments/7/statuses?per_page=1": '"done"',
+        "/repos/org/a/deployments/8/statuses?per_page=1": '"open"',
+    }
+    read = reader(tmp_path, "org/a", {("org/a", "etags"): restored})
+    client = read.client
+    client.etags.update(restored)
+    client.etags["/repos/org/ab?"] = '"other"'  # a neighbour whose name starts the same
+    client.etags["/repos/org/b?"] = '"b0"'
+    read.begin()
+    client.etags["/repos/org/a/pulls?per_page=1"] = '"a1"'  # added by this read
+    client.etags["/repos/org/a?"] = '"a2"'  # renewed by this read
+    client.etags["/repos/org/c?"] = '"c0"'  # not this repository's, though added since
+    read.pending = {8}
+    with read.ing:
+        read.save_etags()
+        read.ing.commit()
+        read.ing.finish()
+    saved = read_states(read.run.conn, "github")[("org/a", "etags")]
+    assert saved == {
+        "/repos/org/a?": '"a2"',
+        "/repos/org/a/deployments/8/statuses?per_page=1": '"open"',
+        "/repos/org/a/pulls?per_page=1": '"a1"',
+    }
