@@ -181,3 +181,23 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
     )
     assert reverts.get_column("message").drop_nulls().len() > 0
     assert_frame_equal(read(COMMITS), reverts.select("repo", "sha", "message"))
+
+
+def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: Path) -> None:
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    conn.execute("CREATE SCHEMA staging")
+    conn.execute(
+        "CREATE TABLE staging.commits AS SELECT 'r' || (range % 7) AS repo, md5(range::VARCHAR) "
+        "AS sha FROM range(2000000)"
+    )
+    conn.execute("CHECKPOINT")
+    cached = (
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    )
+    limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    conn.sql("SELECT * FROM staging.commits").pl()
+    assert conn.execute(cached).fetchall()[0][0] > 10 * 2**20  # what a plain read leaves
+    frame = read_staging(conn)(table("commits"))
+    assert frame.height == 2_000_000
+    assert conn.execute(cached).fetchall()[0][0] < 2**20
+    assert conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
