@@ -33,6 +33,8 @@ def index_mib(conn: duckdb.DuckDBPyConnection) -> float:
 def test_an_empty_warehouse_gets_the_working_memory_alone(tmp_path: Path) -> None:
     conn = open_warehouse(tmp_path / "w.duckdb")
     assert limit_mib(conn) == MEMORY_LIMIT_MB
+    setting = "SELECT current_setting('allocator_flush_threshold')"
+    assert conn.execute(setting).fetchall()[0][0] == "32MB"  # the default: 134217728B
 
 
 def load(conn: duckdb.DuckDBPyConnection, rows: range) -> None:
