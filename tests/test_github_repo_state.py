@@ -36,14 +36,20 @@ def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
 ) -> None:
     read = reader(tmp_path, "org/a", {})
     with read.ing as ing:
-        ing.add("pulls", Item("org/a#1", None, {"number": 1, "merged_at": "2026-01-02T00:00:00Z"}))
-        ing.add("pulls", Item("org/a#2", None, {"number": 2, "merged_at": None}))
-        ing.add("pulls", Item("org/b#1", None, {"number": 1, "merged_at": "2026-01-02T00:00:00Z"}))
+        merged_at = "2026-01-02T00:00:00Z"
+        ing.add("pulls", Item("org/a#1", None, {"merged_at": merged_at}), scope="org/a")
+        ing.add("pulls", Item("org/a#2", None, {"merged_at": None}), scope="org/a")
+        ing.add("pulls", Item("org/b#1", None, {"merged_at": merged_at}), scope="org/b")
         ing.finish()
     assert read.stored_as_merged("org/a#1")
     assert not read.stored_as_merged("org/a#2")  # closed without merging
     assert not read.stored_as_merged("org/a#3")  # not stored
     assert read.stored_as_merged("org/b#1")
+    # A first read scans the repository's once and asks the set.
+    merged = read.merged_pulls()
+    assert merged == {"org/a#1"}
+    assert read.stored_as_merged("org/a#1", merged)
+    assert not read.stored_as_merged("org/a#2", merged)
 
 
 def test_the_state_of_every_scope_is_read_in_one_go(tmp_path: Path) -> None:

@@ -148,6 +148,9 @@ class RepoRead:
         if not self.changed(f"{self.path}/pulls", PULLS_QUERY):
             return
         watermark = parse_iso(self.state("pulls_updated_after"))
+        # A first read lists every pull request of the repository: one scan of what is stored
+        # (a resumed run's) beats a lookup each; a later read lists a day's few: a lookup each.
+        merged = self.merged_pulls() if watermark is None else None
         newest = watermark
         for record in self.client.list_pulls(
             self.repo, updated_after=self.run.window.since(watermark)
@@ -156,7 +159,7 @@ class RepoRead:
                 pr = record.model
                 key = f"{self.repo}#{pr.number}"
                 if pr.merged_at is not None and (
-                    self.run.window.backfill or not self.stored_as_merged(key)
+                    self.run.window.backfill or not self.stored_as_merged(key, merged)
                 ):
                     self.pull_commits(key, pr.number)
                 newest = later(newest, pr.updated_at)
@@ -249,10 +252,22 @@ class RepoRead:
         ).fetchall()
         return {key for (key,) in rows}
 
-    def stored_as_merged(self, key: str) -> bool:
-        """Whether the warehouse has pull request ``key`` as merged (a lookup by the key's
-        hash, which the table is keyed by: a scan of the repository's pull requests cost
-        55 ms a repository at the enterprise scale)."""
+    def merged_pulls(self) -> set[str]:
+        """The keys of this repository's pull requests stored as merged."""
+        table = self.ing.table("pulls")
+        rows = self.run.conn.execute(
+            f"SELECT key FROM raw.{table} WHERE scope = ? AND payload->>'merged_at' IS NOT NULL",
+            [self.repo],
+        ).fetchall()
+        return {key for (key,) in rows}
+
+    def stored_as_merged(self, key: str, merged: set[str] | None = None) -> bool:
+        """Whether the warehouse has pull request ``key`` as merged: in ``merged`` (from
+        :meth:`merged_pulls`) if given, else a lookup by the key's hash, which the table is
+        keyed by (0.6 ms; the scan of the repository's pull requests cost 55 ms a repository
+        at the enterprise scale, each day)."""
+        if merged is not None:
+            return key in merged
         table = self.ing.table("pulls")
         rows = self.run.conn.execute(
             f"SELECT 1 FROM raw.{table} WHERE key_hash = md5_number(?) AND key = ? "
