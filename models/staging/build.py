@@ -45,9 +45,6 @@ class Staging:
     argocd_status: pl.DataFrame
     deployment_operations: pl.DataFrame
 
-    def tables(self) -> dict[str, pl.DataFrame]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 STAGING_TABLES = tuple(f.name for f in fields(Staging))
 
