@@ -69,7 +69,6 @@ def materialize(
     return dg.materialize(
         [*RAW_ASSETS, *MART_ASSETS],
         selection=selection,
-        instance=dg.DagsterInstance.ephemeral(),
         resources={"paved": PavedResource(home=str(home), wait=False, **paved)},
         raise_on_error=False,
         run_config=QUIET,

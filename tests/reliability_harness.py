@@ -66,7 +66,6 @@ def run_all(home: Path, window_to: str, **paved: Any) -> dg.ExecuteInProcessResu
     clients never sleeping."""
     return dg.materialize(
         graph_of(defs),
-        instance=dg.DagsterInstance.ephemeral(),
         resources={
             "paved": PavedResource(home=str(home), wait=False, window_to=window_to, **paved)
         },

@@ -89,7 +89,6 @@ def materialize(home: Path, select: str | None = None, **paved: Any) -> dg.Execu
     return dg.materialize(
         [*RAW_ASSETS, *CHECKS],
         selection=selection(select),
-        instance=dg.DagsterInstance.ephemeral(),
         resources={"paved": PavedResource(home=str(home), wait=False, **paved)},
         raise_on_error=False,
         run_config=QUIET,

@@ -32,7 +32,6 @@ def run(home: Path, partition: str | None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [quarterly_report],
         partition_key=partition,
-        instance=dg.DagsterInstance.ephemeral(),
         resources={"paved": PavedResource(home=str(home))},
         run_config=QUIET,
     )
@@ -71,26 +70,30 @@ def test_after_a_quarter_closes_the_report_runs_once_the_snapshot_is_refreshed()
     graph = dg.Definitions(
         assets=[published, quarterly_report], resources={"paved": PavedResource()}
     )
-    instance = dg.DagsterInstance.ephemeral()
-    now = datetime.now(UTC)
-    closed = datetime(now.year, 3 * ((now.month - 1) // 3) + 1, 1, tzinfo=UTC)
-    last_quarter = (closed - timedelta(days=1)).replace(day=1)
-    last_quarter = last_quarter.replace(month=3 * ((last_quarter.month - 1) // 3) + 1)
-    cursor = None
+    with dg.DagsterInstance.ephemeral() as instance:  # disposed here, not by a later GC
+        now = datetime.now(UTC)
+        closed = datetime(now.year, 3 * ((now.month - 1) // 3) + 1, 1, tzinfo=UTC)
+        last_quarter = (closed - timedelta(days=1)).replace(day=1)
+        last_quarter = last_quarter.replace(month=3 * ((last_quarter.month - 1) // 3) + 1)
+        cursor = None
 
-    def requested(when: datetime) -> set[str]:
-        nonlocal cursor
-        result = dg.evaluate_automation_conditions(
-            defs=graph, instance=instance, evaluation_time=when, cursor=cursor
-        )
-        cursor = result.cursor
-        return set(result.get_requested_partitions(REPORT_KEY)) if result.total_requested else set()
+        def requested(when: datetime) -> set[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(
+                defs=graph, instance=instance, evaluation_time=when, cursor=cursor
+            )
+            cursor = result.cursor
+            return (
+                set(result.get_requested_partitions(REPORT_KEY))
+                if result.total_requested
+                else set()
+            )
 
-    assert requested(closed - timedelta(hours=1)) == set()
-    assert requested(closed + timedelta(minutes=1)) == set()  # not published since it closed
-    assert dg.materialize([published], instance=instance, selection=[PUBLISHED_KEY]).success
-    assert requested(now + timedelta(minutes=1)) == {last_quarter.date().isoformat()}
-    assert requested(now + timedelta(minutes=2)) == set()  # once per quarter
+        assert requested(closed - timedelta(hours=1)) == set()
+        assert requested(closed + timedelta(minutes=1)) == set()  # not published since it closed
+        assert dg.materialize([published], instance=instance, selection=[PUBLISHED_KEY]).success
+        assert requested(now + timedelta(minutes=1)) == {last_quarter.date().isoformat()}
+        assert requested(now + timedelta(minutes=2)) == set()  # once per quarter
 
 
 def test_the_code_location_runs_it_with_its_own_sensor_and_a_quarterly_freshness():
