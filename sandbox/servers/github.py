@@ -18,7 +18,8 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox.servers import github_git as git
@@ -34,6 +35,10 @@ VERSIONS = ("2022-11-28", "2026-03-10")
 PRODUCTION_ENVIRONMENTS = ("production", "prod")
 _REPO = r"(?:/api/v3)?(?:/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)|/repositories/(?P<rid>\d+))"
 _REPO_RE = re.compile(_REPO)
+# Branch listings and web-flow sets kept (see GitHubServer._kept): a client reads a listing's
+# pages one after another, several listings at most at once.
+KEPT_LISTINGS = 64
+T = TypeVar("T")
 # GitHub lists at most this many commits of a pull request.
 PULL_COMMITS_LIMIT = 250
 # A pull request's commits at the clock (parameters: repository id, clock).
@@ -69,7 +74,10 @@ class GitHubServer(SandboxServer):
             for name, email in world.query("SELECT name, email FROM users WHERE email IS NOT NULL")
         }
         self.graphs = git.Graphs(world)
-        self._counts: OrderedDict[tuple[int, str, str | None, str | None], int] = OrderedDict()
+        # A branch listing's shas (per repository, clock and window) and a repository's
+        # web-flow merge commits, kept for the last few asked: every page of a listing needs
+        # them, and re-reading them per page made each page cost as much as all before it.
+        self._listings: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._shapes: Shapes | None = None
         self._org = org
         super().__init__(world, token, faults)
@@ -270,18 +278,7 @@ class GitHubServer(SandboxServer):
         return ", ".join(f'<{url(n)}>; rel="{rel}"' for rel, n in rels)
 
     def render_commits(self, repo: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict]:
-        shas = [r["sha"] for r in rows]
-        web_flow: set[str] = set()
-        if shas:
-            marks = ",".join("?" * len(shas))
-            web_flow = {
-                sha
-                for (sha,) in self.world.query(
-                    f"SELECT merge_commit_sha FROM pulls WHERE repo_id = ? AND merge_method IN "
-                    f"('merge', 'squash') AND merge_commit_sha IN ({marks})",
-                    [repo["id"], *shas],
-                )
-            }
+        web_flow = self._web_flow(repo["id"]) if rows else frozenset()
         return [
             self.shapes.commit(
                 r,
@@ -317,19 +314,12 @@ class GitHubServer(SandboxServer):
         now = self.world.now_ts
         ref = req.arg("sha") or repo["default_branch"]
         if ref == repo["default_branch"]:
-            total = self._branch_count(repo["id"], now, since, until)
+            listing = self._branch_listing(repo["id"], now, since, until)
+            total = len(listing)
 
             def fetch(offset: int, limit: int) -> list[dict]:
-                rows = git.branch_commits(
-                    self.world,
-                    repo["id"],
-                    now,
-                    since=since,
-                    until=until,
-                    offset=offset,
-                    limit=limit,
-                )
-                return self.render_commits(repo, rows)
+                seqs = list(listing[offset : offset + limit])
+                return self.render_commits(repo, git.commits_by_seq(self.world, repo["id"], seqs))
         else:
             rows = self._history_of(req, repo, ref, since, until)
             total = len(rows)
@@ -340,19 +330,41 @@ class GitHubServer(SandboxServer):
         items = self.paged(fetch, (page - 1) * per_page, per_page)
         return self._listing(req, repo, items, page, per_page, total)
 
-    def _branch_count(self, repo_id: int, now: str, since: str | None, until: str | None) -> int:
-        """The size of a branch listing, counted once per listing and clock (every page's
-        Link header needs it; counting costs as much as reading a page)."""
-        key = (repo_id, now, since, until)
+    def _branch_listing(
+        self, repo_id: int, now: str, since: str | None, until: str | None
+    ) -> tuple[int, ...]:
+        """The commits a branch listing pages through, read once per listing and clock."""
+        return self._kept(
+            ("listing", repo_id, now, since, until),
+            lambda: git.branch_listing(self.world, repo_id, now, since=since, until=until),
+        )
+
+    def _web_flow(self, repo_id: int) -> frozenset[str]:
+        """The repository's merge commits GitHub made itself (merge and squash merges): they
+        carry the web-flow committer and a verified signature."""
+        return self._kept(
+            ("web_flow", repo_id),
+            lambda: frozenset(
+                sha
+                for (sha,) in self.world.query(
+                    "SELECT merge_commit_sha FROM pulls WHERE repo_id = ? AND merge_method IN "
+                    "('merge', 'squash') AND merge_commit_sha IS NOT NULL",
+                    [repo_id],
+                )
+            ),
+        )
+
+    def _kept(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         with self._lock:
-            total = self._counts.get(key)
-        if total is None:
-            total = git.count_branch_commits(self.world, repo_id, now, since=since, until=until)
-            with self._lock:
-                self._counts[key] = total
-                while len(self._counts) > 256:
-                    self._counts.popitem(last=False)
-        return total
+            if key in self._listings:
+                self._listings.move_to_end(key)
+                return self._listings[key]
+        value = compute()
+        with self._lock:
+            self._listings[key] = value
+            while len(self._listings) > KEPT_LISTINGS:
+                self._listings.popitem(last=False)
+        return value
 
     def _history_of(
         self, req: Request, repo: dict[str, Any], ref: str, since: str | None, until: str | None

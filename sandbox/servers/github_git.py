@@ -42,11 +42,25 @@ def branch_commits(
     return list(world.rows(sql, [*params, limit, offset]))
 
 
-def count_branch_commits(
+def branch_listing(
     world: World, repo_id: int, now: str, *, since: str | None, until: str | None
-) -> int:
+) -> tuple[int, ...]:
+    """The commits :func:`branch_commits` lists, in its order, as their ``seq``: one query
+    for a whole listing, so that each page is read by key (:func:`commits_by_seq`) instead of
+    sorting and skipping everything before it."""
     sql, params = _filtered(repo_id, now, since, until)
-    return world.query(f"SELECT COUNT(*) {sql}", params)[0][0]
+    sql = f"SELECT c.seq {sql} ORDER BY c.committer_date DESC, c.seq DESC"
+    return tuple(seq for (seq,) in world.query(sql, params))
+
+
+def commits_by_seq(world: World, repo_id: int, seqs: list[int]) -> list[dict[str, Any]]:
+    """The repository's commits of these ``seq``, in the order given (all must exist)."""
+    if not seqs:
+        return []
+    marks = ",".join("?" * len(seqs))
+    sql = f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.seq IN ({marks})"
+    found = {row["seq"]: row for row in world.rows(sql, [repo_id, *seqs])}
+    return [found[seq] for seq in seqs]
 
 
 def _filtered(

@@ -7,8 +7,9 @@ fixtures); URLs point at the sandbox, as GitHub Enterprise's point at its own ho
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from sandbox.servers.util import node_id, stable_hex, stable_int
 
@@ -141,7 +142,7 @@ class Shapes:
                     "url": f"{url}/commits/{p}",
                     "html_url": f"{self.web}/{full_name}/commit/{p}",
                 }
-                for p in json.loads(row["parents_json"] or "[]")
+                for p in orjson.loads(row["parents_json"] or "[]")
             ],
         }
 
