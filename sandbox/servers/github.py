@@ -17,16 +17,14 @@ import random
 import re
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox.servers import github_git as git
 from sandbox.servers.base import HTTPError, Request, Response, SandboxServer
 from sandbox.servers.faults import Faults
 from sandbox.servers.github_shapes import Shapes
-from sandbox.servers.util import parse_time, ts
+from sandbox.servers.util import Kept, parse_time, ts
 from sandbox.world.store import World
 
 DOCS = "https://docs.github.com/rest"
@@ -35,10 +33,9 @@ VERSIONS = ("2022-11-28", "2026-03-10")
 PRODUCTION_ENVIRONMENTS = ("production", "prod")
 _REPO = r"(?:/api/v3)?(?:/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)|/repositories/(?P<rid>\d+))"
 _REPO_RE = re.compile(_REPO)
-# Branch listings and web-flow sets kept (see GitHubServer._kept): a client reads a listing's
-# pages one after another, several listings at most at once.
+# Branch listings and web-flow sets kept: a client reads a listing's pages one after another,
+# several listings at most at once.
 KEPT_LISTINGS = 64
-T = TypeVar("T")
 # GitHub lists at most this many commits of a pull request.
 PULL_COMMITS_LIMIT = 250
 # A pull request's commits at the clock (parameters: repository id, clock).
@@ -74,10 +71,10 @@ class GitHubServer(SandboxServer):
             for name, email in world.query("SELECT name, email FROM users WHERE email IS NOT NULL")
         }
         self.graphs = git.Graphs(world)
-        # A branch listing's shas (per repository, clock and window) and a repository's
+        # A branch listing's commits (per repository, clock and window) and a repository's
         # web-flow merge commits, kept for the last few asked: every page of a listing needs
         # them, and re-reading them per page made each page cost as much as all before it.
-        self._listings: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._kept = Kept(KEPT_LISTINGS)
         self._shapes: Shapes | None = None
         self._org = org
         super().__init__(world, token, faults)
@@ -334,7 +331,7 @@ class GitHubServer(SandboxServer):
         self, repo_id: int, now: str, since: str | None, until: str | None
     ) -> tuple[int, ...]:
         """The commits a branch listing pages through, read once per listing and clock."""
-        return self._kept(
+        return self._kept.get(
             ("listing", repo_id, now, since, until),
             lambda: git.branch_listing(self.world, repo_id, now, since=since, until=until),
         )
@@ -342,7 +339,7 @@ class GitHubServer(SandboxServer):
     def _web_flow(self, repo_id: int) -> frozenset[str]:
         """The repository's merge commits GitHub made itself (merge and squash merges): they
         carry the web-flow committer and a verified signature."""
-        return self._kept(
+        return self._kept.get(
             ("web_flow", repo_id),
             lambda: frozenset(
                 sha
@@ -353,18 +350,6 @@ class GitHubServer(SandboxServer):
                 )
             ),
         )
-
-    def _kept(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._listings:
-                self._listings.move_to_end(key)
-                return self._listings[key]
-        value = compute()
-        with self._lock:
-            self._listings[key] = value
-            while len(self._listings) > KEPT_LISTINGS:
-                self._listings.popitem(last=False)
-        return value
 
     def _history_of(
         self, req: Request, repo: dict[str, Any], ref: str, since: str | None, until: str | None

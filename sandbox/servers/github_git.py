@@ -4,10 +4,9 @@ ancestry behind `GET /commits?sha=<commit>` and `GET /compare/{base}...{head}`."
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from typing import Any
 
+from sandbox.servers.util import Kept
 from sandbox.world.store import World
 
 COMMIT_COLUMNS = (
@@ -22,34 +21,18 @@ FROM commits c LEFT JOIN pulls p ON p.repo_id = c.repo_id AND p.number = c.pr_nu
 WHERE c.repo_id = ? AND c.reachable = 1 AND c.committer_date <= ?
   AND (c.pr_number IS NULL OR p.merged_at IS NULL OR p.merged_at <= ?)
 """
-
-
-def branch_commits(
-    world: World,
-    repo_id: int,
-    now: str,
-    *,
-    since: str | None,
-    until: str | None,
-    offset: int,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The default branch's commits at `now`, newest first (committer date, then seq)."""
-    sql, params = _filtered(repo_id, now, since, until)
-    sql = (
-        f"SELECT {COMMIT_COLUMNS} {sql} ORDER BY c.committer_date DESC, c.seq DESC LIMIT ? OFFSET ?"
-    )
-    return list(world.rows(sql, [*params, limit, offset]))
+# The order of a branch listing: newest first, by committer date, then seq.
+_NEWEST_FIRST = "ORDER BY c.committer_date DESC, c.seq DESC"
 
 
 def branch_listing(
     world: World, repo_id: int, now: str, *, since: str | None, until: str | None
 ) -> tuple[int, ...]:
-    """The commits :func:`branch_commits` lists, in its order, as their ``seq``: one query
-    for a whole listing, so that each page is read by key (:func:`commits_by_seq`) instead of
-    sorting and skipping everything before it."""
+    """The default branch's commits at `now`, as their ``seq``, in the order `GET /commits`
+    lists them: one query for a whole listing, so that each page is read by key
+    (:func:`commits_by_seq`) instead of sorting and skipping everything before it."""
     sql, params = _filtered(repo_id, now, since, until)
-    sql = f"SELECT c.seq {sql} ORDER BY c.committer_date DESC, c.seq DESC"
+    sql = f"SELECT c.seq {sql} {_NEWEST_FIRST}"
     return tuple(seq for (seq,) in world.query(sql, params))
 
 
@@ -77,7 +60,8 @@ def _filtered(
 
 
 def branch_head(world: World, repo_id: int, now: str) -> dict[str, Any] | None:
-    rows = branch_commits(world, repo_id, now, since=None, until=None, offset=0, limit=1)
+    sql, params = _filtered(repo_id, now, None, None)
+    rows = list(world.rows(f"SELECT {COMMIT_COLUMNS} {sql} {_NEWEST_FIRST} LIMIT 1", params))
     return rows[0] if rows else None
 
 
@@ -109,26 +93,18 @@ class Graphs:
 
     def __init__(self, world: World, size: int = 16) -> None:
         self.world = world
-        self.size = size
-        self._cache: OrderedDict[int, dict[str, tuple[str, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._graphs = Kept(size)
 
     def parents(self, repo_id: int) -> dict[str, tuple[str, ...]]:
-        with self._lock:
-            if repo_id in self._cache:
-                self._cache.move_to_end(repo_id)
-                return self._cache[repo_id]
-        graph = {
+        return self._graphs.get(repo_id, lambda: self._load(repo_id))
+
+    def _load(self, repo_id: int) -> dict[str, tuple[str, ...]]:
+        return {
             sha: tuple(json.loads(parents or "[]"))
             for sha, parents in self.world.query(
                 "SELECT sha, parents_json FROM commits WHERE repo_id = ?", (repo_id,)
             )
         }
-        with self._lock:
-            self._cache[repo_id] = graph
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        return graph
 
     def ancestors(self, repo_id: int, sha: str) -> set[str]:
         """`sha` and every commit reachable from it through parents."""

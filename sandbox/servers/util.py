@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, TypeVar
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _UUID_NAMESPACE = uuid.UUID("5b1c8a3e-7d0f-4a57-9c3e-1f2a6b8d9e01")
+T = TypeVar("T")
+
+
+class Kept:
+    """The last ``size`` values computed, by key (least recently used dropped first); safe
+    across the servers' request threads. Two threads asking for a missing key at once may
+    both compute it: the values are the same, the world being read-only."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
 
 
 def ts(moment: datetime) -> str:
