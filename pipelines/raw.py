@@ -206,6 +206,18 @@ def write_objects(
     conn.unregister("paved_batch")
 
 
+def stored_payload(conn: duckdb.DuckDBPyConnection, table: str, key: str) -> Any:
+    """The payload stored under ``key`` in ``raw.<table>``, parsed; None when there is none.
+
+    Looked up by the key's hash alone, which the table's primary key indexes: DuckDB uses
+    the index only for a lone equality on it (with a second condition in the same WHERE it
+    scans: 13 ms a lookup in the enterprise world's pull requests, against 1-2 ms)."""
+    rows = conn.execute(
+        f"SELECT key, payload FROM raw.{table} WHERE key_hash = md5_number(?)", [key]
+    ).fetchall()
+    return next((orjson.loads(payload) for found, payload in rows if found == key), None)
+
+
 def read_state(conn: duckdb.DuckDBPyConnection, source: str, scope: str, name: str) -> Any:
     row = conn.execute(
         "SELECT value FROM raw.state WHERE source = ? AND scope = ? AND name = ?",

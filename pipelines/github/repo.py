@@ -26,7 +26,6 @@ unchanged repository costs four free requests.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +36,7 @@ from connectors.github import GitHubClient
 from connectors.items import Item, Rejection, validate
 from models.sources.github import REPOSITORY, Repository
 from pipelines.ingest import SourceRun, iso, later, parse_iso
-from pipelines.raw import Ingestion
+from pipelines.raw import Ingestion, stored_payload
 
 SOURCE = "github"
 # Statuses after which a deployment's outcome is known; others (queued, pending, in_progress)
@@ -239,11 +238,7 @@ class RepoRead:
 
     # -- what the warehouse already has ----------------------------------------------------
     def stored_payload(self, obj: str, key: str) -> Any:
-        table = self.ing.table(obj)
-        rows = self.run.conn.execute(
-            f"SELECT payload FROM raw.{table} WHERE key = ?", [key]
-        ).fetchall()
-        return json.loads(rows[0][0]) if rows else None
+        return stored_payload(self.run.conn, self.ing.table(obj), key)
 
     def stored_keys(self, obj: str) -> set[str]:
         table = self.ing.table(obj)
@@ -263,18 +258,13 @@ class RepoRead:
 
     def stored_as_merged(self, key: str, merged: set[str] | None = None) -> bool:
         """Whether the warehouse has pull request ``key`` as merged: in ``merged`` (from
-        :meth:`merged_pulls`) if given, else a lookup by the key's hash, which the table is
-        keyed by (0.6 ms; the scan of the repository's pull requests cost 55 ms a repository
-        at the enterprise scale, each day)."""
+        :meth:`merged_pulls`) if given, else looked up by key (:func:`stored_payload`; the
+        scan of the repository's pull requests cost 55 ms a repository at the enterprise
+        scale, each day)."""
         if merged is not None:
             return key in merged
-        table = self.ing.table("pulls")
-        rows = self.run.conn.execute(
-            f"SELECT 1 FROM raw.{table} WHERE key_hash = md5_number(?) AND key = ? "
-            "AND payload->>'merged_at' IS NOT NULL",
-            [key, key],
-        ).fetchall()
-        return bool(rows)
+        payload = self.stored_payload("pulls", key)
+        return isinstance(payload, dict) and payload.get("merged_at") is not None
 
 
 def rekey(prefix: str, record: Item[Any] | Rejection, sep: str = ":") -> Item[Any] | Rejection:
