@@ -34,7 +34,7 @@ import httpx
 import orjson
 
 import pipelines.github.ingest as github_ingest
-from connectors.github import PER_PAGE, GitHubClient, drop_api_links
+from connectors.github import PER_PAGE, GitHubClient
 from sandbox.servers.base import SandboxServer
 from sandbox.servers.github import GitHubServer
 
@@ -97,7 +97,6 @@ class WorldGitHubClient(GitHubClient):
             page = orjson.loads(
                 orjson.dumps(self.server.render_commits(repo, rows[start : start + PER_PAGE]))
             )
-            drop_api_links(page, str(self.http.base_url))
             yield page
 
     def _pull_commit_rows(self, full_name: str) -> tuple[dict[str, Any], dict[int, list[dict]]]:

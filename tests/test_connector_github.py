@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 import connectors.github
@@ -960,3 +961,17 @@ def test_links_are_dropped_from_objects_of_any_shape_however_many_shapes_there_a
     drop_api_links({"payload": objects}, api)
     assert objects == [{f"field{i}": i, "html_url": f"{api}/x/{i}"} for i in range(5)]
     assert len(connectors.github._LINK_FIELDS) == 2
+
+
+def test_links_are_dropped_however_deep_the_nesting() -> None:
+    # The walk recurses for speed; nesting deeper than Python recurses (orjson parses up to
+    # 1,024 levels, a deployment's free-form payload could go that deep) goes on with a stack.
+    api = "https://api.github.com"
+    depth = 1_000
+    text = '{"a":' * depth + f'{{"url":"{api}/x","html_url":"{api}/x","b":[1]}}' + "}" * depth
+    payload = orjson.loads(text)
+    drop_api_links([payload], api)
+    node = payload
+    for _ in range(depth):
+        node = node["a"]
+    assert node == {"html_url": f"{api}/x", "b": [1]}
