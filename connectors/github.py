@@ -328,10 +328,12 @@ class GitHubClient(BaseClient):
         pages = self._pages(full_name, path, params, prefetch=past_watermark is None)
         api = str(self.http.base_url)
         for page in pages:
-            # Here, not where the page is read: the thread reading ahead then asks for the
-            # next page sooner (the server builds it while this one is worked through).
-            drop_api_links(page, api)
             for payload in page:
+                # Here, not where the page is read: the thread reading ahead then asks for
+                # the next page sooner (the server builds it while this one is worked
+                # through), and a listing that stops at its watermark strips only the
+                # items it reached (a daily run's pull requests: a few of a page of 100).
+                drop_api_links(payload, api)
                 result = validate(self.source, adapter, payload, key)
                 if isinstance(result, Item):
                     if past_watermark is not None and past_watermark(result.model):
