@@ -11,19 +11,23 @@ the layer is still written in one transaction: a query that fails leaves every t
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 from marts_harness import Built
 
 from models.staging import Query, stage, staged
+from models.staging.common import ROW_KEY
 from pipelines.marts.warehouse import write_staging
-from pipelines.raw import OBJECT_DDL, open_warehouse
+from pipelines.raw import OBJECT_DDL, open_warehouse, write_objects
 
 # The big tables at the enterprise scale: each must stay a query.
 BIG = {
@@ -40,8 +44,12 @@ SORTED = {"argocd_history", "deployment_operations"}
 def written(
     conn: duckdb.DuckDBPyConnection, name: str
 ) -> tuple[list[tuple[str, str]], pl.DataFrame]:
+    # Without the raw key a table made row by row from one raw table carries (not a column of
+    # its shape: what its restaging goes by).
     types = conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE staging.{name})")
-    return types.fetchall(), conn.sql(f"SELECT * FROM staging.{name}").pl()
+    described = [(c, t) for c, t in types.fetchall() if c != ROW_KEY]
+    selected = ", ".join(f'"{c}"' for c, _ in described)
+    return described, conn.sql(f"SELECT {selected} FROM staging.{name}").pl()
 
 
 @pytest.fixture
@@ -66,7 +74,7 @@ def test_a_table_written_from_its_query_equals_its_frame_written_through_arrow(
         counts = write_staging(warehouse, [(name, query)])
         direct_types, direct = written(warehouse, name)
         frame = query.frame(warehouse)
-        assert counts == {name: frame.height} and frame.height > 0, name
+        assert counts[name].rows == frame.height and frame.height > 0, name
         write_staging(warehouse, [(name, frame)])
         arrow_types, through_arrow = written(warehouse, name)
         assert direct_types == arrow_types, name
@@ -110,3 +118,100 @@ def test_cost_tags_are_the_json_text_of_the_tags_string_or_map(tags: Any, expect
     costs = stage(conn).cost_rows
     assert costs.get_column("tags").to_list() == [expected]
     assert costs.get_column("effective_cost").to_list() == [0]  # an empty amount is 0
+
+
+ROW_BY_ROW = {"commits", "pull_requests", "pr_commits", "cost_rows"}
+
+
+def _later_run(
+    conn: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[str, str, Any]]
+) -> None:
+    """Write ``rows`` (key, scope, payload) to ``raw.<table>`` as a later ingestion run would."""
+    batch = pa.table(
+        {
+            "key": [key for key, _, _ in rows],
+            "scope": [scope for _, scope, _ in rows],
+            "payload": [json.dumps(payload) for _, _, payload in rows],
+            "unmapped_reason": pa.array([None] * len(rows), pa.string()),
+        }
+    )
+    write_objects(conn, table, batch, extracted_at=datetime.now(UTC), run_id="a-later-run")
+
+
+def _first_row(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[str, str, Any]:
+    """The key, scope and parsed payload of ``raw.<table>``'s first row by key."""
+    key, scope, payload = conn.execute(
+        f"SELECT key, scope, payload::VARCHAR FROM raw.{table} ORDER BY key LIMIT 1"
+    ).fetchall()[0]
+    return key, scope, json.loads(payload)
+
+
+def _tables(conn: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    # In the order DuckDB stores the rows: a restaged table keeps a whole build's order too.
+    names = ROW_BY_ROW & {n for (n,) in conn.execute("SHOW TABLES FROM staging").fetchall()}
+    return {name: conn.sql(f"SELECT * FROM staging.{name}").pl() for name in names}
+
+
+def test_a_table_made_row_by_row_restages_only_new_runs_and_equals_a_whole_build(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    queries = {n for n, t in staged(warehouse) if isinstance(t, Query) and t.rows_of}
+    assert queries == ROW_BY_ROW
+    # The pipeline staged the raw layer already: nothing new, nothing built again.
+    written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
+    assert {name: w.built for name, w in written_now.items()} == dict.fromkeys(ROW_BY_ROW, 0)
+
+    # A later run re-reads one commit (its message changed: an upsert of its key), lists a
+    # new one, and exports one more cost row.
+    key, scope, payload = _first_row(warehouse, "github_commits")
+    changed = copy.deepcopy(payload)
+    changed["commit"]["message"] = "Reworded after a force-push"
+    new = payload | {"sha": "f" * 40}
+    _later_run(warehouse, "github_commits", [(key, scope, changed), ("f" * 40, scope, new)])
+    key, scope, payload = _first_row(warehouse, "focus_rows")
+    _later_run(warehouse, "focus_rows", [(key + "-next", scope, payload)])
+
+    written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
+    built = {name: w.built for name, w in written_now.items()}
+    assert built == {"commits": 2, "pull_requests": 0, "pr_commits": 0, "cost_rows": 1}
+    restaged = _tables(warehouse)
+    messages = restaged["commits"].filter(pl.col("sha") == changed["sha"].lower())["message"]
+    assert messages.to_list() == ["Reworded after a force-push"]
+
+    warehouse.execute("DROP SCHEMA staging CASCADE")
+    write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
+    whole = _tables(warehouse)
+    for name in ROW_BY_ROW:
+        assert restaged[name].equals(whole[name]), name
+
+
+def test_a_table_made_row_by_row_is_built_whole_when_what_it_joins_changed(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    # A repository renamed: every commit of it has a new repo name, though no commit changed.
+    key, scope, payload = _first_row(warehouse, "github_repositories")
+    renamed = payload | {"full_name": "paved-sandbox/renamed"}
+    _later_run(warehouse, "github_repositories", [(key, scope, renamed)])
+    written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
+    commits = written_now["commits"]
+    assert commits.built == commits.rows > 0
+    assert written_now["cost_rows"].built == 0  # it joins no repository
+    repos = warehouse.execute("SELECT DISTINCT repo FROM staging.commits").fetchall()
+    assert ("paved-sandbox/renamed",) in repos
+
+
+def test_a_commit_whose_parents_changed_builds_its_table_whole(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    # DuckDB would move a row whose list column is updated to the end of the table, out of a
+    # whole build's order; a commit's parents never change under its sha, but if they did,
+    # the table is built whole and keeps that order.
+    key, scope, payload = _first_row(warehouse, "github_commits")
+    changed = payload | {"parents": [{"sha": "e" * 40}]}
+    _later_run(warehouse, "github_commits", [(key, scope, changed)])
+    commits = write_staging(warehouse, staged(warehouse), only={"commits"})["commits"]
+    assert commits.built == commits.rows > 0
+    restaged = _tables(warehouse)["commits"]
+    warehouse.execute("DROP SCHEMA staging CASCADE")
+    write_staging(warehouse, staged(warehouse), only={"commits"})
+    assert restaged.equals(_tables(warehouse)["commits"])

@@ -35,6 +35,10 @@ def query(
     return conform(frame, schema)
 
 
+# The column a table made row by row from one raw table carries its raw row's key hash in.
+ROW_KEY = "_raw_key_hash"
+
+
 @dataclass(frozen=True)
 class Query:
     """A staging table that one SQL query gives, its columns cast to ``schema``'s types.
@@ -48,6 +52,13 @@ class Query:
     sql: str
     schema: Mapping[str, pl.DataType]
     views: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    # A table made row by row from one raw table: one row for each row of raw.<rows_of>, which
+    # the SQL reads once as ``FROM raw.<rows_of>``, carrying its key hash as ROW_KEY. Its rows
+    # depend on nothing else but the results of the ``inputs`` queries (small tables it joins).
+    # The writer then restages only the raw rows of runs it has not staged yet (see
+    # pipelines.marts.warehouse).
+    rows_of: str | None = None
+    inputs: tuple[str, ...] = ()
 
     @classmethod
     def shaped(
@@ -57,12 +68,27 @@ class Query:
         *,
         order_by: Sequence[str] = (),
         views: Mapping[str, pl.DataFrame] | None = None,
+        rows_of: str | None = None,
+        inputs: Sequence[str] = (),
     ) -> Query:
         """``sql``'s columns of ``schema``, in its order and cast to its DuckDB types (what
-        :func:`conform` would make of the frame), sorted by ``order_by``."""
-        columns = ", ".join(f'CAST("{c}" AS {sql_type(t)}) AS "{c}"' for c, t in schema.items())
+        :func:`conform` would make of the frame), sorted by ``order_by``; with ``rows_of``,
+        followed by ROW_KEY (which ``sql`` selects)."""
+        columns = [f'CAST("{c}" AS {sql_type(t)}) AS "{c}"' for c, t in schema.items()]
+        if rows_of is not None:
+            columns.append(ROW_KEY)
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
-        return cls(f"SELECT {columns} FROM ({sql}){order}", schema, dict(views or {}))
+        text = f"SELECT {', '.join(columns)} FROM ({sql}){order}"
+        return cls(text, schema, dict(views or {}), rows_of, tuple(inputs))
+
+    def over_rows(self, where: str) -> str:
+        """The SQL over only the rows of ``raw.<rows_of>`` that ``where`` selects."""
+        if self.rows_of is None:
+            raise ValueError("not a table made row by row from one raw table")
+        source = f"FROM raw.{self.rows_of}"
+        if self.sql.count(source) != 1:
+            raise ValueError(f"the SQL must read raw.{self.rows_of} exactly once")
+        return self.sql.replace(source, f"FROM (SELECT * FROM raw.{self.rows_of} WHERE {where})")
 
     @contextmanager
     def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:

@@ -7,7 +7,7 @@ import json
 import duckdb
 
 from models.metrics.frames import COST_ROWS, empty
-from models.staging.common import Query, Table, raw_tables
+from models.staging.common import ROW_KEY, Query, Table, raw_tables
 
 
 def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
@@ -42,8 +42,9 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
                nullif(f.Tags, '') AS tags,
                f.BillingCurrency AS billing_currency,
                {amount("EffectiveCost")} AS effective_cost,
-               {amount("BilledCost")} AS billed_cost
-        FROM (SELECT json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
+               {amount("BilledCost")} AS billed_cost, key_hash AS {ROW_KEY}
+        FROM (SELECT key_hash, json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
         """,
         COST_ROWS,
+        rows_of="focus_rows",
     )

@@ -26,7 +26,7 @@ from models.metrics.frames import (
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import Query, Table, query, raw_tables
+from models.staging.common import ROW_KEY, Query, Table, query, raw_tables
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -90,6 +90,11 @@ def _repos(tables: set[str]) -> str:
     return "SELECT NULL::VARCHAR AS scope, NULL::VARCHAR AS full_name, NULL::VARCHAR AS default_branch WHERE false"  # noqa: E501
 
 
+def _repo_inputs(tables: set[str]) -> tuple[str, ...]:
+    """What a table joining ``repos`` depends on besides its own raw rows."""
+    return (f"SELECT * FROM ({_repos(tables)}) ORDER BY ALL",)
+
+
 def stage_commits(tables: set[str]) -> Table:
     """One row per commit of a repo's default branch (the listing the raw layer keeps)."""
     if "github_commits" not in tables:
@@ -97,17 +102,18 @@ def stage_commits(tables: set[str]) -> Table:
     sql = f"""
         WITH repos AS ({_repos(tables)}),
         parsed AS (
-            SELECT scope, json_transform(payload, '{COMMIT_SHAPE}') AS c FROM raw.github_commits
+            SELECT scope, key_hash, json_transform(payload, '{COMMIT_SHAPE}') AS c
+            FROM raw.github_commits
         )
         SELECT coalesce(r.full_name, p.scope) AS repo, lower(c.sha) AS sha,
                list_transform(c.parents, lambda x: lower(x.sha)) AS parents,
                c.commit.author.date::TIMESTAMPTZ AS author_date,
                c.commit.author.email AS author_email,
                c.commit.committer.date::TIMESTAMPTZ AS committer_date,
-               c.commit.message AS message
+               c.commit.message AS message, p.key_hash AS {ROW_KEY}
         FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
     """
-    return Query.shaped(sql, COMMITS)
+    return Query.shaped(sql, COMMITS, rows_of="github_commits", inputs=_repo_inputs(tables))
 
 
 def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
@@ -118,17 +124,20 @@ def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
             f"""
             WITH repos AS ({_repos(tables)}),
             parsed AS (
-                SELECT scope, json_transform(payload, '{PULL_SHAPE}') AS p FROM raw.github_pulls
+                SELECT scope, key_hash, json_transform(payload, '{PULL_SHAPE}') AS p
+                FROM raw.github_pulls
             )
             SELECT coalesce(r.full_name, x.scope) AS repo, p.number AS number,
                    p.base.ref AS base_ref, r.default_branch AS default_branch,
                    p.created_at::TIMESTAMPTZ AS created_at,
                    p.merged_at::TIMESTAMPTZ AS merged_at,
                    lower(p.merge_commit_sha) AS merge_commit_sha,
-                   NULL::TIMESTAMPTZ AS first_commit_authored_at
+                   NULL::TIMESTAMPTZ AS first_commit_authored_at, x.key_hash AS {ROW_KEY}
             FROM parsed x LEFT JOIN repos r ON r.scope = lower(x.scope)
             """,
             PULL_REQUESTS,
+            rows_of="github_pulls",
+            inputs=_repo_inputs(tables),
         )
     commits: Table = empty(PR_COMMITS)
     if "github_pull_commits" in tables:
@@ -136,7 +145,7 @@ def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
             f"""
             WITH repos AS ({_repos(tables)}),
             parsed AS (
-                SELECT scope, key, json_transform(payload, '{COMMIT_SHAPE}') AS c
+                SELECT scope, key, key_hash, json_transform(payload, '{COMMIT_SHAPE}') AS c
                 FROM raw.github_pull_commits
             )
             SELECT coalesce(r.full_name, p.scope) AS repo,
@@ -144,10 +153,12 @@ def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
                    lower(c.sha) AS sha,
                    c.commit.author.date::TIMESTAMPTZ AS author_date,
                    c.commit.author.email AS author_email,
-                   c.commit.message AS message
+                   c.commit.message AS message, p.key_hash AS {ROW_KEY}
             FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
             """,
             PR_COMMITS,
+            rows_of="github_pull_commits",
+            inputs=_repo_inputs(tables),
         )
     return pulls, commits
 

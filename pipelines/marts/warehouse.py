@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -12,6 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
 from models.staging import Query, Table
+from models.staging.common import ROW_KEY
 from pipelines.raw import has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -35,16 +38,26 @@ NO_GAPS = (
 )
 
 
+@dataclass(frozen=True)
+class Written:
+    """One staging table written: its rows, and how many of them were built this time (all,
+    unless only a table's new raw rows were restaged)."""
+
+    rows: int
+    built: int
+
+
 def write_staging(
     conn: duckdb.DuckDBPyConnection,
     tables: Iterable[tuple[str, Table]],
     *,
     only: set[str] | None = None,
-) -> dict[str, int]:
+) -> dict[str, Written]:
     """Replace every ``staging.<table>`` of ``tables`` (or those in ``only``) in one
-    transaction, each as soon as it comes (see :func:`models.staging.staged`); row counts by
-    table. A :class:`Query` is written by DuckDB itself (``CREATE TABLE ... AS``), its rows
-    never in Python; a frame through Arrow."""
+    transaction, each as soon as it comes (see :func:`models.staging.staged`). A
+    :class:`Query` is written by DuckDB itself (``CREATE TABLE ... AS``), its rows never in
+    Python; one made row by row from a raw table is brought up to date instead, from the raw
+    rows of runs it has not staged yet (:func:`_restage`); a frame goes through Arrow."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     with transaction(conn):
@@ -55,15 +68,116 @@ def write_staging(
     return counts
 
 
-def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -> int:
+def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -> Written:
     create = f"CREATE OR REPLACE TABLE staging.{name} AS"
+    if isinstance(table, Query) and table.rows_of is not None:
+        return _restage(conn, name, table)
     if isinstance(table, Query):
         with table.registered(conn):
-            return conn.execute(f"{create} {table.sql}").fetchall()[0][0]
+            rows = conn.execute(f"{create} {table.sql}").fetchall()[0][0]
+        return Written(rows, rows)
     conn.register("paved_frame", table.to_arrow())
     conn.execute(f"{create} SELECT * FROM paved_frame")
     conn.unregister("paved_frame")
-    return table.height
+    return Written(table.height, table.height)
+
+
+# What each table made row by row from one raw table was last staged from: the fingerprint of
+# its SQL and inputs, and the raw runs whose rows it holds.
+STAGED_RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS staging.paved_staged_runs (
+    name VARCHAR PRIMARY KEY, fingerprint VARCHAR, run_ids VARCHAR[])
+"""
+
+
+# The run that last wrote a raw row ('' for none: NOT IN over a NULL would select nothing).
+RUN = "coalesce(run_id, '')"
+
+
+def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Written:
+    """Bring ``staging.<name>`` (a table made row by row from ``raw.<query.rows_of>``) up to
+    date: only the raw rows written by runs it has not staged yet are parsed, each row of a
+    key already staged updated in place and the others appended in the raw table's order,
+    so the table equals (row order included) what building it whole gives. It is built whole
+    the first time, and whenever its SQL or the results of its ``inputs`` changed.
+
+    Relies on the raw layer's rule that every write of a row sets the run that wrote it (an
+    upsert included) and that raw rows are never deleted from these tables."""
+    raw = f"raw.{query.rows_of}"
+    conn.execute(STAGED_RUNS_DDL)
+    runs = [r for (r,) in conn.execute(f"SELECT DISTINCT {RUN} FROM {raw} ORDER BY 1").fetchall()]
+    fingerprint = _fingerprint(conn, query)
+    known = conn.execute(
+        "SELECT run_ids FROM staging.paved_staged_runs WHERE name = ? AND fingerprint = ?",
+        [name, fingerprint],
+    ).fetchall()
+    with query.registered(conn):
+        built = None
+        if known and _has_column(conn, name, ROW_KEY):
+            staged = set(known[0][0])
+            new = any(run not in staged for run in runs)
+            built = _apply_new_rows(conn, name, query, sorted(staged)) if new else 0
+        if built is None:
+            built = conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {query.sql}")
+            built = built.fetchall()[0][0]
+    conn.execute(
+        "INSERT OR REPLACE INTO staging.paved_staged_runs VALUES (?, ?, ?)",
+        [name, fingerprint, runs],
+    )
+    return Written(conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0], built)
+
+
+def _apply_new_rows(
+    conn: duckdb.DuckDBPyConnection, name: str, query: Query, staged: list[str]
+) -> int | None:
+    """Parse the raw rows of runs not in ``staged``: a key already staged is updated in place,
+    a new one appended in raw order; the rows built, or None when the table must be built
+    whole instead (DuckDB moves a row to the end when a list column of it is updated, while
+    the raw row, a JSON text, was updated in place: the order would no longer be a whole
+    build's; a commit's parents, the one list, never change under its sha)."""
+    target = f"staging.{name}"
+    built = conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE paved_restaged AS "
+        f"{query.over_rows(f'{RUN} NOT IN (SELECT unnest($staged))')}",
+        {"staged": staged},
+    ).fetchall()[0][0]
+    lists = [c for c, t in query.schema.items() if isinstance(t, pl.List)]
+    scalars = [c for c in query.schema if c not in lists]
+    matched = f"FROM paved_restaged n JOIN {target} s ON s.{ROW_KEY} = n.{ROW_KEY}"
+    if lists:
+        changed = " OR ".join(f's."{c}" IS DISTINCT FROM n."{c}"' for c in lists)
+        if conn.execute(f"SELECT count(*) {matched} WHERE {changed}").fetchall()[0][0]:
+            conn.execute("DROP TABLE paved_restaged")
+            return None
+    assignments = ", ".join(f'"{c}" = n."{c}"' for c in scalars)
+    conn.execute(
+        f"UPDATE {target} AS s SET {assignments} FROM paved_restaged n "
+        f"WHERE s.{ROW_KEY} = n.{ROW_KEY}"
+    )
+    selected = ", ".join(f'n."{c}"' for c in [*query.schema, ROW_KEY])
+    conn.execute(
+        f"INSERT INTO {target} SELECT {selected} FROM paved_restaged n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} s WHERE s.{ROW_KEY} = n.{ROW_KEY}) "
+        "ORDER BY n.rowid"
+    )
+    conn.execute("DROP TABLE paved_restaged")
+    return built
+
+
+def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
+    digest = hashlib.sha256(query.sql.encode())
+    for sql in query.inputs:
+        digest.update(repr(conn.execute(sql).fetchall()).encode())
+    return digest.hexdigest()
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM information_schema.columns "
+        "WHERE table_schema = 'staging' AND table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchall()
+    return bool(rows)
 
 
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
