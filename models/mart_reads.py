@@ -23,6 +23,7 @@ import polars as pl
 
 from models.metrics.changes import COPY_KEY
 from models.metrics.failures import REVERT_MARKER
+from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
 
 Reader = Callable[[str], pl.DataFrame]
 """Runs one query over a warehouse holding the ``staging`` schema (UTC session) into a frame."""
@@ -54,6 +55,9 @@ PUSHES = f"SELECT repo, sha, author_date, committer_date, {_COPY_KEY} FROM stagi
 
 PR_COMMITS = f"SELECT repo, number, sha, author_date, {_COPY_KEY} FROM staging.pr_commits"
 """The commits each PR lists: its start, and what its rebased copies look like."""
+
+PULL_REQUESTS = table("pull_requests", *(f'"{c}"' for c in PULL_REQUEST_SHAPE))
+"""The pull requests, in their shape's columns (not the raw key staging keeps beside them)."""
 
 COST_ROWS = (
     "SELECT charge_period_start, tags, billing_currency, "

@@ -14,7 +14,16 @@ from datetime import datetime
 
 import polars as pl
 
-from models.mart_reads import COMMIT_GRAPH, COMMITS, COST_ROWS, PR_COMMITS, PUSHES, Reader, table
+from models.mart_reads import (
+    COMMIT_GRAPH,
+    COMMITS,
+    COST_ROWS,
+    PR_COMMITS,
+    PULL_REQUESTS,
+    PUSHES,
+    Reader,
+    table,
+)
 from models.metrics import (
     DEFAULT_PRODUCTION_ENVS,
     DEFAULT_PRODUCTION_PATTERN,
@@ -136,7 +145,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
-    pulls = read(table("pull_requests"))
+    pulls = read(PULL_REQUESTS)
     chg = changes(
         read(PUSHES).filter(pl.col("committer_date") <= o.as_of),
         pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
