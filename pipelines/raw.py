@@ -139,6 +139,15 @@ def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(rows)
 
 
+def has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+        [schema, table, column],
+    ).fetchall()
+    return bool(rows)
+
+
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One DuckDB transaction: committed when the block ends, rolled back if it raises."""
@@ -161,12 +170,7 @@ def ensure_object_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     if not NAME.match(table):
         raise ValueError(f"bad raw table name {table!r}")
     conn.execute(OBJECT_DDL.format(table=table))
-    hashed = conn.execute(
-        "SELECT 1 FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = ? AND column_name = 'key_hash'",
-        [table],
-    ).fetchall()
-    if hashed:
+    if has_column(conn, "raw", table, "key_hash"):
         return
     rekeyed = f"{table}__rekeyed"
     with transaction(conn):

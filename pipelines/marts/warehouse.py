@@ -15,7 +15,7 @@ from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY
-from pipelines.raw import has_table, transaction
+from pipelines.raw import has_column, has_table, transaction
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -58,14 +58,14 @@ def write_staging(
     :class:`Query` is written by DuckDB itself (``CREATE TABLE ... AS``), its rows never in
     Python; one made row by row from a raw table is brought up to date instead, from the raw
     rows of runs it has not staged yet (:func:`_restage`); a frame goes through Arrow."""
-    counts = {}
+    written = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     with transaction(conn):
         for name, table in tables:
             if only is None or name in only:
-                counts[name] = _replace_staging(conn, name, table)
+                written[name] = _replace_staging(conn, name, table)
             del table  # let go of a frame before the next table is built
-    return counts
+    return written
 
 
 def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -> Written:
@@ -113,7 +113,7 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     ).fetchall()
     with query.registered(conn):
         built = None
-        if known and _has_column(conn, name, ROW_KEY):
+        if known and has_column(conn, "staging", name, ROW_KEY):
             staged = set(known[0][0])
             new = any(run not in staged for run in runs)
             built = _apply_new_rows(conn, name, query, sorted(staged)) if new else 0
@@ -169,15 +169,6 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
     for sql in query.inputs:
         digest.update(repr(conn.execute(sql).fetchall()).encode())
     return digest.hexdigest()
-
-
-def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM information_schema.columns "
-        "WHERE table_schema = 'staging' AND table_name = ? AND column_name = ?",
-        [table, column],
-    ).fetchall()
-    return bool(rows)
 
 
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
