@@ -199,5 +199,6 @@ def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: 
     assert conn.execute(cached).fetchall()[0][0] > 10 * 2**20  # what a plain read leaves
     frame = read_staging(conn)(table("commits"))
     assert frame.height == 2_000_000
-    assert conn.execute(cached).fetchall()[0][0] < 2**20
+    # Evicted down to the 1 MiB limit release_cache sets: at most that much may stay.
+    assert conn.execute(cached).fetchall()[0][0] <= 2**20
     assert conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
