@@ -596,6 +596,26 @@ def test_a_listing_left_early_leaves_no_thread_behind():
     assert len(api.requests) <= 2 + PREFETCH_PAGES < pages
 
 
+def test_a_later_page_cut_short_upstream_is_read_again_after_a_backoff():
+    # The thread reading ahead does not parse; the caller does, and reads a page that does
+    # not parse again, as the retry loop does for the first page. Its headers came whole.
+    headers = {"content-type": "application/json", "link": f'<{numbered(3)}>; rel="next"'}
+    cut = httpx.Response(200, content=b'[{"sha": "00', headers=headers)
+    api = ScriptedGitHub(
+        {
+            COMMITS: [page([commit(1)], next=numbered(2))],
+            numbered(2).removeprefix(BASE): [cut, page([commit(2)], next=numbered(3))],
+            numbered(3).removeprefix(BASE): [page([commit(3)])],
+        }
+    )
+    client, waits = client_for(api)
+    got, _ = commits_of(client)
+    assert got == [f"{n:040x}" for n in (1, 2, 3)]
+    assert sorted(api.requests).count(numbered(2).removeprefix(BASE)) == 2
+    assert client.stats.retries == len(waits) == 1
+    assert client.stats.requests == 4
+
+
 def test_commits_without_a_branch_list_the_default_branch_without_reading_the_repository():
     api = ScriptedGitHub({f"/repos/{REPO}/commits?per_page=100": [page([commit(1)])]})
     client, _ = client_for(api)
@@ -837,6 +857,7 @@ def test_sandbox_faults_are_survived_without_losing_or_repeating_a_commit(sb: An
     faults.seed = 11
     faults.error_rate = 0.15
     faults.truncate_rate = 0.1
+    faults.malformed_page_rate = 0.1
     faults.duplicate_rate = 0.5
     faults.burst_429 = 3
     faults.exhaust = 2
@@ -848,9 +869,11 @@ def test_sandbox_faults_are_survived_without_losing_or_repeating_a_commit(sb: An
         assert len(got) == len(set(got)), name
         assert set(got) == on_default_branch(sb.world, repo_id), name
     injected = faults.injected
-    for kind in ("error", "truncate", "duplicate", "burst_429", "exhaust"):
+    for kind in ("error", "truncate", "malformed_page", "duplicate", "burst_429", "exhaust"):
         assert injected[kind] > 0, f"no {kind} fault was drawn: the test proves nothing"
-    retried = sum(injected[k] for k in ("error", "truncate", "burst_429", "exhaust"))
+    retried = sum(
+        injected[k] for k in ("error", "truncate", "malformed_page", "burst_429", "exhaust")
+    )
     assert client.stats.retries == retried == len(waits)
     assert client.stats.rate_limited == injected["burst_429"] + injected["exhaust"]
     assert sb.servers["github"].errors == []
