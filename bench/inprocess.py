@@ -34,7 +34,7 @@ import httpx
 import orjson
 
 import pipelines.github.ingest as github_ingest
-from connectors.github import PER_PAGE, GitHubClient
+from connectors.github import PER_PAGE, EncodedPage, GitHubClient
 from sandbox.servers.base import SandboxServer
 from sandbox.servers.github import GitHubServer
 
@@ -83,11 +83,11 @@ class WorldGitHubClient(GitHubClient):
         self._pull_commits: tuple[str, dict[str, Any], dict[int, list[dict]]] | None = None
 
     def _pages(
-        self, full_name: str, path: str, params: dict[str, Any], *, prefetch: bool = False
-    ) -> Iterator[list[Any]]:
+        self, full_name: str, path: str, params: dict[str, Any], key: str, *, prefetch: bool = False
+    ) -> Iterator[list[Any] | EncodedPage]:
         match = _PULL_COMMITS_PATH.search(path)
         if match is None or params:
-            yield from super()._pages(full_name, path, params, prefetch=prefetch)
+            yield from super()._pages(full_name, path, params, key, prefetch=prefetch)
             return
         repo, by_number = self._pull_commit_rows(full_name)
         rows = by_number.get(int(match["number"]), [])

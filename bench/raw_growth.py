@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.github import drop_api_links
 from connectors.items import Item
+from connectors.payloads import drop_api_links
 from pipelines.raw import Ingestion, open_warehouse
 from sandbox.servers.github_shapes import Shapes
 

@@ -33,8 +33,14 @@ TARGETS: tuple[Target, ...] = (
         10_000,
         "records/s",
     ),
+    # The client's process and its page worker (connectors.page_worker) together.
     Target(
-        "ingestion, commits: peak RSS < 1 GB", "ingest_commits", "peak_rss_mb", "<", 1_000, "MB"
+        "ingestion, commits: peak RSS < 1 GB",
+        "ingest_commits",
+        "peak_rss_with_page_worker_mb",
+        "<",
+        1_000,
+        "MB",
     ),
     Target("full rebuild of staging + marts: < 120 s", "rebuild", "seconds", "<", 120, "s"),
     Target("full rebuild: < 10 × the scan floor", "rebuild", "scan_floor_ratio", "<", 10, "×"),

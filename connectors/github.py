@@ -6,8 +6,10 @@ What it honours of the real API (shared/spec/SOURCES.md):
 - the pinned API version 2022-11-28 (a newer one drops ``merge_commit_sha``);
 - ``Link`` pagination followed verbatim, ``per_page=100`` always; the next URLs switch to
   ``/repositories/{id}/...``, and a next link that points back at a page already read is an
-  error, not an endless loop; a listing read to its end fetches its next pages on a worker
-  thread while the caller handles the current one (a few pages ahead, one request at a time);
+  error, not an endless loop; a listing read to its end fetches its next pages on a thread
+  while the caller handles the current one (a few pages ahead, one request at a time), and
+  hands their bodies to the page worker (:mod:`connectors.page_worker`), a process that parses
+  them on the second core;
 - pull requests and deployments have no time filter: they are read newest first and the
   listing stops at the caller's watermark;
 - primary rate limits (403/429, ``x-ratelimit-remaining: 0``) wait for ``x-ratelimit-reset``;
@@ -18,18 +20,21 @@ What it honours of the real API (shared/spec/SOURCES.md):
 
 Each ``list_*`` method is a generator of :class:`~connectors.items.Item` (validated one by one)
 or :class:`~connectors.items.Rejection` (a malformed item, with its reason); an item served
-twice across pages is yielded once.
+twice across pages is yielded once. An item of a page the worker parsed carries its payload
+already encoded (:class:`~connectors.payloads.EncodedPayload`), as the raw layer stores it.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -46,7 +51,9 @@ from connectors.http import (
     SourceError,
     retry_after_seconds,
 )
-from connectors.items import Item, Rejection, reason, validate
+from connectors.items import Item, Rejection, reason, validate, validate_encoded
+from connectors.page_worker import PageWorker, WorkerStopped
+from connectors.payloads import drop_api_links
 from models.sources.github import (
     COMMIT,
     DEPLOYMENT,
@@ -89,6 +96,10 @@ DeploymentResult = Item[Deployment] | Rejection
 StatusResult = Item[DeploymentStatus] | Rejection
 
 
+class EncodedPage(list[tuple[Any, bytes]]):
+    """A page as the page worker returns it: each item's natural key and encoded payload."""
+
+
 class EmptyRepositoryError(SourceError):
     """The repository has no commits yet (GitHub answers 409 to a commit listing)."""
 
@@ -115,6 +126,7 @@ class GitHubClient(BaseClient):
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        page_worker: bool = True,
     ) -> None:
         super().__init__(
             base_url,
@@ -134,6 +146,9 @@ class GitHubClient(BaseClient):
         # One request at a time: a listing may fetch its next page on a thread of its own
         # while the caller makes requests of its own (stats, ETags, the limit streak).
         self._lock = threading.Lock()
+        # Parses the pages of listings read to their end, beside this process (started at
+        # the first such listing with a second page; see connectors.page_worker).
+        self._page_worker = PageWorker(str(self.http.base_url)) if page_worker else None
 
     def default_headers(self) -> dict[str, str]:
         return {
@@ -144,11 +159,16 @@ class GitHubClient(BaseClient):
 
     # -- rate limits and errors --------------------------------------------------------------
     def get(
-        self, url: str, *, params: Mapping[str, Any] | None = None, conditional: bool = False
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        conditional: bool = False,
+        parse: bool = True,
     ) -> httpx.Response:
         with self._lock:
             self._limited_streak = 0
-            return super().get(url, params=params, conditional=conditional)
+            return super().get(url, params=params, conditional=conditional, parse=parse)
 
     def decide(self, response: httpx.Response) -> Decision:
         status = response.status_code
@@ -223,25 +243,32 @@ class GitHubClient(BaseClient):
 
     # -- pagination --------------------------------------------------------------------------
     def _pages(
-        self, full_name: str, path: str, params: dict[str, Any], *, prefetch: bool = False
-    ) -> Iterator[list[Any]]:
-        """Each page of a list, following ``Link: <...>; rel="next"`` verbatim.
+        self, full_name: str, path: str, params: dict[str, Any], key: str, *, prefetch: bool = False
+    ) -> Iterator[list[Any] | EncodedPage]:
+        """Each page of a list, following ``Link: <...>; rel="next"`` verbatim: its items as
+        parsed (links still in them), or as the page worker encoded them.
 
-        With ``prefetch``, a worker thread walks the next links while the caller handles the
-        pages already read, up to :data:`PREFETCH_PAGES` ahead, so the server is never idle
-        while Paved validates and writes (the thread starts only when a second page exists;
-        requests stay one at a time). An error fetching a page is raised where that page
-        would have come; a caller that stops early waits for the one fetch in flight, leaving
-        no thread."""
+        With ``prefetch``, a thread walks the next links while the caller handles the pages
+        already read, up to :data:`PREFETCH_PAGES` ahead, so the server is never idle while
+        Paved validates and writes (the thread starts only when a second page exists;
+        requests stay one at a time). The thread only fetches and hands each body to the page
+        worker (:mod:`connectors.page_worker`, a process of its own, when it runs), which
+        parses it, drops its links and encodes its items (``key`` names each item's natural
+        key) on the second core; the caller receives them in order. An error fetching a page
+        is raised where that page would have come; a caller that stops early waits for the
+        one fetch in flight, leaving no thread and no answer behind."""
         fetched: set[str] = set()
-        body, link = self._page(full_name, path, {**params, "per_page": PER_PAGE}, fetched)
+        response, link = self._fetch(full_name, path, {**params, "per_page": PER_PAGE}, fetched)
         if not (link and prefetch):
             while True:
-                yield body
+                yield self._list_body(response)
                 if not link:
                     return
-                body, link = self._page(full_name, link, None, fetched)
-        ahead: queue.Queue[tuple[list[Any] | None, BaseException | None]] = queue.Queue(
+                response, link = self._fetch(full_name, link, None, fetched)
+        worker = self._page_worker
+        if worker is not None and not worker.start():
+            worker = None
+        ahead: queue.Queue[tuple[httpx.Response | None, BaseException | None]] = queue.Queue(
             PREFETCH_PAGES
         )
         stop = threading.Event()
@@ -249,48 +276,79 @@ class GitHubClient(BaseClient):
         def read_ahead(url: str | None) -> None:
             try:
                 while url and not stop.is_set():
-                    page, url = self._page(full_name, url, None, fetched)
+                    page, url = self._fetch(full_name, url, None, fetched, parse=worker is None)
+                    if worker is not None:
+                        try:
+                            worker.submit(key, page.content)
+                        except WorkerStopped:
+                            raise self._worker_stopped(page) from None
                     ahead.put((page, None))
                 ahead.put((None, None))  # the end of the listing
             except BaseException as exc:  # raised in the caller's thread
                 ahead.put((None, exc))
 
-        worker = threading.Thread(target=read_ahead, args=(link,), name="paved-prefetch")
-        worker.start()
+        reader = threading.Thread(target=read_ahead, args=(link,), name="paved-prefetch")
+        reader.start()
         try:
-            yield body
+            yield self._list_body(response)
             while True:
                 page, error = ahead.get()
                 if error is not None:
                     raise error
                 if page is None:
                     return
-                yield page
+                yield self._list_body(page) if worker is None else self._received(page, worker)
         finally:
             stop.set()
-            # Make room for the one page the worker may still be putting, then wait for it.
+            # Answers the worker owes are read first (it may be waiting to write one while
+            # the thread waits to hand it a page), then room is made for the one page the
+            # thread may still be putting, then it is waited for.
+            with suppress(WorkerStopped):
+                if worker is not None:
+                    worker.drain()
             while True:
                 try:
                     ahead.get_nowait()
                 except queue.Empty:
                     break
-            worker.join()
+            reader.join()
+            with suppress(WorkerStopped):
+                if worker is not None:
+                    worker.drain()
 
-    def _page(
-        self, full_name: str, url: str, query: dict[str, Any] | None, fetched: set[str]
-    ) -> tuple[list[Any], str | None]:
+    def _received(self, response: httpx.Response, worker: PageWorker) -> list[Any] | EncodedPage:
+        """The page worker's answer for ``response``'s page."""
+        try:
+            kind, value = worker.receive()
+        except WorkerStopped:
+            raise self._worker_stopped(response) from None
+        if kind == "items":
+            return EncodedPage(value)
+        if kind == "not-list":
+            raise self._not_a_list(response, value)
+        return self._read_again(response)
+
+    def _worker_stopped(self, response: httpx.Response) -> SourceError:
+        return SourceError(
+            f"github: the page worker (connectors.page_worker) ended while "
+            f"{self.describe(response.request)} was being read; the run can be resumed"
+        )
+
+    def _fetch(
+        self,
+        full_name: str,
+        url: str,
+        query: dict[str, Any] | None,
+        fetched: set[str],
+        *,
+        parse: bool = True,
+    ) -> tuple[httpx.Response, str | None]:
         """One page of a list, and the link to the next one (None on the last page)."""
-        response = self.get(url, params=query)
+        response = self.get(url, params=query, parse=parse)
         fetched.add(str(response.request.url))
-        body = self.json(response)
-        if not isinstance(body, list):
-            raise SourceError(
-                f"github: {self.describe(response.request)} returned a "
-                f"{type(body).__name__}, not the list GitHub sends"
-            )
         link = response.links.get("next", {}).get("url")
         if not link:
-            return body, None
+            return response, None
         target = httpx.URL(link)
         base = self.http.base_url
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
@@ -306,7 +364,26 @@ class GitHubClient(BaseClient):
             )
         if id_match := re.search(r"/repositories/(\d+)/", target.path):
             self._names[id_match[1]] = full_name
-        return body, link
+        return response, link
+
+    def _list_body(self, response: httpx.Response) -> list[Any]:
+        """A page's items (parsed, and checked, in the retry loop)."""
+        body = self.json(response)
+        if not isinstance(body, list):
+            raise self._not_a_list(response, type(body).__name__)
+        return body
+
+    def _read_again(self, response: httpx.Response) -> list[Any]:
+        """A page the worker found not to be JSON (cut short upstream) is read again, as the
+        retry loop would have: after a backoff, counted as a retry."""
+        self._wait(self.policy.backoff(1, self.rng), "a body that is not JSON")
+        return self._list_body(self.get(str(response.request.url)))
+
+    def _not_a_list(self, response: httpx.Response, kind: str) -> SourceError:
+        return SourceError(
+            f"github: {self.describe(response.request)} returned a {kind}, not the list "
+            "GitHub sends"
+        )
 
     def _items(
         self,
@@ -314,27 +391,30 @@ class GitHubClient(BaseClient):
         path: str,
         params: dict[str, Any],
         adapter: TypeAdapter[M],
-        key: Callable[[Any], object],
+        key: str,
         *,
         past_watermark: Callable[[M], bool] | None = None,
     ) -> Iterator[Item[M] | Rejection]:
-        """Validated items of every page, each key once; stops (and stops fetching) at the
-        first valid item ``past_watermark`` says is older than what the caller has.
+        """Validated items of every page, each key (the field ``key``) once; stops (and stops
+        fetching) at the first valid item ``past_watermark`` says is older than what the
+        caller has.
 
         A listing read to its end fetches each next page while the caller works through the
         current one (see :meth:`_pages`); one that may stop early does not, so it never asks
         for a page it will not use."""
         seen: set[str] = set()
-        pages = self._pages(full_name, path, params, prefetch=past_watermark is None)
+        pages = self._pages(full_name, path, params, key, prefetch=past_watermark is None)
         api = str(self.http.base_url)
+        source = self.source
+        key_of = operator.itemgetter(key)
         for page in pages:
-            for payload in page:
-                # Here, not where the page is read: the thread reading ahead then asks for
-                # the next page sooner (the server builds it while this one is worked
-                # through), and a listing that stops at its watermark strips only the
-                # items it reached (a daily run's pull requests: a few of a page of 100).
-                drop_api_links(payload, api)
-                result = validate(self.source, adapter, payload, key)
+            if type(page) is EncodedPage:
+                results: Iterator[Item[M] | Rejection] = (
+                    validate_encoded(source, adapter, raw_key, data) for raw_key, data in page
+                )
+            else:
+                results = (self._validated(payload, api, adapter, key_of) for payload in page)
+            for result in results:
                 if isinstance(result, Item):
                     if past_watermark is not None and past_watermark(result.model):
                         return
@@ -342,6 +422,14 @@ class GitHubClient(BaseClient):
                         continue
                     seen.add(result.key)
                 yield result
+
+    def _validated(
+        self, payload: Any, api: str, adapter: TypeAdapter[M], key: Callable[[Any], object]
+    ) -> Item[M] | Rejection:
+        # Here, not where the page is read: a listing that stops at its watermark strips only
+        # the items it reached (a daily run's pull requests: a few of a page of 100).
+        drop_api_links(payload, api)
+        return validate(self.source, adapter, payload, key)
 
     # -- the API -----------------------------------------------------------------------------
     def repository(self, full_name: str) -> Repository:
@@ -375,7 +463,7 @@ class GitHubClient(BaseClient):
             params["until"] = _iso(until, "until")
         path = _repo_path(full_name) + "/commits"
         try:
-            yield from self._items(full_name, path, params, COMMIT, lambda p: p["sha"])
+            yield from self._items(full_name, path, params, COMMIT, "sha")
         except EmptyRepositoryError:
             log.info("github: %s has no commits yet", full_name)
 
@@ -390,7 +478,7 @@ class GitHubClient(BaseClient):
             _repo_path(full_name) + "/pulls",
             params,
             PULL_REQUEST,
-            lambda p: p["number"],
+            "number",
             past_watermark=None if watermark is None else lambda pr: pr.updated_at < watermark,
         )
 
@@ -398,7 +486,7 @@ class GitHubClient(BaseClient):
         """The commits of one pull request, oldest first (GitHub lists at most 250)."""
         path = f"{_repo_path(full_name)}/pulls/{int(number)}/commits"
         count = 0
-        for result in self._items(full_name, path, {}, COMMIT, lambda p: p["sha"]):
+        for result in self._items(full_name, path, {}, COMMIT, "sha"):
             count += 1
             yield result
         if count >= PULL_COMMITS_LIMIT:
@@ -421,7 +509,7 @@ class GitHubClient(BaseClient):
             _repo_path(full_name) + "/deployments",
             {},
             DEPLOYMENT,
-            lambda p: p["id"],
+            "id",
             past_watermark=None if watermark is None else lambda d: d.created_at < watermark,
         )
 
@@ -430,7 +518,7 @@ class GitHubClient(BaseClient):
     ) -> Iterator[StatusResult]:
         """The statuses of one deployment, newest first."""
         path = f"{_repo_path(full_name)}/deployments/{int(deployment_id)}/statuses"
-        yield from self._items(full_name, path, {}, DEPLOYMENT_STATUS, lambda p: p["id"])
+        yield from self._items(full_name, path, {}, DEPLOYMENT_STATUS, "id")
 
     def commits_changed(self, full_name: str, branch: str) -> bool:
         """Whether ``branch`` moved since the last call: a conditional GET of its newest commit.
@@ -453,6 +541,16 @@ class GitHubClient(BaseClient):
             return RATE_LIMIT.validate_python(payload)
         except ValidationError as exc:
             raise SourceError(f"github: /rate_limit came back malformed ({reason(exc)})") from None
+
+    @property
+    def page_worker_peak_rss_kb(self) -> int | None:
+        """The page worker's peak resident memory, once the client is closed."""
+        return None if self._page_worker is None else self._page_worker.peak_rss_kb
+
+    def close(self) -> None:
+        if self._page_worker is not None:
+            self._page_worker.close()
+        super().close()
 
     def __enter__(self) -> GitHubClient:
         return self
@@ -494,68 +592,3 @@ def _message(response: httpx.Response) -> str:
         return ""
     text = " ".join(message.split())
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-# Links into the REST API itself ("url", "comments_url", a user's eight "*_url"s...) are two
-# thirds of a commit's bytes and more of a pull request's; Paved never reads them and each is
-# derivable from the ids kept, so they are not stored (a commit is 1.3 kB instead of 3.4 kB,
-# which the warehouse writes and every rebuild parses). Links that are data stay: web pages
-# (``html_url``) and what a deployment status points to.
-_KEPT_LINKS = frozenset({"html_url", "target_url", "log_url", "environment_url"})
-
-
-# The link fields of each shape of object seen (its keys in order -> those named like a link):
-# a page repeats a few shapes (a commit, its git data, a user...) a hundred times each.
-_LINK_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {}
-# Free-form objects (a deployment's payload) could make shapes without end: past this many,
-# a new shape's link fields are worked out each time instead of remembered.
-_LINK_FIELDS_MAX = 4_096
-
-
-# Nesting deeper than this (orjson parses up to 1,024 levels; Python recurses to about 1,000)
-# is walked again from a fresh depth, not recursed into further.
-_RECURSION_DEPTH = 200
-
-
-def drop_api_links(value: Any, api: str) -> None:
-    """Remove, in place and at any depth, the string fields named ``url`` or ``*_url`` whose
-    value is a URL under ``api`` (the client's base URL), except :data:`_KEPT_LINKS`."""
-    deeper = [value]
-    while deeper:
-        _drop_nested(deeper.pop(), api, 0, deeper)
-
-
-def _drop_nested(value: Any, api: str, depth: int, deeper: list[Any]) -> None:
-    # This runs on every object of every page (~10 in a commit, more in a pull request):
-    # exact type checks, the link fields of a shape looked up, not searched for (about half
-    # the cost of checking every field of every object), and plain recursion, which costs
-    # half what a loop over an explicit stack does (8 against 17 us a commit). What lies
-    # deeper than _RECURSION_DEPTH is left in ``deeper`` for the caller to walk.
-    if depth > _RECURSION_DEPTH:
-        deeper.append(value)
-        return
-    depth += 1
-    if type(value) is dict:
-        _drop_links(value, api)
-        children = value.values()
-    elif type(value) is list:
-        children = value
-    else:
-        return
-    for item in children:
-        if type(item) is dict or type(item) is list:
-            _drop_nested(item, api, depth, deeper)
-
-
-def _drop_links(node: dict[str, Any], api: str) -> None:
-    """Drop one object's own link fields (not its children's)."""
-    shape = tuple(node)
-    links = _LINK_FIELDS.get(shape)
-    if links is None:
-        links = tuple(k for k in shape if k.endswith("url") and k not in _KEPT_LINKS)
-        if len(_LINK_FIELDS) < _LINK_FIELDS_MAX:
-            _LINK_FIELDS[shape] = links
-    for key in links:
-        item = node[key]
-        if type(item) is str and item.startswith(api):
-            del node[key]

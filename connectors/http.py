@@ -142,15 +142,21 @@ class BaseClient:
 
     # -- the request loop ------------------------------------------------------------------
     def get(
-        self, url: str, *, params: Mapping[str, Any] | None = None, conditional: bool = False
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        conditional: bool = False,
+        parse: bool = True,
     ) -> httpx.Response:
         """GET with retries. With ``conditional``, send the ETag last seen for this URL and
-        return the 304 as is (the caller reuses what it has)."""
+        return the 304 as is (the caller reuses what it has). Without ``parse``, a JSON body
+        is not parsed (nor checked) in the retry loop: the caller has it parsed elsewhere."""
         key = url + "?" + str(sorted((params or {}).items()))
         headers = {}
         if conditional and key in self.etags:
             headers["If-None-Match"] = self.etags[key]
-        response = self._send("GET", url, params=params, headers=headers)
+        response = self._send("GET", url, params=params, headers=headers, parse=parse)
         if response.status_code == 304:
             self.stats.not_modified += 1
         elif conditional and "etag" in response.headers:
@@ -174,7 +180,13 @@ class BaseClient:
             ) from None
 
     def _send(
-        self, method: str, url: str, *, params: Mapping[str, Any] | None, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        headers: dict[str, str],
+        parse: bool = True,
     ) -> httpx.Response:
         attempt = 0
         while True:
@@ -193,7 +205,7 @@ class BaseClient:
                 self._wait(self.policy.backoff(attempt, self.rng), f"{exc.__class__.__name__}")
                 continue
             if response.status_code < 400 or response.status_code == 304:
-                problem = _parse_json_body(response)
+                problem = _parse_json_body(response) if parse else None
                 if problem is None:
                     return response
                 if attempt >= self.policy.attempts:

@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
+
+from connectors.payloads import EncodedPayload
 
 M = TypeVar("M")
 
@@ -47,6 +50,18 @@ def validate(
     except ValidationError as exc:
         return Rejection(source, str(raw_key or ""), payload, reason(exc))
     return Item(str(raw_key), model, payload)
+
+
+def validate_encoded(
+    source: str, adapter: TypeAdapter[M], raw_key: object, data: bytes
+) -> Item[M] | Rejection:
+    """Validate one payload already encoded for the raw layer (by the page worker) from its
+    JSON; the item keeps the encoded bytes, so they are stored as they are."""
+    try:
+        model = adapter.validate_json(data)
+    except ValidationError as exc:
+        return Rejection(source, str(raw_key or ""), orjson.loads(data), reason(exc))
+    return Item(str(raw_key), model, EncodedPayload(data))
 
 
 def validate_all(

@@ -30,6 +30,7 @@ import orjson
 import pyarrow as pa
 
 from connectors.items import Item, Rejection
+from connectors.payloads import encode
 from pipelines.raw_writer import Writer
 
 RAW_DDL = """
@@ -334,7 +335,7 @@ class Ingestion:
             self._rows.setdefault(table, {})[record.key] = (
                 record.key,
                 scope,
-                _dump(record.payload),
+                encode(record.payload),
                 unmapped_reason,
             )
         self._pending += 1
@@ -462,30 +463,12 @@ class Ingestion:
             gc.unfreeze()
 
 
-# Payloads are encoded with orjson, about ten times faster than the standard library; the
-# options keep its output the encoder's below (compact, UTF-8, str() of anything else,
-# datetimes and dataclasses included; only a float's exponent may be spelled differently,
-# 1e-7 for 1e-07), which still takes what orjson refuses (integers over 64 bits).
-_ORJSON_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _dump(payload: Any) -> bytes:
-    """The payload as UTF-8 JSON (Arrow takes the bytes as they are: no str in between)."""
-    try:
-        return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
-    except orjson.JSONEncodeError:
-        return _ENCODER.encode(payload).encode()
-
-
 def _dumps(payload: Any) -> str:
-    return _dump(payload).decode()
+    return encode(payload).decode()
 
 
 def _fallback_key(payload: Any) -> str:
-    return "sha256:" + hashlib.sha256(_dump(payload)).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(encode(payload)).hexdigest()[:32]
 
 
 def _arrow(rows: list[tuple]) -> pa.Table:

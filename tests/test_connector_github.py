@@ -34,10 +34,11 @@ import httpx
 import orjson
 import pytest
 
-import connectors.github
-from connectors.github import PREFETCH_PAGES, GitHubClient, drop_api_links
+import connectors.payloads
+from connectors.github import PREFETCH_PAGES, GitHubClient
 from connectors.http import AuthError, NotFoundError, SourceError
 from connectors.items import Item, Rejection
+from connectors.payloads import drop_api_links
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference-payloads" / "github"
 BASE = "https://api.github.com"
@@ -975,15 +976,15 @@ def test_links_are_dropped_from_objects_of_any_shape_however_many_shapes_there_a
 ) -> None:
     # Link fields are remembered per shape of object, up to a bound (free-form objects such
     # as a deployment's payload could make shapes without end); past it, they still go.
-    monkeypatch.setattr(connectors.github, "_LINK_FIELDS", {})
-    monkeypatch.setattr(connectors.github, "_LINK_FIELDS_MAX", 2)
+    monkeypatch.setattr(connectors.payloads, "_LINK_FIELDS", {})
+    monkeypatch.setattr(connectors.payloads, "_LINK_FIELDS_MAX", 2)
     api = "https://api.github.com"
     objects = [
         {f"field{i}": i, "url": f"{api}/x/{i}", "html_url": f"{api}/x/{i}"} for i in range(5)
     ]
     drop_api_links({"payload": objects}, api)
     assert objects == [{f"field{i}": i, "html_url": f"{api}/x/{i}"} for i in range(5)]
-    assert len(connectors.github._LINK_FIELDS) == 2
+    assert len(connectors.payloads._LINK_FIELDS) == 2
 
 
 def test_links_are_dropped_however_deep_the_nesting() -> None:

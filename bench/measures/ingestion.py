@@ -25,6 +25,7 @@ from typing import Any, cast
 import duckdb
 
 from bench.measures.common import Context, Outcome, Stopwatch, served
+from bench.worker import peak_rss_bytes
 from connectors.argocd import ArgoCDClient, history_entries
 from connectors.backstage import BackstageClient
 from connectors.focus import read_focus
@@ -161,8 +162,20 @@ def _commits(ingestion: Ingestion, env: dict[str, str], world: World) -> Load:
         {
             "repositories": len(repos),
             "github_quota_hours": round(client.stats.requests / GITHUB_HOURLY_QUOTA, 2),
+            **_page_worker_memory(client),
         },
     )
+
+
+def _page_worker_memory(client: GitHubClient) -> dict[str, float]:
+    """The page worker's peak RSS (the client is closed), and with this process's so far:
+    the two hold a load's memory together."""
+    worker_kb = client.page_worker_peak_rss_kb or 0
+    own = peak_rss_bytes() or 0
+    return {
+        "page_worker_peak_rss_mb": round(worker_kb * 1024 / 1e6, 1),
+        "peak_rss_with_page_worker_mb": round((own + worker_kb * 1024) / 1e6, 1),
+    }
 
 
 def pulls(ctx: Context) -> Outcome:
@@ -209,6 +222,7 @@ def _pulls(ingestion: Ingestion, env: dict[str, str], world: World) -> Load:
             "pulls": pull_count,
             "pull_commits": commit_count,
             "github_quota_hours": round(client.stats.requests / GITHUB_HOURLY_QUOTA, 2),
+            **_page_worker_memory(client),
         },
     )
 
