@@ -2,7 +2,7 @@
 
 Pure transforms of a DuckDB connection holding the ``raw`` schema into polars frames of the
 shapes in :mod:`models.metrics.frames`. Heavy tables (commits, Argo CD history) are parsed by
-DuckDB in one pass per table (``json_transform``); the small ones (catalog, surveys) in Python.
+DuckDB in one pass per table (JSON parsed once); the small ones (catalog, surveys) in Python.
 Nothing is written here: the pipeline writes the tables to the ``staging`` schema (the big
 ones, described by a :class:`Query`, by DuckDB itself, straight from the raw tables).
 """

@@ -108,6 +108,25 @@ class Query:
             return query(conn, self.sql, self.schema)
 
 
+@dataclass(frozen=True)
+class TextFields:
+    """Several scalar fields of a JSON column read in one parse, each as text:
+    ``json_extract_string(column, [paths])``, about a third faster than ``json_transform``
+    into a struct of the same fields (11.2 M FOCUS rows: 13.8 against 20.6 s of DuckDB). A
+    field absent or null is NULL, an object or list its JSON text, as ``json_transform`` to
+    VARCHAR gives them. ``alias`` names the list; ``fields`` maps a name to its path."""
+
+    alias: str
+    fields: Mapping[str, str]
+
+    def extract(self, column: str = "payload") -> str:
+        paths = ", ".join(f"'$.{path}'" for path in self.fields.values())
+        return f"json_extract_string({column}, [{paths}]) AS {self.alias}"
+
+    def __getitem__(self, name: str) -> str:
+        return f"{self.alias}[{list(self.fields).index(name) + 1}]"
+
+
 def entity_ref(kind: str, text: str | None, namespace: str = "default") -> str | None:
     """``kind:namespace/name`` (lower case) of a ref that may omit its kind or namespace."""
     if not text or not str(text).strip():

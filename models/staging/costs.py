@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 
 from models.metrics.frames import COST_ROWS, empty
-from models.staging.common import ROW_KEY, Query, Table, raw_tables
+from models.staging.common import ROW_KEY, Query, Table, TextFields, raw_tables
 
 
 def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
@@ -21,29 +19,28 @@ def stage_costs(conn: duckdb.DuckDBPyConnection) -> Table:
     if "focus_rows" not in raw_tables(conn):
         return empty(COST_ROWS)
 
-    def amount(name: str) -> str:
-        text = f"nullif(trim(f.{name}), '')"
-        return f"coalesce({text}::DECIMAL(38, 10), 0::DECIMAL(38, 10))"
+    def amount(text: str) -> str:
+        value = f"nullif(trim({text}), '')"
+        return f"coalesce({value}::DECIMAL(38, 10), 0::DECIMAL(38, 10))"
 
-    shape = json.dumps(
+    # Tags as text either way: a JSON string (exports) unescaped, a map (Parquet) as JSON text.
+    f = TextFields(
+        "f",
         {
-            "ChargePeriodStart": "VARCHAR",
-            # Text either way: a JSON string (exports) unescaped, a map (Parquet) as JSON text;
-            # one parse, where JSON then ->>'$' parsed the string a second time.
-            "Tags": "VARCHAR",
-            "BillingCurrency": "VARCHAR",
-            "EffectiveCost": "VARCHAR",
-            "BilledCost": "VARCHAR",
-        }
+            "start": "ChargePeriodStart",
+            "tags": "Tags",
+            "currency": "BillingCurrency",
+            "effective": "EffectiveCost",
+            "billed": "BilledCost",
+        },
     )
     return Query.shaped(
         f"""
-        SELECT 'focus' AS source, f.ChargePeriodStart::TIMESTAMPTZ AS charge_period_start,
-               nullif(f.Tags, '') AS tags,
-               f.BillingCurrency AS billing_currency,
-               {amount("EffectiveCost")} AS effective_cost,
-               {amount("BilledCost")} AS billed_cost, key_hash AS {ROW_KEY}
-        FROM (SELECT key_hash, json_transform(payload, '{shape}') AS f FROM raw.focus_rows)
+        SELECT 'focus' AS source, {f["start"]}::TIMESTAMPTZ AS charge_period_start,
+               nullif({f["tags"]}, '') AS tags, {f["currency"]} AS billing_currency,
+               {amount(f["effective"])} AS effective_cost,
+               {amount(f["billed"])} AS billed_cost, key_hash AS {ROW_KEY}
+        FROM (SELECT key_hash, {f.extract()} FROM raw.focus_rows)
         """,
         COST_ROWS,
         rows_of="focus_rows",

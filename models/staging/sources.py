@@ -1,6 +1,7 @@
 """Commits, pull requests, deployments, Argo CD history and incidents from the raw tables.
 
-The big tables are parsed by DuckDB, one ``json_transform`` pass per table; the repo is the
+The big tables are parsed by DuckDB, one pass per table (``json_extract_string`` of the fields
+where all are scalars, ``json_transform`` where a list is read); the repo is the
 ``full_name`` GitHub gives (``raw.github_repositories``), records are mapped to services
 through the staged catalog only (what the raw layer recorded as unmapped is decided again
 here, so a catalog change re-maps history).
@@ -26,7 +27,7 @@ from models.metrics.frames import (
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Query, Table, query, raw_tables
+from models.staging.common import ROW_KEY, Query, Table, TextFields, query, raw_tables
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -46,14 +47,25 @@ COMMIT_SHAPE = json.dumps(
     }
 )
 
-PULL_SHAPE = json.dumps(
+# Scalar fields only: read as text in one parse (TextFields), faster than json_transform.
+PULL_FIELDS = TextFields(
+    "p",
     {
-        "number": "BIGINT",
-        "base": {"ref": "VARCHAR"},
-        "created_at": "VARCHAR",
-        "merged_at": "VARCHAR",
-        "merge_commit_sha": "VARCHAR",
-    }
+        "number": "number",
+        "base_ref": "base.ref",
+        "created_at": "created_at",
+        "merged_at": "merged_at",
+        "merge_commit_sha": "merge_commit_sha",
+    },
+)
+PR_COMMIT_FIELDS = TextFields(
+    "c",
+    {
+        "sha": "sha",
+        "author_date": "commit.author.date",
+        "author_email": "commit.author.email",
+        "message": "commit.message",
+    },
 )
 DEPLOYMENT_SHAPE = json.dumps(
     {"id": "BIGINT", "sha": "VARCHAR", "environment": "VARCHAR", "created_at": "VARCHAR"}
@@ -123,15 +135,13 @@ def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
         pulls = Query.shaped(
             f"""
             WITH repos AS ({_repos(tables)}),
-            parsed AS (
-                SELECT scope, key_hash, json_transform(payload, '{PULL_SHAPE}') AS p
-                FROM raw.github_pulls
-            )
-            SELECT coalesce(r.full_name, x.scope) AS repo, p.number AS number,
-                   p.base.ref AS base_ref, r.default_branch AS default_branch,
-                   p.created_at::TIMESTAMPTZ AS created_at,
-                   p.merged_at::TIMESTAMPTZ AS merged_at,
-                   lower(p.merge_commit_sha) AS merge_commit_sha,
+            parsed AS (SELECT scope, key_hash, {PULL_FIELDS.extract()} FROM raw.github_pulls)
+            SELECT coalesce(r.full_name, x.scope) AS repo,
+                   TRY_CAST({PULL_FIELDS["number"]} AS BIGINT) AS number,
+                   {PULL_FIELDS["base_ref"]} AS base_ref, r.default_branch AS default_branch,
+                   {PULL_FIELDS["created_at"]}::TIMESTAMPTZ AS created_at,
+                   {PULL_FIELDS["merged_at"]}::TIMESTAMPTZ AS merged_at,
+                   lower({PULL_FIELDS["merge_commit_sha"]}) AS merge_commit_sha,
                    NULL::TIMESTAMPTZ AS first_commit_authored_at, x.key_hash AS {ROW_KEY}
             FROM parsed x LEFT JOIN repos r ON r.scope = lower(x.scope)
             """,
@@ -145,15 +155,15 @@ def stage_pull_requests(tables: set[str]) -> tuple[Table, Table]:
             f"""
             WITH repos AS ({_repos(tables)}),
             parsed AS (
-                SELECT scope, key, key_hash, json_transform(payload, '{COMMIT_SHAPE}') AS c
+                SELECT scope, key, key_hash, {PR_COMMIT_FIELDS.extract()}
                 FROM raw.github_pull_commits
             )
             SELECT coalesce(r.full_name, p.scope) AS repo,
                    regexp_extract(p.key, '#(\\d+):', 1)::BIGINT AS number,
-                   lower(c.sha) AS sha,
-                   c.commit.author.date::TIMESTAMPTZ AS author_date,
-                   c.commit.author.email AS author_email,
-                   c.commit.message AS message, p.key_hash AS {ROW_KEY}
+                   lower({PR_COMMIT_FIELDS["sha"]}) AS sha,
+                   {PR_COMMIT_FIELDS["author_date"]}::TIMESTAMPTZ AS author_date,
+                   {PR_COMMIT_FIELDS["author_email"]} AS author_email,
+                   {PR_COMMIT_FIELDS["message"]} AS message, p.key_hash AS {ROW_KEY}
             FROM parsed p LEFT JOIN repos r ON r.scope = lower(p.scope)
             """,
             PR_COMMITS,
