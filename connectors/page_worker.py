@@ -10,9 +10,9 @@ The client keeps everything that talks to the API (retries, rate limits, statist
 links) and validates every item itself, from the encoded payload. The worker only transforms:
 
 - in: a pickled ``(key_field, body)`` per page;
-- out: ``("items", [(key, encoded), ...])``, ``("not-json", why)`` or
-  ``("not-list", type name)``, in the order the pages came; ``None`` in answers
-  ``("bye", peak RSS in kB)`` and the process ends.
+- out: first ``("ready", None)``; then ``("items", [(key, encoded), ...])``,
+  ``("not-json", why)`` or ``("not-list", type name)``, in the order the pages came; ``None``
+  in answers ``("bye", peak RSS in kB)`` and the process ends.
 
 Messages are framed as an 8-byte length and a pickle, over the process's stdin and stdout.
 The module imports only :mod:`connectors.payloads` and orjson, so the worker starts in a
@@ -90,6 +90,9 @@ class PageWorker:
     """The client's side of one worker process: pages are submitted by one thread (the one
     reading ahead) and their results received, in order, by another (the caller's)."""
 
+    # What the process runs (``python -m``): this module.
+    module = __name__
+
     def __init__(self, api: str) -> None:
         self.api = api
         self.peak_rss_kb: int | None = None
@@ -104,12 +107,24 @@ class PageWorker:
             return self._process.poll() is None
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, self.api],
+                [sys.executable, "-m", self.module, self.api],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
         except OSError as exc:
             log.warning("github: no page worker (%s); pages are parsed in process", exc)
+            return False
+        # The worker says it is ready once its imports are done: one that cannot start (a
+        # Python that cannot import this module) is found out here, not mid-listing.
+        try:
+            assert self._process.stdout is not None
+            ready = _read(self._process.stdout)
+        except WorkerStopped:
+            ready = None
+        if ready != ("ready", None):
+            log.warning("github: the page worker did not start; pages are parsed in process")
+            self._process.kill()
+            self._process.wait()
             return False
         # Room for a few pages in each pipe (Linux's default is 64 kB, a fifth of a page of
         # commits), so handing a page over does not wait for the worker to finish the one
@@ -177,7 +192,8 @@ def _peak_rss_kb() -> int:
 
 
 def serve(api: str, requests: IO[bytes], results: IO[bytes]) -> None:
-    """The worker's loop: transform each page until told to stop."""
+    """The worker's loop: say it is ready, then transform each page until told to stop."""
+    _write(results, ("ready", None))
     while True:
         try:
             message = _read(requests)

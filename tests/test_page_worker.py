@@ -78,6 +78,15 @@ def test_the_worker_process_answers_pages_in_order_and_reports_its_memory():
     assert worker.peak_rss_kb is not None and 0 < worker.peak_rss_kb < 500_000
 
 
+def test_a_worker_that_cannot_start_leaves_the_client_parsing_in_process():
+    # A Python that cannot import the module (a checkout not on the path, say) exits at once.
+    worker = PageWorker(API)
+    worker.module = "connectors.no_such_module"
+    assert worker.start() is False
+    assert worker.start() is False  # and it is not tried again for every listing
+    worker.close()
+
+
 def stored(results: Any) -> list[tuple[str, bytes, Any]]:
     return [(r.key, encode(r.payload), r.model) for r in results if isinstance(r, Item)]
 
