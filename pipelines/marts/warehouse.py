@@ -118,13 +118,15 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
             new = any(run not in staged for run in runs)
             built = _apply_new_rows(conn, name, query, sorted(staged)) if new else 0
         if built is None:
-            built = conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {query.sql}")
-            built = built.fetchall()[0][0]
+            whole = conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {query.sql}")
+            rows = built = whole.fetchall()[0][0]
+        else:
+            rows = conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0]
     conn.execute(
         "INSERT OR REPLACE INTO staging.paved_staged_runs VALUES (?, ?, ?)",
         [name, fingerprint, runs],
     )
-    return Written(conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0], built)
+    return Written(rows, built)
 
 
 def _apply_new_rows(
