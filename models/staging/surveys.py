@@ -9,13 +9,13 @@ stored only that hash; the catalog email is hashed with the same salt), else the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import orjson
 import polars as pl
 
 from models.metrics.frames import SURVEY_ANSWERS, SURVEY_RESPONSES, empty
@@ -51,6 +51,27 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _local_time(stamp: str) -> datetime:
+    """A Google Forms ``Timestamp`` (TIMESTAMP_FORMAT, ``9/30/2026 14:05:09``): split by hand,
+    five times faster than ``strptime``, which still reads any text of another shape (and
+    raises on a bad one)."""
+    day, _, clock = stamp.partition(" ")
+    date_parts, clock_parts = day.split("/"), clock.split(":")
+    parts = (*date_parts, *clock_parts)
+    widths = (2, 2, 4, 2, 2, 2)  # strptime's: a year of four digits, the rest one or two
+    if len(parts) == len(widths) and all(
+        part.isascii() and part.isdigit() and (len(part) == 4 if width == 4 else len(part) <= 2)
+        for part, width in zip(parts, widths, strict=True)
+    ):
+        month, mday, year = (int(part) for part in date_parts)
+        hour, minute, second = (int(part) for part in clock_parts)
+        try:
+            return datetime(year, month, mday, hour, minute, second)
+        except ValueError:
+            pass  # out of range: strptime gives its own error
+    return datetime.strptime(stamp, TIMESTAMP_FORMAT)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -83,7 +104,7 @@ def _rows(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[str, st
     while batch := result.fetchmany(ROWS_PER_BATCH):
         for key, scope, payload in batch:
             if payload:
-                yield key, scope, json.loads(payload)
+                yield key, scope, orjson.loads(payload)
 
 
 def stage_surveys(
@@ -97,7 +118,8 @@ def stage_surveys(
     """(survey_responses, survey_answers)."""
     tables = raw_tables(conn)
     responses: list[dict[str, Any]] = []
-    answers: list[dict[str, Any]] = []
+    # Rows in SURVEY_ANSWERS's column order: ~6 answers a response, 100,000s of them.
+    answers: list[tuple[str, str, str, int | None, str | None]] = []
 
     def add(source: str, rid: str, submitted: datetime, email: Any, team: Any, items: Any) -> None:
         responses.append(
@@ -113,15 +135,9 @@ def stage_surveys(
         for key, value in items:
             if key is None or key == TEAM_KEY or value is None or value == "":
                 continue
-            answers.append(
-                {
-                    "source": source,
-                    "response_id": rid,
-                    "question_key": key,
-                    "value": _int(value),
-                    "text": None if _int(value) is not None else _text(value),
-                }
-            )
+            number = _int(value)
+            text = None if number is not None else _text(value)
+            answers.append((source, rid, key, number, text))
 
     if "typeform_responses" in tables:
         for key, _, payload in _rows(conn, "typeform_responses"):
@@ -141,7 +157,7 @@ def stage_surveys(
             stamp = str(payload.get("Timestamp") or "").strip()
             if not stamp:
                 continue
-            local = datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=zone)
+            local = _local_time(stamp).replace(tzinfo=zone)
             email = next((payload.get(c) for c in EMAIL_COLUMNS if payload.get(c)), None)
             items = [
                 (google_forms_titles.get(title.strip()), value)
@@ -181,6 +197,8 @@ def stage_surveys(
         .sort("source", "response_id")
     )
     answer_frame = (
-        pl.DataFrame(answers, schema=SURVEY_ANSWERS) if answers else empty(SURVEY_ANSWERS)
+        pl.DataFrame(answers, schema=SURVEY_ANSWERS, orient="row")
+        if answers
+        else empty(SURVEY_ANSWERS)
     )
     return frame, answer_frame.sort("source", "response_id", "question_key")
