@@ -25,7 +25,7 @@ warehouse faster. The swap is for this process and the ``with`` block only
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from email.message import Message
 from typing import Any
@@ -83,11 +83,20 @@ class WorldGitHubClient(GitHubClient):
         self._pull_commits: tuple[str, dict[str, Any], dict[int, list[dict]]] | None = None
 
     def _pages(
-        self, full_name: str, path: str, params: dict[str, Any], key: str, *, prefetch: bool = False
-    ) -> Iterator[list[Any] | EncodedPage]:
+        self,
+        full_name: str,
+        path: str,
+        params: dict[str, Any],
+        key: str,
+        *,
+        prefetch: bool = False,
+        per_page: int | None = None,
+    ) -> Generator[list[Any] | EncodedPage, None, None]:
         match = _PULL_COMMITS_PATH.search(path)
         if match is None or params:
-            yield from super()._pages(full_name, path, params, key, prefetch=prefetch)
+            yield from super()._pages(
+                full_name, path, params, key, prefetch=prefetch, per_page=per_page
+            )
             return
         repo, by_number = self._pull_commit_rows(full_name)
         rows = by_number.get(int(match["number"]), [])

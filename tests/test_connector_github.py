@@ -635,6 +635,8 @@ def test_a_page_that_is_not_a_list_is_an_error():
 # -- pull requests ---------------------------------------------------------------------------
 PULLS = f"/repos/{REPO}/pulls?state=closed&sort=updated&direction=desc&per_page=100"
 PULLS_QUERY = "state=closed&sort=updated&direction=desc&per_page=100"
+# The first page of a listing that stops at a watermark (PROBE_PER_PAGE items).
+PULLS_PROBE = f"/repos/{REPO}/pulls?state=closed&sort=updated&direction=desc&per_page=10"
 
 
 def pull_pages() -> dict[str, list[Reply]]:
@@ -657,14 +659,90 @@ def pull_pages() -> dict[str, list[Reply]]:
     }
 
 
+def newest_pulls(first: int, count: int) -> list[dict[str, Any]]:
+    """``count`` pull requests numbered down from ``first``, newest first: #``first`` updated
+    at 2026-09-20T12:00Z, each next one an hour earlier."""
+    top = datetime(2026, 9, 20, 12, tzinfo=UTC)
+    return [
+        pull(number, f"{top - timedelta(hours=first - number):%Y-%m-%dT%H:%M:%SZ}")
+        for number in range(first, first - count, -1)
+    ]
+
+
+def updated(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item["updated_at"])
+
+
+def test_pull_requests_stop_at_the_watermark_within_a_first_page_of_ten():
+    """A daily read finds a few new pull requests: one page of 10 is the whole read, not a
+    page of 100 (951 kB on the sandbox) and not the next page."""
+    probe = newest_pulls(30, 10)
+    api = ScriptedGitHub(
+        {PULLS_PROBE: [page(probe, next=numbered(2, "pulls", PULLS_QUERY.replace("100", "10")))]}
+    )
+    client, _ = client_for(api)
+    watermark = updated(probe[3])  # #27 was updated exactly then: kept
+    got, rejected = items(client.list_pulls(REPO, updated_after=watermark))
+    assert got == ["30", "29", "28", "27"]
+    assert rejected == []
+    assert api.requests == [PULLS_PROBE]
+
+
+def test_a_first_page_all_newer_than_the_watermark_is_read_again_in_pages_of_100():
+    newer = newest_pulls(30, 12)
+    older = [pull(number, "2026-09-01T10:00:00Z") for number in (18, 17, 16)]
+    api = ScriptedGitHub(
+        {
+            PULLS_PROBE: [page(newer[:10], next=numbered(2, "pulls", "per_page=10"))],
+            PULLS: [page(newer + older, next=numbered(2, "pulls", PULLS_QUERY))],
+        }
+    )
+    client, _ = client_for(api)
+    got, rejected = items(client.list_pulls(REPO, updated_after=datetime(2026, 9, 10, tzinfo=UTC)))
+    assert got == [str(n) for n in range(30, 18, -1)]  # each once, in order
+    assert rejected == []
+    assert api.requests == [PULLS_PROBE, PULLS]  # stopped in the page of 100
+
+
+def test_a_malformed_pull_request_of_the_first_page_is_rejected_once_when_read_again():
+    newer = newest_pulls(30, 12)
+    broken = copy.deepcopy(newer[2])
+    del broken["updated_at"]
+    newer[2] = broken
+    api = ScriptedGitHub(
+        {
+            PULLS_PROBE: [page(newer[:10], next=numbered(2, "pulls", "per_page=10"))],
+            PULLS: [page(newer)],
+        }
+    )
+    client, _ = client_for(api)
+    got, rejected = items(client.list_pulls(REPO, updated_after=datetime(2026, 9, 1, tzinfo=UTC)))
+    assert got == [str(n) for n in range(30, 18, -1) if n != 28]
+    assert [r.key for r in rejected] == ["28"]
+    assert api.requests == [PULLS_PROBE, PULLS]
+
+
+def test_a_short_first_page_is_the_whole_listing():
+    api = ScriptedGitHub({PULLS_PROBE: [page(newest_pulls(30, 4))]})
+    client, _ = client_for(api)
+    got, _ = items(client.list_pulls(REPO, updated_after=datetime(2026, 9, 1, tzinfo=UTC)))
+    assert got == ["30", "29", "28", "27"]
+    assert api.requests == [PULLS_PROBE]
+
+
 def test_pull_requests_stop_at_the_watermark_without_reading_further_pages():
-    api = ScriptedGitHub(pull_pages())
+    pages = pull_pages()
+    newer = newest_pulls(30, 10)
+    first = [*newer, pull(9, "2026-09-20T10:00:00Z"), pull(8, "2026-09-19T10:00:00Z")]
+    second = numbered(2, "pulls", PULLS_QUERY)
+    pages[PULLS] = [page(first, next=second)]
+    api = ScriptedGitHub({**pages, PULLS_PROBE: [page(newer, next=numbered(2, "pulls", "x"))]})
     client, _ = client_for(api)
     watermark = datetime(2026, 9, 19, 10, tzinfo=UTC)  # #8 was updated exactly then: kept
     got, rejected = items(client.list_pulls(REPO, updated_after=watermark))
-    assert got == ["9", "8"]
+    assert got == [*(str(n) for n in range(30, 20, -1)), "9", "8"]
     assert rejected == []
-    assert api.requests == [PULLS, numbered(2, "pulls", PULLS_QUERY).removeprefix(BASE)]
+    assert api.requests == [PULLS_PROBE, PULLS, second.removeprefix(BASE)]
 
 
 def test_pull_requests_without_a_watermark_are_read_to_the_last_page_each_once():
@@ -716,10 +794,11 @@ def test_the_recorded_deployments_and_their_statuses_are_read():
 
 
 def test_deployments_stop_at_the_created_after_watermark():
-    next_page = numbered(2, "deployments", "per_page=100")
+    probe = f"/repos/{REPO}/deployments?per_page=10"
+    next_page = numbered(2, "deployments", "per_page=10")
     api = ScriptedGitHub(
         {
-            DEPLOYMENTS: [
+            probe: [
                 page(
                     [deployment(3, "2026-09-20T10:00:00Z"), deployment(2, "2026-09-19T10:00:00Z")],
                     next=next_page,
@@ -732,7 +811,7 @@ def test_deployments_stop_at_the_created_after_watermark():
     after = datetime(2026, 9, 19, 12, tzinfo=UTC)
     got, _ = items(client.list_deployments(REPO, created_after=after))
     assert got == ["3"]
-    assert api.requests == [DEPLOYMENTS]
+    assert api.requests == [probe]
 
 
 # -- conditional re-polls, repository, rate limit ---------------------------------------------
@@ -903,11 +982,18 @@ def test_sandbox_pull_requests_stop_at_the_watermark(sb: Any):
     everything = [r for r in client.list_pulls(name, updated_after=None) if isinstance(r, Item)]
     full_requests = len(sb.servers["github"].requests)
     assert full_requests >= 2, "the repository should need more than one page of pull requests"
-    watermark = everything[40].model.updated_at
-    sb.servers["github"].reset_requests()
-    recent = [r for r in client.list_pulls(name, updated_after=watermark) if isinstance(r, Item)]
-    assert [r.key for r in recent] == [r.key for r in everything if r.model.updated_at >= watermark]
-    assert len(sb.servers["github"].requests) == 1
+    for newer, per_page in ((3, [10]), (40, [10, 100])):
+        # A few new ones: the first page of 10 alone; more: read again in a page of 100.
+        watermark = everything[newer].model.updated_at
+        sb.servers["github"].reset_requests()
+        recent = [
+            r for r in client.list_pulls(name, updated_after=watermark) if isinstance(r, Item)
+        ]
+        assert [r.key for r in recent] == [
+            r.key for r in everything if r.model.updated_at >= watermark
+        ]
+        requests = sb.servers["github"].requests
+        assert [int(url.rsplit("per_page=", 1)[1]) for _, url in requests] == per_page
 
 
 def test_sandbox_a_repoll_is_a_free_304_until_the_branch_moves(sb: Any):

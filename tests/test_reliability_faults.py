@@ -71,6 +71,7 @@ def runs(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with Sandbox(World(small_world)) as sandbox, pytest.MonkeyPatch.context() as mp:
         # Small pages, so four weeks span many of them: duplicates and drift need pages.
         mp.setattr(connectors.github, "PER_PAGE", 20)
+        mp.setattr(connectors.github, "PROBE_PER_PAGE", 5)
         mp.setattr(pipelines.pagerduty.ingest, "PagerDutyClient", FivePerPage)
         with pointed_at(sandbox, root / "clean") as to:
             clean = run_all(root / "clean", to)
