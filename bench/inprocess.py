@@ -91,11 +91,18 @@ class WorldGitHubClient(GitHubClient):
         *,
         prefetch: bool = False,
         per_page: int | None = None,
+        conditional: bool = False,
     ) -> Generator[list[Any] | EncodedPage, None, None]:
         match = _PULL_COMMITS_PATH.search(path)
         if match is None or params:
             yield from super()._pages(
-                full_name, path, params, key, prefetch=prefetch, per_page=per_page
+                full_name,
+                path,
+                params,
+                key,
+                prefetch=prefetch,
+                per_page=per_page,
+                conditional=conditional,
             )
             return
         repo, by_number = self._pull_commit_rows(full_name)

@@ -258,6 +258,7 @@ class GitHubClient(BaseClient):
         *,
         prefetch: bool = False,
         per_page: int | None = None,
+        conditional: bool = False,
     ) -> Generator[list[Any] | EncodedPage, None, None]:
         """Each page of a list, following ``Link: <...>; rel="next"`` verbatim: its items as
         parsed (links still in them), or as the page worker encoded them.
@@ -270,10 +271,13 @@ class GitHubClient(BaseClient):
         parses it, drops its links and encodes its items (``key`` names each item's natural
         key) on the second core; the caller receives them in order. An error fetching a page
         is raised where that page would have come; a caller that stops early waits for the
-        one fetch in flight, leaving no thread and no answer behind."""
+        one fetch in flight, leaving no thread and no answer behind. With ``conditional``, the
+        first page is a conditional GET, and its 304 yields no page at all."""
         fetched: set[str] = set()
         query = {**params, "per_page": per_page or PER_PAGE}
-        response, link = self._fetch(full_name, path, query, fetched)
+        response, link = self._fetch(full_name, path, query, fetched, conditional=conditional)
+        if response.status_code == 304:
+            return  # a conditional first page not modified: nothing changed
         if not (link and prefetch):
             while True:
                 yield self._list_body(response)
@@ -357,12 +361,14 @@ class GitHubClient(BaseClient):
         fetched: set[str],
         *,
         parse: bool = True,
+        conditional: bool = False,
     ) -> tuple[httpx.Response, str | None]:
-        """One page of a list, and the link to the next one (None on the last page)."""
-        response = self.get(url, params=query, parse=parse)
+        """One page of a list, and the link to the next one (None on the last page, and on a
+        304 of a ``conditional`` request)."""
+        response = self.get(url, params=query, parse=parse, conditional=conditional)
         fetched.add(str(response.request.url))
         link = response.links.get("next", {}).get("url")
-        if not link:
+        if not link or response.status_code == 304:
             return response, None
         target = httpx.URL(link)
         base = self.http.base_url
@@ -409,6 +415,7 @@ class GitHubClient(BaseClient):
         key: str,
         *,
         past_watermark: Callable[[M], bool] | None = None,
+        conditional: bool = False,
     ) -> Iterator[Item[M] | Rejection]:
         """Validated items of every page, each key (the field ``key``) once; stops (and stops
         fetching) at the first valid item ``past_watermark`` says is older than what the
@@ -416,14 +423,18 @@ class GitHubClient(BaseClient):
 
         A listing read to its end fetches each next page while the caller works through the
         current one (see :meth:`_pages`); one that may stop early does not, so it never asks
-        for a page it will not use, and it starts with a page of :data:`PROBE_PER_PAGE`."""
+        for a page it will not use, and it starts with a page of :data:`PROBE_PER_PAGE`; with
+        ``conditional``, that first page is a conditional GET (the ETag of the last read of
+        it), and a 304, nothing changed, lists nothing."""
         seen: set[str] = set()
         probed: set[str] = set()  # the keys of rejections the probe page gave
         if past_watermark is not None:
             # First one page of PROBE_PER_PAGE items: where the watermark is in it, that page
             # is the whole read; else (it is full) the listing is read again in full pages,
             # what the probe already gave skipped, valid or not.
-            probe = self._pages(full_name, path, params, key, per_page=PROBE_PER_PAGE)
+            probe = self._pages(
+                full_name, path, params, key, per_page=PROBE_PER_PAGE, conditional=conditional
+            )
             page = next(probe, [])
             probe.close()
             for result in self._page_results(page, adapter, key):
@@ -434,7 +445,7 @@ class GitHubClient(BaseClient):
                 (seen if isinstance(result, Item) else probed).add(result.key)
                 yield result
             if len(page) < PROBE_PER_PAGE:
-                return  # a short page is the listing's last
+                return  # a short page is the listing's last (none: not modified)
         pages = self._pages(full_name, path, params, key, prefetch=past_watermark is None)
         for page in pages:
             for result in self._page_results(page, adapter, key):
@@ -501,10 +512,13 @@ class GitHubClient(BaseClient):
         except EmptyRepositoryError:
             log.info("github: %s has no commits yet", full_name)
 
-    def list_pulls(self, full_name: str, *, updated_after: datetime | None) -> Iterator[PullResult]:
+    def list_pulls(
+        self, full_name: str, *, updated_after: datetime | None, conditional: bool = False
+    ) -> Iterator[PullResult]:
         """Closed pull requests (merged or not), most recently updated first, down to the
         watermark ``updated_after``: the first older one ends the listing, no more pages read.
-        """
+        With ``conditional`` (and a watermark), nothing is listed when the first page is not
+        modified since the last read of it (a 304: free of quota)."""
         watermark = _aware(updated_after, "updated_after")
         params = {"state": "closed", "sort": "updated", "direction": "desc"}
         yield from self._items(
@@ -514,6 +528,7 @@ class GitHubClient(BaseClient):
             PULL_REQUEST,
             "number",
             past_watermark=None if watermark is None else lambda pr: pr.updated_at < watermark,
+            conditional=conditional,
         )
 
     def list_pull_commits(self, full_name: str, number: int) -> Iterator[CommitResult]:
@@ -533,10 +548,11 @@ class GitHubClient(BaseClient):
             )
 
     def list_deployments(
-        self, full_name: str, *, created_after: datetime | None = None
+        self, full_name: str, *, created_after: datetime | None = None, conditional: bool = False
     ) -> Iterator[DeploymentResult]:
         """Deployments, newest first, down to the watermark ``created_after`` (GitHub has no
-        time filter: the first older one ends the listing)."""
+        time filter: the first older one ends the listing). ``conditional`` as for
+        :meth:`list_pulls`."""
         watermark = _aware(created_after, "created_after")
         yield from self._items(
             full_name,
@@ -545,6 +561,7 @@ class GitHubClient(BaseClient):
             DEPLOYMENT,
             "id",
             past_watermark=None if watermark is None else lambda d: d.created_at < watermark,
+            conditional=conditional,
         )
 
     def list_deployment_statuses(

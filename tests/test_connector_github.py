@@ -722,6 +722,25 @@ def test_a_malformed_pull_request_of_the_first_page_is_rejected_once_when_read_a
     assert api.requests == [PULLS_PROBE, PULLS]
 
 
+def test_a_conditional_first_page_not_modified_lists_nothing_and_costs_one_free_request():
+    """A re-poll's first page of 10 is its change check too: the ETag of the last read of it
+    is sent, a 304 lists nothing; a 200 is listed as usual and its ETag kept."""
+    first = page(newest_pulls(30, 4))
+    first.headers["ETag"] = '"v1"'
+    unchanged = httpx.Response(304, headers={"ETag": '"v1"'})
+    api = ScriptedGitHub({PULLS_PROBE: [first, unchanged]})
+    client, _ = client_for(api)
+    after = datetime(2026, 9, 1, tzinfo=UTC)
+    got, _ = items(client.list_pulls(REPO, updated_after=after, conditional=True))
+    assert got == ["30", "29", "28", "27"]
+    assert "if-none-match" not in api.sent[0].headers
+    got, _ = items(client.list_pulls(REPO, updated_after=after, conditional=True))
+    assert got == []
+    assert api.sent[1].headers["if-none-match"] == '"v1"'
+    assert api.requests == [PULLS_PROBE, PULLS_PROBE]
+    assert client.stats.not_modified == 1
+
+
 def test_a_short_first_page_is_the_whole_listing():
     api = ScriptedGitHub({PULLS_PROBE: [page(newest_pulls(30, 4))]})
     client, _ = client_for(api)

@@ -227,7 +227,12 @@ def test_a_second_run_changes_nothing_and_asks_only_conditional_or_minimal_quest
     assert github["requests"] == github["not_modified"] == 4 * repos
     assert github["fetched"] == 0
     asked = full.requests[1]
-    assert all(query(t).get("per_page") == ["1"] or t.count("/") == 3 for t in asked["github"])
+    # The repository, the branch's newest commit, the first page (10) of the pull requests
+    # and of the deployments.
+    first_pages = {"commits": ["1"], "pulls": ["10"], "deployments": ["10"]}
+    for target in asked["github"]:
+        kind = urlsplit(target).path.rsplit("/", 1)[1]
+        assert target.count("/") == 3 or query(target).get("per_page") == first_pages[kind]
     # Argo CD and Typeform: one request each; files unchanged are not read again.
     assert len(asked["argocd"]) == 1 and len(asked["typeform"]) == 1
     assert recorded["focus"]["fetched"] == recorded["googleforms"]["fetched"] == 0

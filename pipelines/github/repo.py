@@ -19,9 +19,10 @@ always added before its parent (a pull request's commits before the pull request
 before their deployment), so a parent row in the warehouse means its children are there too,
 whatever batch a killed run stopped in.
 
-Every re-poll starts with a conditional request for the first item of the list (the ETag
-persisted from the last run): a 304 costs no rate limit and means nothing changed, so an
-unchanged repository costs four free requests.
+Every re-poll starts with a conditional request (the ETag persisted from the last run): of
+the repository, of the branch's newest commit, and of the first page (10 items) of the pull
+requests and of the deployments, which is where their listings start anyway. A 304 costs no
+rate limit and means nothing changed, so an unchanged repository costs four free requests.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ FINAL_STATES = frozenset({"success", "failure", "error", "inactive"})
 # The default branch is re-read this far before the watermark: commits pushed late (committed
 # earlier than they reached the branch) still come in. Keys make the overlap harmless.
 COMMIT_OVERLAP = timedelta(days=3)
-PULLS_QUERY = {"state": "closed", "sort": "updated", "direction": "desc"}
 
 
 @dataclass
@@ -144,15 +144,15 @@ class RepoRead:
             self.set_state("commits_rescan_from", None)
 
     def pulls(self) -> None:
-        if not self.changed(f"{self.path}/pulls", PULLS_QUERY):
-            return
         watermark = parse_iso(self.state("pulls_updated_after"))
         # A first read lists every pull request of the repository: one scan of what is stored
         # (a resumed run's) beats a lookup each; a later read lists a day's few: a lookup each.
         merged = self.merged_pulls() if watermark is None else None
         newest = watermark
         for record in self.client.list_pulls(
-            self.repo, updated_after=self.run.window.since(watermark)
+            self.repo,
+            updated_after=self.run.window.since(watermark),
+            conditional=not self.run.window.backfill,
         ):
             if isinstance(record, Item):
                 pr = record.model
@@ -186,17 +186,19 @@ class RepoRead:
                 self.statuses(deployment_id)
 
     def deployments(self) -> None:
-        if not self.changed(f"{self.path}/deployments"):
-            return
-        known = self.stored_keys("deployments")
         watermark = parse_iso(self.state("deployments_created_after"))
         newest = watermark
+        known: set[str] | None = None  # read when the first deployment comes
         for record in self.client.list_deployments(
-            self.repo, created_after=self.run.window.since(watermark)
+            self.repo,
+            created_after=self.run.window.since(watermark),
+            conditional=not self.run.window.backfill,
         ):
             if isinstance(record, Item):
                 deployment = record.model
                 key = f"{self.repo}:{deployment.id}"
+                if known is None:
+                    known = self.stored_keys("deployments")
                 if key not in known or self.run.window.backfill:
                     self.statuses(deployment.id)
                 newest = later(newest, deployment.created_at)
