@@ -5,12 +5,11 @@ What it honours of the real API (shared/spec/SOURCES.md):
 
 - the pinned API version 2022-11-28 (a newer one drops ``merge_commit_sha``);
 - ``Link`` pagination followed verbatim, ``per_page=100`` (but see the watermark below); the
-  next URLs switch to
-  ``/repositories/{id}/...``, and a next link that points back at a page already read is an
-  error, not an endless loop; a listing read to its end fetches its next pages on a thread
-  while the caller handles the current one (a few pages ahead, one request at a time), and
-  hands their bodies to the page worker (:mod:`connectors.page_worker`), a process that parses
-  them on the second core;
+  next URLs switch to ``/repositories/{id}/...``, and a next link that points back at a page
+  already read is an error, not an endless loop; a listing read to its end fetches its next
+  pages on a thread while the caller handles the current one (a few pages ahead, one request
+  at a time), and hands their bodies to the page worker (:mod:`connectors.page_worker`), a
+  process that parses them on the second core;
 - pull requests and deployments have no time filter: they are read newest first and the
   listing stops at the caller's watermark; such a listing first reads a page of
   :data:`PROBE_PER_PAGE` items, and only when all of them are newer reads it again in pages of
@@ -18,8 +17,9 @@ What it honours of the real API (shared/spec/SOURCES.md):
 - primary rate limits (403/429, ``x-ratelimit-remaining: 0``) wait for ``x-ratelimit-reset``;
   secondary ones (a message, maybe ``retry-after``) wait ``retry-after`` or at least a minute,
   doubling; any other 403 is a permission problem and is never retried;
-- conditional re-polls: :meth:`GitHubClient.commits_changed` sends the last ETag, and a 304
-  costs no quota.
+- conditional re-polls: :meth:`GitHubClient.commits_changed`, and the first page of a
+  ``conditional`` pull-request or deployment listing, send the last ETag, and a 304 costs no
+  quota.
 
 Each ``list_*`` method is a generator of :class:`~connectors.items.Item` (validated one by one)
 or :class:`~connectors.items.Rejection` (a malformed item, with its reason); an item served
