@@ -347,11 +347,18 @@ FIRST_RUN = "first_run"
 
 
 def _relate(measurements: dict[str, Any]) -> None:
-    """Ratios between measurements of this invocation (the rebuild to the scan floor)."""
+    """Ratios between measurements of this invocation (the rebuild to the scan floor), and
+    the daily run's staging and marts alone to the rebuild, which is those layers alone."""
     for name, base, field in RATIOS:
         one, other = measurements.get(name), measurements.get(base)
         if one and other and "seconds" in one and other.get("seconds"):
             one.setdefault("extra", {})[field] = round(one["seconds"] / other["seconds"], 2)
+    daily, rebuild = measurements.get("incremental"), measurements.get("rebuild")
+    if daily and rebuild and rebuild.get("seconds"):
+        extra = daily.setdefault("extra", {})
+        transform = extra.get("layers_s", {}).get("staging + marts")
+        if transform is not None:
+            extra["transform_rebuild_ratio"] = round(transform / rebuild["seconds"], 2)
 
 
 def _remove_duckdb(path: Path) -> None:

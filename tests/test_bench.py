@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench.measures import SPECS
+from bench.measures.pipeline import layers
 
 ROOT = Path(__file__).resolve().parents[1]
 INGESTION_WITH_REQUESTS = [s.name for s in SPECS if s.kind == "ingest" and s.name != "ingest_focus"]
@@ -137,6 +138,16 @@ def test_the_daily_run_picks_up_the_new_day_and_is_related_to_the_rebuild(
     assert daily["extra"]["rebuild_ratio"] == pytest.approx(
         daily["seconds"] / measurements["rebuild"]["seconds"], rel=0.01
     )
+    # Its staging and marts alone, the rebuild's counterpart, related to the rebuild too.
+    steps, split = daily["extra"]["steps_s"], daily["extra"]["layers_s"]
+    transform = steps["step staging"] + steps["step marts"] + steps.get("step mart_checks", 0)
+    assert split["staging + marts"] == pytest.approx(transform, abs=0.05)
+    assert split["ingestion"] >= steps["step raw__github"] > 0
+    assert split["publish"] == steps["step marts__published"]
+    assert daily["extra"]["transform_rebuild_ratio"] == pytest.approx(
+        split["staging + marts"] / measurements["rebuild"]["seconds"], rel=0.01
+    )
+    assert "staging + marts" in results["_markdown"]
 
 
 def test_the_rebuild_and_daily_run_say_where_their_time_went(results: dict[str, Any]) -> None:
@@ -173,3 +184,18 @@ def test_every_dashboard_page_and_report_format_is_timed(results: dict[str, Any]
     report = results["measurements"]["report"]["extra"]
     assert set(report["format_s"]) == {"pdf", "html", "xlsx", "csv"}
     assert report["files"] >= 4 and report["kb"] > 0
+
+
+def test_a_daily_runs_steps_add_up_per_layer() -> None:
+    steps = {
+        "step raw__github": 80.0,
+        "step raw__argocd": 10.0,
+        "step raw__argocd_argocd_history_complete": 0.1,
+        "step staging": 20.0,
+        "step marts": 40.0,
+        "step mart_checks": 0.3,
+        "step marts__published": 7.0,
+        "before the first step": 0.8,
+        "rest (between steps, run end, run log)": 0.5,
+    }
+    assert layers(steps) == {"ingestion": 90.1, "staging + marts": 60.3, "publish": 7.0}
