@@ -83,27 +83,11 @@ class WorldGitHubClient(GitHubClient):
         self._pull_commits: tuple[str, dict[str, Any], dict[int, list[dict]]] | None = None
 
     def _pages(
-        self,
-        full_name: str,
-        path: str,
-        params: dict[str, Any],
-        key: str,
-        *,
-        prefetch: bool = False,
-        per_page: int | None = None,
-        conditional: bool = False,
+        self, full_name: str, path: str, params: dict[str, Any], key: str, **options: Any
     ) -> Generator[list[Any] | EncodedPage, None, None]:
         match = _PULL_COMMITS_PATH.search(path)
         if match is None or params:
-            yield from super()._pages(
-                full_name,
-                path,
-                params,
-                key,
-                prefetch=prefetch,
-                per_page=per_page,
-                conditional=conditional,
-            )
+            yield from super()._pages(full_name, path, params, key, **options)
             return
         repo, by_number = self._pull_commit_rows(full_name)
         rows = by_number.get(int(match["number"]), [])

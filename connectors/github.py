@@ -427,27 +427,9 @@ class GitHubClient(BaseClient):
         ``conditional``, that first page is a conditional GET (the ETag of the last read of
         it), and a 304, nothing changed, lists nothing."""
         seen: set[str] = set()
-        probed: set[str] = set()  # the keys of rejections the probe page gave
-        if past_watermark is not None:
-            # First one page of PROBE_PER_PAGE items: where the watermark is in it, that page
-            # is the whole read; else (it is full) the listing is read again in full pages,
-            # what the probe already gave skipped, valid or not.
-            probe = self._pages(
-                full_name, path, params, key, per_page=PROBE_PER_PAGE, conditional=conditional
-            )
-            page = next(probe, [])
-            probe.close()
-            for result in self._page_results(page, adapter, key):
-                if isinstance(result, Item) and past_watermark(result.model):
-                    return
-                if isinstance(result, Item) and result.key in seen:
-                    continue
-                (seen if isinstance(result, Item) else probed).add(result.key)
-                yield result
-            if len(page) < PROBE_PER_PAGE:
-                return  # a short page is the listing's last (none: not modified)
-        pages = self._pages(full_name, path, params, key, prefetch=past_watermark is None)
-        for page in pages:
+        probed: set[str] = set()  # the keys of rejections the first page of 10 gave
+        stops_early = past_watermark is not None
+        for page, first in self._listing(full_name, path, params, key, stops_early, conditional):
             for result in self._page_results(page, adapter, key):
                 if isinstance(result, Item):
                     if past_watermark is not None and past_watermark(result.model):
@@ -455,9 +437,37 @@ class GitHubClient(BaseClient):
                     if result.key in seen:
                         continue
                     seen.add(result.key)
-                elif past_watermark is not None and result.key in probed:
+                elif first:
+                    probed.add(result.key)
+                elif result.key in probed:
                     continue
                 yield result
+
+    def _listing(
+        self,
+        full_name: str,
+        path: str,
+        params: dict[str, Any],
+        key: str,
+        stops_early: bool,
+        conditional: bool,
+    ) -> Iterator[tuple[list[Any] | EncodedPage, bool]]:
+        """The pages of a listing, each with whether it is a first page of
+        :data:`PROBE_PER_PAGE` read before the listing in full pages. A listing that may stop
+        early starts with that page: where the caller stops inside it, it is the whole read;
+        else (it is full) the listing is read again in full pages. One read to its end is
+        read in full pages from the start, ahead of the caller."""
+        if stops_early:
+            probe = self._pages(
+                full_name, path, params, key, per_page=PROBE_PER_PAGE, conditional=conditional
+            )
+            page = next(probe, [])
+            probe.close()
+            yield page, True
+            if len(page) < PROBE_PER_PAGE:
+                return  # a short page is the listing's last (none: not modified)
+        for page in self._pages(full_name, path, params, key, prefetch=not stops_early):
+            yield page, False
 
     def _page_results(
         self, page: list[Any] | EncodedPage, adapter: TypeAdapter[M], key: str
