@@ -24,6 +24,7 @@ import polars as pl
 from models.metrics.changes import COPY_KEY
 from models.metrics.failures import REVERT_MARKER
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
+from models.staging.common import sql_literal
 
 Reader = Callable[[str], pl.DataFrame]
 """Runs one query over a warehouse holding the ``staging`` schema (UTC session) into a frame."""
@@ -34,15 +35,11 @@ def table(name: str, *columns: str) -> str:
     return f"SELECT {', '.join(columns) or '*'} FROM staging.{name}"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 _COPY_KEY = f"hash(author_email, message) AS {COPY_KEY}"
 
 COMMITS = (
     "SELECT repo, sha, CASE WHEN contains(message, "
-    f"{_literal(REVERT_MARKER)}) THEN message END AS message FROM staging.commits"
+    f"{sql_literal(REVERT_MARKER)}) THEN message END AS message FROM staging.commits"
 )
 """Every commit's repo and sha, and its message where it contains the revert marker (NULL
 elsewhere): what revision resolution, the prehistory reverts and the revert rules read."""

@@ -35,6 +35,11 @@ def query(
     return conform(frame, schema)
 
 
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 # The column a table made row by row from one raw table carries its raw row's key hash in.
 ROW_KEY = "_raw_key_hash"
 

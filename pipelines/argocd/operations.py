@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from pipelines.raw import ensure_object_table, write_objects
+from pipelines.raw import ensure_object_table, transaction, write_objects
 
 TABLE = "argocd_operations"
 
@@ -57,7 +57,8 @@ def record_operations(conn: duckdb.DuckDBPyConnection, payloads: Iterable[Any], 
                 "unmapped_reason": pa.nulls(len(keys), pa.string()),
             }
         )
-        write_objects(conn, TABLE, batch, extracted_at=datetime.now(UTC), run_id=run_id)
+        with transaction(conn):
+            write_objects(conn, TABLE, batch, extracted_at=datetime.now(UTC), run_id=run_id)
     return len(rows)
 
 

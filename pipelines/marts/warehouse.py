@@ -14,7 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS, create_table_sql
 from models.staging import Query, Table
-from models.staging.common import ROW_KEY
+from models.staging.common import ROW_KEY, sql_literal
 from pipelines.raw import has_column, has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -96,13 +96,14 @@ RUN = "coalesce(run_id, '')"
 
 def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Written:
     """Bring ``staging.<name>`` (a table made row by row from ``raw.<query.rows_of>``) up to
-    date: only the raw rows written by runs it has not staged yet are parsed, each row of a
-    key already staged updated in place and the others appended in the raw table's order,
-    so the table equals (row order included) what building it whole gives. It is built whole
-    the first time, and whenever its SQL or the results of its ``inputs`` changed.
+    date: only the raw rows written by runs it has not staged yet are parsed; the staged rows
+    of their keys are deleted and the new ones appended in the raw table's order, so the
+    table equals (row order included) what building it whole gives. It is built whole the
+    first time, and whenever its SQL or the results of its ``inputs`` changed.
 
-    Relies on the raw layer's rule that every write of a row sets the run that wrote it (an
-    upsert included) and that raw rows are never deleted from these tables."""
+    Relies on the raw layer's rules (:func:`pipelines.raw.write_objects`): every write of a
+    row sets the run that wrote it, and a row written again is deleted and appended, so it
+    moves to the end of the raw table as its staged row does here."""
     raw = f"raw.{query.rows_of}"
     conn.execute(STAGED_RUNS_DDL)
     runs = [r for (r,) in conn.execute(f"SELECT DISTINCT {RUN} FROM {raw} ORDER BY 1").fetchall()]
@@ -112,16 +113,13 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
         [name, fingerprint],
     ).fetchall()
     with query.registered(conn):
-        built = None
         if known and has_column(conn, "staging", name, ROW_KEY):
-            staged = set(known[0][0])
-            new = any(run not in staged for run in runs)
-            built = _apply_new_rows(conn, name, query, sorted(staged)) if new else 0
-        if built is None:
+            new = [run for run in runs if run not in set(known[0][0])]
+            built = _append_new_rows(conn, name, query, new) if new else 0
+            rows = conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0]
+        else:
             whole = conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {query.sql}")
             rows = built = whole.fetchall()[0][0]
-        else:
-            rows = conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0]
     conn.execute(
         "INSERT OR REPLACE INTO staging.paved_staged_runs VALUES (?, ?, ?)",
         [name, fingerprint, runs],
@@ -129,41 +127,36 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     return Written(rows, built)
 
 
-def _apply_new_rows(
-    conn: duckdb.DuckDBPyConnection, name: str, query: Query, staged: list[str]
-) -> int | None:
-    """Parse the raw rows of runs not in ``staged``: a key already staged is updated in place,
-    a new one appended in raw order; the rows built, or None when the table must be built
-    whole instead (DuckDB moves a row to the end when a list column of it is updated, while
-    the raw row, a JSON text, was updated in place: the order would no longer be a whole
-    build's; a commit's parents, the one list, never change under its sha)."""
+def _append_new_rows(
+    conn: duckdb.DuckDBPyConnection, name: str, query: Query, runs: list[str]
+) -> int:
+    """Parse the raw rows the ``runs`` wrote, delete the staged rows of their keys (also of a
+    row the query now leaves out), and append the parsed rows in raw order; the rows built."""
     target = f"staging.{name}"
+    written = _written_by(runs)
     built = conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE paved_restaged AS "
-        f"{query.over_rows(f'{RUN} NOT IN (SELECT unnest($staged))')}",
-        {"staged": staged},
+        f"CREATE OR REPLACE TEMP TABLE paved_restaged AS {query.over_rows(written)}"
     ).fetchall()[0][0]
-    lists = [c for c, t in query.schema.items() if isinstance(t, pl.List)]
-    scalars = [c for c in query.schema if c not in lists]
-    matched = f"FROM paved_restaged n JOIN {target} s ON s.{ROW_KEY} = n.{ROW_KEY}"
-    if lists:
-        changed = " OR ".join(f's."{c}" IS DISTINCT FROM n."{c}"' for c in lists)
-        if conn.execute(f"SELECT count(*) {matched} WHERE {changed}").fetchall()[0][0]:
-            conn.execute("DROP TABLE paved_restaged")
-            return None
-    assignments = ", ".join(f'"{c}" = n."{c}"' for c in scalars)
     conn.execute(
-        f"UPDATE {target} AS s SET {assignments} FROM paved_restaged n "
-        f"WHERE s.{ROW_KEY} = n.{ROW_KEY}"
+        f"DELETE FROM {target} WHERE {ROW_KEY} IN "
+        f"(SELECT key_hash FROM raw.{query.rows_of} WHERE {written})"
     )
-    selected = ", ".join(f'n."{c}"' for c in [*query.schema, ROW_KEY])
-    conn.execute(
-        f"INSERT INTO {target} SELECT {selected} FROM paved_restaged n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {target} s WHERE s.{ROW_KEY} = n.{ROW_KEY}) "
-        "ORDER BY n.rowid"
-    )
+    selected = ", ".join(f'"{c}"' for c in [*query.schema, ROW_KEY])
+    conn.execute(f"INSERT INTO {target} SELECT {selected} FROM paved_restaged ORDER BY rowid")
     conn.execute("DROP TABLE paved_restaged")
     return built
+
+
+def _written_by(runs: list[str]) -> str:
+    """The condition on a raw row that one of ``runs`` wrote it ('' for none): the run ids
+    as literals, which DuckDB checks in the scan itself, reading the other columns (the
+    payload) only of the rows that pass; a subquery, or a function around ``run_id``, would
+    make it read every row's (the enterprise world's commits: 1.24 s against 0.04 s)."""
+    ids = [run for run in runs if run]
+    clauses = [f"run_id IN ({', '.join(sql_literal(run) for run in ids)})"] if ids else []
+    if "" in runs:
+        clauses.append("run_id IS NULL")
+    return " OR ".join(clauses)
 
 
 def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
