@@ -382,11 +382,12 @@ class Ingestion:
     def _write(self, conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
         """One batch in one transaction (on the writer's thread and cursor).
 
-        Rows are first inserted as new: DuckDB's INSERT OR REPLACE costs twice a plain INSERT
-        into the same keyed table and grows faster with it (2 M commits: 16 -> 27 us a row,
-        against 11 -> 15). A key already there fails the plain insert, and the transaction is
-        written again as upserts; after that the run upserts from the start (a re-backfill, a
-        re-read overlap: keys will keep coming back)."""
+        Rows are first inserted as new, sparing the upsert's delete. A key already there
+        fails the plain insert, and the transaction is written again as upserts (see
+        :func:`write_objects`); after that the run upserts from the start (a re-backfill, a
+        re-read overlap: keys will keep coming back). Batches of 5,000 into a keyed table of
+        2 M rows of 1.3 kB, checkpoints included: 50 us a row new, 47 us an existing row
+        deleted and appended, 2.3 ms one replaced in place (``INSERT OR REPLACE``)."""
         # Before the write: a run into big tables needs their indexes' room from its first batch.
         self._written.update(batch.rows)
         fit_memory_to_indexes(conn, self._written, LOAD_MEMORY_MB)
