@@ -23,6 +23,7 @@ import polars as pl
 
 from models.metrics.changes import COPY_KEY
 from models.metrics.failures import REVERT_MARKER
+from models.metrics.frames import ARGOCD_HISTORY as ARGOCD_HISTORY_SHAPE
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
 from models.staging.common import sql_literal
 
@@ -55,6 +56,13 @@ PR_COMMITS = f"SELECT repo, number, sha, author_date, {_COPY_KEY} FROM staging.p
 
 PULL_REQUESTS = table("pull_requests", *(f'"{c}"' for c in PULL_REQUEST_SHAPE))
 """The pull requests, in their shape's columns (not the raw key staging keeps beside them)."""
+
+ARGOCD_HISTORY = (
+    table("argocd_history", *(f'"{c}"' for c in ARGOCD_HISTORY_SHAPE))
+    + " ORDER BY app_uid, history_id"
+)
+"""The Argo CD history in its shape's columns, sorted by app and id (staging keeps it in the
+raw table's order, so that a day's new entries are appended)."""
 
 COST_ROWS = (
     "SELECT charge_period_start, tags, billing_currency, "

@@ -15,6 +15,7 @@ from datetime import datetime
 import polars as pl
 
 from models.mart_reads import (
+    ARGOCD_HISTORY,
     COMMIT_GRAPH,
     COMMITS,
     COST_ROWS,
@@ -157,7 +158,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
     chg = compacted(chg)
     del pulls
     spend = costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)
-    history = read(table("argocd_history"))
+    history = read(ARGOCD_HISTORY)
     envs = environments(
         read(table("argocd_status")),
         history.filter(pl.col("deployed_at") <= o.as_of),

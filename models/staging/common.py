@@ -59,7 +59,8 @@ class Query:
     views: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     # A table made row by row from one raw table: one row for each row of raw.<rows_of>, which
     # the SQL reads once as ``FROM raw.<rows_of>``, carrying its key hash as ROW_KEY. Its rows
-    # depend on nothing else but the results of the ``inputs`` queries (small tables it joins).
+    # depend on nothing else but the results of the ``inputs`` queries (small tables it joins)
+    # and its ``views``.
     # The writer then restages only the raw rows of runs it has not staged yet (see
     # pipelines.marts.warehouse).
     rows_of: str | None = None

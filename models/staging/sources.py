@@ -224,7 +224,9 @@ def stage_argocd(
 ) -> tuple[pl.DataFrame, Table]:
     """(argocd_apps, argocd_history) of the apps a component maps (``argocd/app-name``, else an
     ``argocd/app-selector`` matching the app's labels); unmapped apps and their history are
-    left out (they are counted by the raw layer, shown in data quality)."""
+    left out (they are counted by the raw layer, shown in data quality). The history is made
+    row by row from its raw table, in the raw table's order (the marts read it sorted:
+    :data:`models.mart_reads.ARGOCD_HISTORY`), so a daily run restages only its new entries."""
     if "argocd_applications" not in tables:
         return empty(ARGOCD_APPS), empty(ARGOCD_HISTORY)
     index = service_index(services)
@@ -249,14 +251,14 @@ def stage_argocd(
                    list_transform(e.revisions, lambda x: lower(x)) AS revisions,
                    e.source::VARCHAR AS source, e.sources::VARCHAR AS sources,
                    e.deployStartedAt::TIMESTAMPTZ AS deploy_started_at,
-                   e.deployedAt::TIMESTAMPTZ AS deployed_at
-            FROM (SELECT key, json_transform(payload, '{HISTORY_SHAPE}') AS e
+                   e.deployedAt::TIMESTAMPTZ AS deployed_at, h.key_hash AS {ROW_KEY}
+            FROM (SELECT key, key_hash, json_transform(payload, '{HISTORY_SHAPE}') AS e
                   FROM raw.argocd_history) h
             JOIN paved_staging_apps a ON a.app_uid = split_part(h.key, ':', 1)
-        """.replace("{HISTORY_SHAPE}", HISTORY_SHAPE),
+        """.replace("{HISTORY_SHAPE}", HISTORY_SHAPE).replace("{ROW_KEY}", ROW_KEY),
         ARGOCD_HISTORY,
-        order_by=("app_uid", "history_id"),
         views={"paved_staging_apps": app_frame},
+        rows_of="argocd_history",
     )
     return app_frame, history
 

@@ -160,9 +160,13 @@ def _written_by(runs: list[str]) -> str:
 
 
 def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
+    """What a table made row by row depends on besides its raw rows: its SQL, the results of
+    its ``inputs`` and the rows of its views (small frames), in order."""
     digest = hashlib.sha256(query.sql.encode())
     for sql in query.inputs:
         digest.update(repr(conn.execute(sql).fetchall()).encode())
+    for name, frame in sorted(query.views.items()):
+        digest.update(repr((name, frame.columns, frame.rows())).encode())
     return digest.hexdigest()
 
 
