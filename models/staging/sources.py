@@ -225,8 +225,8 @@ def stage_argocd(
     """(argocd_apps, argocd_history) of the apps a component maps (``argocd/app-name``, else an
     ``argocd/app-selector`` matching the app's labels); unmapped apps and their history are
     left out (they are counted by the raw layer, shown in data quality). The history is made
-    row by row from its raw table, in the raw table's order (the marts read it sorted:
-    :data:`models.mart_reads.ARGOCD_HISTORY`), so a daily run restages only its new entries."""
+    row by row from its raw table, in the raw table's order (its users sort it), so a daily
+    run restages only its new entries."""
     if "argocd_applications" not in tables:
         return empty(ARGOCD_APPS), empty(ARGOCD_HISTORY)
     index = service_index(services)
