@@ -235,6 +235,14 @@ def stored_payload(conn: duckdb.DuckDBPyConnection, table: str, key: str) -> Any
     return next((orjson.loads(payload) for found, payload in rows if found == key), None)
 
 
+def stored_payloads(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Every payload of ``raw.<table>`` by key, as stored (JSON text, parsed by the caller
+    when used): for a small table that a run would otherwise look up key by key (each
+    :func:`stored_payload` is a query of 1-2 ms)."""
+    rows = conn.execute(f"SELECT key, payload FROM raw.{table}").fetchall()
+    return dict(rows)
+
+
 def read_state(conn: duckdb.DuckDBPyConnection, source: str, scope: str, name: str) -> Any:
     row = conn.execute(
         "SELECT value FROM raw.state WHERE source = ? AND scope = ? AND name = ?",

@@ -28,7 +28,7 @@ def reader(tmp_path: Path, repo: str, states: dict[tuple[str, str], object]) -> 
     window = Window.of(settings, date(2026, 1, 1), date(2026, 2, 1))
     run = SourceRun(settings, conn, "r1", window)
     client = GitHubClient(API, token="t", transport=httpx.MockTransport(never))
-    return RepoRead(run, Ingestion(conn, "github", "r1"), client, repo, states)
+    return RepoRead(run, Ingestion(conn, "github", "r1"), client, repo, states, {})
 
 
 def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
@@ -98,3 +98,45 @@ def test_a_repository_keeps_its_own_etags_restored_and_new_not_its_neighbours(
         "/repos/org/a/deployments/8/statuses?per_page=1": '"open"',
         "/repos/org/a/pulls?per_page=1": '"a1"',
     }
+
+
+def _repository_server(asked: list[str | None]) -> httpx.MockTransport:
+    """The repository's endpoint: 304 to its ETag, else the repository (recording each ask)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        etag = request.headers.get("If-None-Match")
+        asked.append(etag)
+        if etag == '"v1"':
+            return httpx.Response(304)
+        body = {"id": 7, "full_name": "org/a", "default_branch": "trunk"}
+        return httpx.Response(200, json=body, headers={"etag": '"v1"'})
+
+    return httpx.MockTransport(handle)
+
+
+def _conditional_reader(
+    tmp_path: Path, stored: dict[str, str], asked: list[str | None]
+) -> RepoRead:
+    read = reader(tmp_path, "org/a", {})
+    etags = {"/repos/org/a?[]": '"v1"'}
+    client = GitHubClient(API, token="t", transport=_repository_server(asked), etags=etags)
+    return RepoRead(read.run, read.ing, client, "org/a", {}, stored)
+
+
+def test_a_repository_not_modified_is_read_from_the_payloads_stored_when_the_run_began(
+    tmp_path: Path,
+) -> None:
+    stored = {"org/a": '{"id": 7, "full_name": "org/a", "default_branch": "main"}'}
+    asked: list[str | None] = []
+    repository = _conditional_reader(tmp_path, stored, asked).repository()
+    assert repository is not None and repository.default_branch == "main"
+    assert asked == ['"v1"']  # one conditional request, answered 304
+
+
+def test_a_repository_not_modified_but_not_stored_is_read_again(tmp_path: Path) -> None:
+    asked: list[str | None] = []
+    read = _conditional_reader(tmp_path, {}, asked)
+    with read.ing:
+        repository = read.repository()
+    assert repository is not None and repository.default_branch == "trunk"
+    assert asked == ['"v1"', None]  # the 304, then the repository unconditionally

@@ -7,7 +7,7 @@ from connectors.http import AuthError, NotFoundError
 from pipelines.catalog.index import service_index
 from pipelines.github.repo import SOURCE, RepoRead
 from pipelines.ingest import PartialFailure, SourceRun, one_line, secret
-from pipelines.raw import Ingestion, read_states
+from pipelines.raw import Ingestion, read_states, stored_payloads
 
 __all__ = ["SOURCE", "ingest_github"]
 
@@ -21,6 +21,8 @@ def ingest_github(run: SourceRun, ing: Ingestion) -> None:
         ing.notes.append("no catalog component has a github.com/project-slug annotation")
         return
     states = read_states(run.conn, SOURCE)
+    # One query for the repositories a 304 leaves as stored, not one each (2,000: 4 s).
+    repositories = stored_payloads(run.conn, ing.table("repositories"))
     etags: dict[str, str] = {}
     for repo in repos:
         etags.update(states.get((repo, "etags")) or {})
@@ -37,7 +39,7 @@ def ingest_github(run: SourceRun, ing: Ingestion) -> None:
     with client:
         for repo in repos:
             try:
-                RepoRead(run, ing, client, repo, states).read()
+                RepoRead(run, ing, client, repo, states, repositories).read()
             except (NotFoundError, AuthError) as exc:
                 if "HTTP 401" in str(exc):  # the token itself: every repository would fail
                     raise

@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 from itertools import chain, islice
 from typing import Any
 
+import orjson
+
 from connectors.github import GitHubClient
 from connectors.items import Item, Rejection, validate
 from models.sources.github import REPOSITORY, Repository
@@ -51,13 +53,16 @@ COMMIT_OVERLAP = timedelta(days=3)
 @dataclass
 class RepoRead:
     """``states``: the source's state as the run found it (``read_states``); a repository
-    reads each of its values before it sets it, and is read once a run."""
+    reads each of its values before it sets it, and is read once a run. ``repositories``:
+    the stored repository payloads as the run found them (``stored_payloads``), which a
+    repository not modified since (304) is read from."""
 
     run: SourceRun
     ing: Ingestion
     client: GitHubClient
     repo: str
     states: Mapping[tuple[str, str], Any]
+    repositories: Mapping[str, str]
     pending: set[int] = field(default_factory=set)
     rescan: datetime | None = None
     # The client's ETags before this repository's read (its own come after, see save_etags).
@@ -107,7 +112,8 @@ class RepoRead:
         response = self.client.get(self.path, conditional=True)
         payload = None
         if response.status_code == 304:
-            payload = self.stored_payload("repositories", self.repo)
+            stored = self.repositories.get(self.repo)
+            payload = None if stored is None else orjson.loads(stored)
             if payload is None:  # the row is gone (a reset warehouse): read it again
                 response = self.client.get(self.path)
         fresh = payload is None
