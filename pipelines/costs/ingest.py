@@ -29,10 +29,10 @@ def ingest_focus(run: SourceRun, ing: Ingestion) -> None:
     if not paths:
         ing.notes.append("no FOCUS file matches PAVED_COST_PATH")
         return
-    for path, digest in changed_files(run, ing, paths):
+    for path, version in changed_files(run, ing, paths):
         for record in read_focus_file(path):
             ing.add("rows", record, scope=path.name)
-        mark_read(ing, path, digest)
+        mark_read(ing, path, version)
 
 
 def ingest_opencost(run: SourceRun, ing: Ingestion) -> None:

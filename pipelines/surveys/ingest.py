@@ -87,7 +87,7 @@ def ingest_googleforms(run: SourceRun, ing: Ingestion) -> None:
     if not paths:
         ing.notes.append("no CSV export matches PAVED_SURVEY_CSV")
         return
-    for path, digest in changed_files(run, ing, paths):
+    for path, version in changed_files(run, ing, paths):
         for record in read_export(path, zone=settings.survey_timezone):
             ing.add("responses", pseudonymous(record, salt), scope=path.name)
-        mark_read(ing, path, digest)
+        mark_read(ing, path, version)
