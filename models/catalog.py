@@ -53,6 +53,12 @@ class ServiceIndex:
     by_app: dict[str, str] = field(default_factory=dict)
     selectors: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     by_pagerduty: dict[str, str] = field(default_factory=dict)
+    # The selectors' positions (ascending) by their first label pair, built on first use: an
+    # app is checked only against the selectors one of its labels could start (the enterprise
+    # world's 2,812 apps against every one of 700 selectors: 1.3 s a pass).
+    _by_first_pair: dict[tuple[str, str], list[int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, components: Iterable[Component]) -> ServiceIndex:
@@ -73,13 +79,24 @@ class ServiceIndex:
         return self.by_repo.get(full_name.lower())
 
     def argocd_app(self, name: str, labels: Mapping[str, str] | None) -> str | None:
+        """The component an app maps to: by ``argocd/app-name``, else the first component (by
+        ref) whose ``argocd/app-selector`` the app's labels all match."""
         if name in self.by_app:
             return self.by_app[name]
         labels = labels or {}
-        for ref, pairs in self.selectors:
-            if all(labels.get(k) == v for k, v in pairs.items()):
-                return ref
-        return None
+        if self._by_first_pair is None:
+            self._by_first_pair = {}
+            for position, (_, pairs) in enumerate(self.selectors):
+                self._by_first_pair.setdefault(next(iter(pairs.items())), []).append(position)
+        first = None
+        for pair in labels.items():
+            for position in self._by_first_pair.get(pair, ()):
+                if first is not None and position >= first:
+                    break
+                if all(labels.get(k) == v for k, v in self.selectors[position][1].items()):
+                    first = position
+                    break
+        return None if first is None else self.selectors[first][0]
 
     def pagerduty(self, service_id: str | None) -> str | None:
         return self.by_pagerduty.get(service_id or "")
