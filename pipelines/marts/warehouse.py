@@ -99,7 +99,8 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     date: only the raw rows written by runs it has not staged yet are parsed; the staged rows
     of their keys are deleted and the new ones appended in the raw table's order, so the
     table equals (row order included) what building it whole gives. It is built whole the
-    first time, and whenever its SQL or the results of its ``inputs`` changed.
+    first time, and whenever its SQL, the results of its ``inputs`` or its views' rows
+    changed (:func:`_fingerprint`).
 
     Relies on the raw layer's rules (:func:`pipelines.raw.write_objects`): every write of a
     row sets the run that wrote it, and a row written again is deleted and appended, so it
