@@ -144,8 +144,9 @@ def test_the_daily_run_picks_up_the_new_day_and_is_related_to_the_rebuild(
     assert split["staging + marts"] == pytest.approx(transform, abs=0.05)
     assert split["ingestion"] >= steps["step raw__github"] > 0
     assert split["publish"] == steps["step marts__published"]
+    # Rounded to two places, as the report shows it (0.32 for 0.315: within half a unit).
     assert daily["extra"]["transform_rebuild_ratio"] == pytest.approx(
-        split["staging + marts"] / measurements["rebuild"]["seconds"], rel=0.01
+        split["staging + marts"] / measurements["rebuild"]["seconds"], abs=0.006
     )
     assert "staging + marts" in results["_markdown"]
 
