@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.ingest import SourceRun
-from pipelines.raw import Ingestion, read_state
+from pipelines.raw import Ingestion, read_states
 
 CHUNK = 1 << 20
 
@@ -55,12 +55,12 @@ def changed_files(
     """(path, version) of each file not read before with this content (all of them in a
     backfill); the caller loads its rows, then calls :func:`mark_read`."""
     unchanged = 0
+    # Every file's state in one query (a backfill reads every file: none needed).
+    states = {} if run.window.backfill else read_states(run.conn, ing.source)
     for path in paths:
         stat = _stat(path)
-        known = None
-        if not run.window.backfill:
-            known = read_state(run.conn, ing.source, str(path), "sha256")
-        if known is not None and read_state(run.conn, ing.source, str(path), "stat") == stat:
+        known = states.get((str(path), "sha256"))
+        if known is not None and states.get((str(path), "stat")) == stat:
             unchanged += 1
             continue
         digest = sha256(path)

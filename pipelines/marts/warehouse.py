@@ -115,7 +115,8 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     ).fetchall()
     with query.registered(conn):
         if known and has_column(conn, "staging", name, ROW_KEY):
-            new = [run for run in runs if run not in set(known[0][0])]
+            staged = set(known[0][0])
+            new = [run for run in runs if run not in staged]
             built = _append_new_rows(conn, name, query, new) if new else 0
             rows = conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0]
         else:
