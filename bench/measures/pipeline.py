@@ -120,13 +120,9 @@ def existing_instance(settings: Settings) -> None:
     """Create the Dagster instance of a new PAVED_HOME before the clock starts, as any home
     that has run before has it: its SQLite schemas and migration stamps (0.6 to 1 s, with the
     imports of its storage) are set up once per home, not on each rebuild or daily run."""
-    import dagster as dg
-
     from pipelines.instance import prepare_dagster_home
 
     prepare_dagster_home(settings)
-    with dg.DagsterInstance.get():
-        pass
 
 
 def run_split(run_id: str, started_at: float, total: float) -> dict[str, float]:
