@@ -3,14 +3,17 @@ by their key, the state read once a run, and each repository's ETags kept with i
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import httpx
+import pytest
 
 from connectors.github import GitHubClient
 from connectors.items import Item
 from models.settings import Settings
+from pipelines.github import repo as repo_module
 from pipelines.github.repo import RepoRead
 from pipelines.ingest import SourceRun, Window
 from pipelines.raw import Ingestion, open_warehouse, read_states
@@ -31,16 +34,21 @@ def reader(tmp_path: Path, repo: str, states: dict[tuple[str, str], object]) -> 
     return RepoRead(run, Ingestion(conn, "github", "r1"), client, repo, states, {})
 
 
-def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
-    tmp_path: Path,
-) -> None:
-    read = reader(tmp_path, "org/a", {})
+def with_stored_pulls(read: RepoRead) -> RepoRead:
+    """``read``'s warehouse holding org/a#1 merged, org/a#2 closed unmerged, org/b#1 merged."""
     with read.ing as ing:
         merged_at = "2026-01-02T00:00:00Z"
         ing.add("pulls", Item("org/a#1", None, {"merged_at": merged_at}), scope="org/a")
         ing.add("pulls", Item("org/a#2", None, {"merged_at": None}), scope="org/a")
         ing.add("pulls", Item("org/b#1", None, {"merged_at": merged_at}), scope="org/b")
         ing.finish()
+    return read
+
+
+def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
+    tmp_path: Path,
+) -> None:
+    read = with_stored_pulls(reader(tmp_path, "org/a", {}))
     assert read.stored_as_merged("org/a#1")
     assert not read.stored_as_merged("org/a#2")  # closed without merging
     assert not read.stored_as_merged("org/a#3")  # not stored
@@ -50,6 +58,37 @@ def test_a_pull_request_counts_as_stored_merged_only_when_its_row_says_merged(
     assert merged == {"org/a#1"}
     assert read.stored_as_merged("org/a#1", merged)
     assert not read.stored_as_merged("org/a#2", merged)
+
+
+def test_a_pull_request_merged_after_the_watermark_or_recorded_at_it_needs_no_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = with_stored_pulls(reader(tmp_path, "org/a", {}))
+    lookups: list[str] = []
+    real = repo_module.stored_payload
+
+    def counted(conn: duckdb.DuckDBPyConnection, table: str, key: str) -> object:
+        lookups.append(key)
+        return real(conn, table, key)
+
+    monkeypatch.setattr(repo_module, "stored_payload", counted)
+    watermark = datetime(2026, 1, 3, tzinfo=UTC)
+    # Merged after the watermark: every stored version predates the merge, whatever is stored
+    # (#1's merged row stands for a read killed before it advanced the watermark: its
+    # commits are read again).
+    for key in ("org/a#1", "org/a#2", "org/a#3"):
+        assert not read.stored_as_merged(
+            key, merged_at=datetime(2026, 1, 4, tzinfo=UTC), watermark=watermark
+        )
+    # Recorded as merged at the watermark by the last read.
+    recorded = frozenset({"org/a#1"})
+    assert read.stored_as_merged("org/a#1", None, recorded, watermark, watermark)
+    assert lookups == []
+    # Merged at or before the watermark (updated after it): looked up.
+    merged_before = datetime(2026, 1, 2, tzinfo=UTC)
+    assert read.stored_as_merged("org/a#1", None, frozenset(), merged_before, watermark)
+    assert not read.stored_as_merged("org/a#2", None, frozenset(), watermark, watermark)
+    assert lookups == ["org/a#1", "org/a#2"]
 
 
 def test_the_state_of_every_scope_is_read_in_one_go(tmp_path: Path) -> None:

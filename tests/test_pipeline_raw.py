@@ -15,6 +15,7 @@ PAVED_SURVEY_SALT fail naming it; an unconfigured source is skipped and recorded
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -358,6 +359,38 @@ def test_an_incremental_run_a_day_later_picks_up_exactly_what_is_new(
         )
     for key in new["github_commits"]:
         assert dated[key] > stamp or key.split(":")[1] in merged_branches, key
+    assert_merged_at_watermark_recorded(home)
+
+
+def assert_merged_at_watermark_recorded(home: Path) -> None:
+    """Each repository's ``pulls_merged_at_watermark`` (which spares the next read a lookup
+    of each pull request listed again at the watermark) names exactly its pull requests
+    stored as merged and updated at its ``pulls_updated_after``."""
+    with warehouse(home) as conn:
+        state = conn.execute(
+            "SELECT scope, name, value FROM raw.state WHERE source = 'github' "
+            "AND name IN ('pulls_updated_after', 'pulls_merged_at_watermark')"
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT scope, key, (payload->>'updated_at')::TIMESTAMPTZ FROM raw.github_pulls "
+            "WHERE payload->>'merged_at' IS NOT NULL"
+        ).fetchall()
+    values = {(scope, name): json.loads(value) for scope, name, value in state}
+    watermarks = {
+        scope: datetime.fromisoformat(value.replace("Z", "+00:00"))
+        for (scope, name), value in values.items()
+        if name == "pulls_updated_after"
+    }
+    assert watermarks, "the sandbox's repositories have pull requests"
+    at_watermark = {scope: set() for scope in watermarks}
+    for scope, key, updated_at in stored:
+        if updated_at == watermarks.get(scope):
+            at_watermark[scope].add(key)
+    recorded = {
+        scope: set(values.get((scope, "pulls_merged_at_watermark"), ())) for scope in watermarks
+    }
+    assert recorded == at_watermark
+    assert any(recorded.values())
 
 
 def test_a_run_killed_mid_pagination_resumes_to_the_warehouse_an_uninterrupted_run_builds(
