@@ -13,7 +13,8 @@ stays small and never skews what it measures.
 - ``scan_floor``: DuckDB reading every raw table of that warehouse once (a count and a sum over
   one payload field): the least any rebuild of staging and marts from that data can cost;
 - ``rebuild``: staging and marts rebuilt from that raw data, reported as a ratio to the floor;
-- ``incremental``: the daily run one day later, reported as a ratio to the rebuild;
+- ``incremental``: the daily run one day later (after an untimed one on the day the raw
+  data ends), reported as a ratio to the rebuild;
 - ``dashboard``: each page's data-access function over the snapshot the rebuild published;
 - ``report``: the quarterly report over that snapshot in PDF, HTML, XLSX and CSV;
 - ``adhoc``: ``paved sql``'s three typical queries over that snapshot.
