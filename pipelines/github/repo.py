@@ -295,8 +295,8 @@ class RepoRead:
           watermark may have stored a later version: its commits are then read again, which
           their keys make harmless;
         - else looked up by key (:func:`stored_payload`: 2-3 ms, most of it reading the
-          stored payload). The enterprise world's day asked 3,900 lookups before the two
-          answers above, about 20 after. The scan of the repository's pull requests cost
+          stored payload). An enterprise world's day asked 3,963 lookups (7.5 s) before the
+          two answers above, none after. The scan of the repository's pull requests cost
           55 ms a repository at that scale, each day.
         """
         if merged is not None:
