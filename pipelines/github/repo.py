@@ -113,8 +113,8 @@ class RepoRead:
         if the repository now names another, that answer is not taken) and the pending
         deployments' newest statuses."""
         backfill = self.run.window.backfill
-        stored = self.repositories.get(self.repo)
-        branch = None if stored is None else orjson.loads(stored).get("default_branch")
+        stored = None if (row := self.repositories.get(self.repo)) is None else orjson.loads(row)
+        branch = stored.get("default_branch") if isinstance(stored, dict) else None
         return self.client.send_ahead(
             self.client.repoll_requests(
                 self.repo,
