@@ -19,8 +19,7 @@ What it honours of the real API (shared/spec/SOURCES.md):
   doubling; any other 403 is a permission problem and is never retried;
 - conditional re-polls: :meth:`GitHubClient.commits_changed`, and the first page of a
   ``conditional`` pull-request or deployment listing, send the last ETag, and a 304 costs no
-  quota; a re-poll's first requests may be sent ahead (:meth:`GitHubClient.send_ahead`,
-  still one request at a time), and an answer's ETag is kept only once it is taken.
+  quota.
 
 Each ``list_*`` method is a generator of :class:`~connectors.items.Item` (validated one by one)
 or :class:`~connectors.items.Rejection` (a malformed item, with its reason); an item served
@@ -37,10 +36,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -55,7 +52,6 @@ from connectors.http import (
     NotFoundError,
     RetryPolicy,
     SourceError,
-    etag_key,
     retry_after_seconds,
 )
 from connectors.items import Item, Rejection, reason, validate, validate_encoded
@@ -160,9 +156,6 @@ class GitHubClient(BaseClient):
         # Parses the pages of listings read to their end, beside this process (started at
         # the first such listing with a second page; see connectors.page_worker).
         self._page_worker = PageWorker(str(self.http.base_url)) if page_worker else None
-        # Conditional GETs sent ahead (see send_ahead), by etag_key, until a get takes them.
-        self._ahead: dict[str, Future[httpx.Response]] = {}
-        self._ahead_thread: ThreadPoolExecutor | None = None
 
     def default_headers(self) -> dict[str, str]:
         return {
@@ -170,31 +163,6 @@ class GitHubClient(BaseClient):
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
         }
-
-    # -- requests sent ahead -----------------------------------------------------------------
-    def send_ahead(self, requests: Sequence[Request]) -> Ahead:
-        """Send these conditional GETs now, in order, on a thread of their own, while the
-        caller works on something else; a later conditional :meth:`get` of the same URL and
-        parameters takes the answer (or the error) instead of asking again.
-
-        Requests stay one at a time (the client's lock): what overlaps is the server's work
-        on these with the caller's own, not two requests. An answer's ETag is kept only when
-        a :meth:`get` takes it, so one nobody takes leaves no change taken as seen; call the
-        returned handle's :meth:`Ahead.discard` when the work they were sent for ends."""
-        if self._ahead_thread is None:
-            self._ahead_thread = ThreadPoolExecutor(1, thread_name_prefix="paved-ahead")
-        sent = []
-        for url, params in requests:
-            key = etag_key(url, params)
-            future = self._ahead_thread.submit(self._get_ahead, url, params)
-            sent.append((key, future))
-            self._ahead[key] = future
-        return Ahead(self._ahead, sent)
-
-    def _get_ahead(self, url: str, params: Mapping[str, Any]) -> httpx.Response:
-        with self._lock:
-            self._limited_streak = 0
-            return self._get_once(url, params, conditional=True, parse=True)
 
     # -- rate limits and errors --------------------------------------------------------------
     def get(
@@ -205,12 +173,6 @@ class GitHubClient(BaseClient):
         conditional: bool = False,
         parse: bool = True,
     ) -> httpx.Response:
-        if conditional and self._ahead:
-            ahead = self._ahead.pop(etag_key(url, params), None)
-            if ahead is not None:
-                response = ahead.result()
-                self.keep_etag(url, params, response)
-                return response
         with self._lock:
             self._limited_streak = 0
             return super().get(url, params=params, conditional=conditional, parse=parse)
@@ -568,10 +530,11 @@ class GitHubClient(BaseClient):
         With ``conditional`` (and a watermark), nothing is listed when the first page is not
         modified since the last read of it (a 304: free of quota)."""
         watermark = _aware(updated_after, "updated_after")
+        params = {"state": "closed", "sort": "updated", "direction": "desc"}
         yield from self._items(
             full_name,
             _repo_path(full_name) + "/pulls",
-            dict(_PULLS),
+            params,
             PULL_REQUEST,
             "number",
             past_watermark=None if watermark is None else lambda pr: pr.updated_at < watermark,
@@ -623,44 +586,14 @@ class GitHubClient(BaseClient):
         A 304 (nothing new, and free of quota) is False; the first call, with no ETag yet, is
         True."""
         try:
-            url, params = _branch_head(full_name, branch)
-            response = self.get(url, params=params, conditional=True)
+            response = self.get(
+                _repo_path(full_name) + "/commits",
+                params={"sha": branch, "per_page": 1},
+                conditional=True,
+            )
         except EmptyRepositoryError:
             return False
         return response.status_code != 304
-
-    def statuses_changed(self, full_name: str, deployment_id: int) -> bool:
-        """Whether a deployment has a status since the last call: a conditional GET of its
-        newest, as :meth:`commits_changed`."""
-        url, params = _newest_status(full_name, deployment_id)
-        response = self.get(url, params=params, conditional=True)
-        return response.status_code != 304
-
-    def repoll_requests(
-        self,
-        full_name: str,
-        *,
-        branch: str | None,
-        pulls: bool,
-        deployments: bool,
-        pending: Iterable[int] = (),
-    ) -> list[Request]:
-        """The conditional GETs a re-poll of a repository starts with, in the order it makes
-        them, for :meth:`send_ahead`: the repository; the first page of its pull requests
-        (with ``pulls``: a listing that stops at a watermark); the newest commit of
-        ``branch`` (if known); the newest status of each ``pending`` deployment; the first
-        page of its deployments (with ``deployments``)."""
-        path = _repo_path(full_name)
-        probe = {"per_page": PROBE_PER_PAGE}
-        requests: list[Request] = [(path, {})]
-        if pulls:
-            requests.append((path + "/pulls", {**_PULLS, **probe}))
-        if branch is not None:
-            requests.append(_branch_head(full_name, branch))
-        requests += [_newest_status(full_name, deployment) for deployment in pending]
-        if deployments:
-            requests.append((path + "/deployments", probe))
-        return requests
 
     def rate_limit(self) -> RateLimit:
         """``GET /rate_limit`` (free of quota): what is left of each resource."""
@@ -676,46 +609,12 @@ class GitHubClient(BaseClient):
         return None if self._page_worker is None else self._page_worker.peak_rss_kb
 
     def close(self) -> None:
-        if self._ahead_thread is not None:
-            self._ahead_thread.shutdown(cancel_futures=True)
         if self._page_worker is not None:
             self._page_worker.close()
         super().close()
 
     def __enter__(self) -> GitHubClient:
         return self
-
-
-Request = tuple[str, Mapping[str, Any]]
-"""A GET's URL (or path) and parameters."""
-
-# The pull requests a re-poll lists: closed (merged or not), most recently updated first.
-_PULLS = {"state": "closed", "sort": "updated", "direction": "desc"}
-
-
-def _branch_head(full_name: str, branch: str) -> Request:
-    return _repo_path(full_name) + "/commits", {"sha": branch, "per_page": 1}
-
-
-def _newest_status(full_name: str, deployment_id: int) -> Request:
-    return f"{_repo_path(full_name)}/deployments/{int(deployment_id)}/statuses", {"per_page": 1}
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """Conditional GETs :meth:`GitHubClient.send_ahead` sent, each with its ETag key, and
-    the client's answers not taken yet (which it shares)."""
-
-    untaken: dict[str, Future[httpx.Response]]
-    sent: Sequence[tuple[str, Future[httpx.Response]]]
-
-    def discard(self) -> None:
-        """Drop the answers no :meth:`GitHubClient.get` took (their ETags were never kept),
-        once each is in. Safe to call again."""
-        for key, future in self.sent:
-            if self.untaken.get(key) is future:
-                del self.untaken[key]
-                wait([future])
 
 
 def _repo_path(full_name: str) -> str:

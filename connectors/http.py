@@ -152,31 +152,16 @@ class BaseClient:
         """GET with retries. With ``conditional``, send the ETag last seen for this URL and
         return the 304 as is (the caller reuses what it has). Without ``parse``, a JSON body
         is not parsed (nor checked) in the retry loop: the caller has it parsed elsewhere."""
-        response = self._get_once(url, params, conditional, parse)
-        if conditional:
-            self.keep_etag(url, params, response)
-        return response
-
-    def _get_once(
-        self, url: str, params: Mapping[str, Any] | None, conditional: bool, parse: bool
-    ) -> httpx.Response:
-        """:meth:`get`, but a ``conditional`` answer's ETag is not kept (see
-        :meth:`keep_etag`)."""
+        key = url + "?" + str(sorted((params or {}).items()))
         headers = {}
-        if conditional and (etag := self.etags.get(etag_key(url, params))) is not None:
-            headers["If-None-Match"] = etag
+        if conditional and key in self.etags:
+            headers["If-None-Match"] = self.etags[key]
         response = self._send("GET", url, params=params, headers=headers, parse=parse)
         if response.status_code == 304:
             self.stats.not_modified += 1
+        elif conditional and "etag" in response.headers:
+            self.etags[key] = response.headers["etag"]
         return response
-
-    def keep_etag(
-        self, url: str, params: Mapping[str, Any] | None, response: httpx.Response
-    ) -> None:
-        """Keep the ETag of a conditional GET's answer, to send with the next one: once its
-        body is taken, its change is seen."""
-        if response.status_code != 304 and "etag" in response.headers:
-            self.etags[etag_key(url, params)] = response.headers["etag"]
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
         return self.json(self.get(url, params=params))
@@ -289,12 +274,6 @@ class BaseClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def etag_key(url: str, params: Mapping[str, Any] | None) -> str:
-    """What :attr:`BaseClient.etags` keys a conditional request's ETag by: its URL and its
-    parameters, whatever their order."""
-    return url + "?" + str(sorted((params or {}).items()))
 
 
 def _parse_json_body(response: httpx.Response) -> str | None:

@@ -35,7 +35,7 @@ import orjson
 import pytest
 
 import connectors.payloads
-from connectors.github import PREFETCH_PAGES, Ahead, GitHubClient
+from connectors.github import PREFETCH_PAGES, GitHubClient
 from connectors.http import AuthError, NotFoundError, SourceError
 from connectors.items import Item, Rejection
 from connectors.payloads import drop_api_links
@@ -739,75 +739,6 @@ def test_a_conditional_first_page_not_modified_lists_nothing_and_costs_one_free_
     assert api.sent[1].headers["if-none-match"] == '"v1"'
     assert api.requests == [PULLS_PROBE, PULLS_PROBE]
     assert client.stats.not_modified == 1
-
-
-BRANCH_HEAD = f"/repos/{REPO}/commits?sha=main&per_page=1"
-
-
-def tagged(response: httpx.Response, etag: str) -> httpx.Response:
-    response.headers["ETag"] = etag
-    return response
-
-
-def repoll_ahead(client: GitHubClient) -> Ahead:
-    """A re-poll's first requests sent ahead: the repository and the branch's newest commit."""
-    requests = client.repoll_requests(REPO, branch="main", pulls=False, deployments=False)
-    return client.send_ahead(requests)
-
-
-def test_a_request_sent_ahead_is_answered_once_and_its_etag_kept_when_taken():
-    api = ScriptedGitHub(
-        {
-            f"/repos/{REPO}": [httpx.Response(200, json={"id": REPO_ID})],
-            BRANCH_HEAD: [
-                tagged(page([commit(1)]), '"v1"'),
-                tagged(page([commit(2)]), '"v2"'),
-                httpx.Response(304, headers={"ETag": '"v2"'}),
-            ],
-        }
-    )
-    client, _ = client_for(api)
-    assert client.commits_changed(REPO, "main")
-    ahead = repoll_ahead(client)
-    assert client.commits_changed(REPO, "main")  # the answer sent ahead, taken
-    ahead.discard()
-    assert not client.commits_changed(REPO, "main")
-    assert api.requests == [BRANCH_HEAD, f"/repos/{REPO}", BRANCH_HEAD, BRANCH_HEAD]
-    assert [r.headers.get("if-none-match") for r in api.sent if r.url.query] == [
-        None,
-        '"v1"',
-        '"v2"',
-    ]
-
-
-def test_an_answer_sent_ahead_that_nobody_takes_leaves_its_change_to_be_seen():
-    """The repository now names another default branch, say: the answer for the old one is
-    not taken. Its ETag is not kept, so the next look at that branch still sees the change."""
-    api = ScriptedGitHub(
-        {
-            f"/repos/{REPO}": [httpx.Response(200, json={"id": REPO_ID})],
-            BRANCH_HEAD: [tagged(page([commit(1)]), '"v1"'), tagged(page([commit(2)]), '"v2"')],
-        }
-    )
-    client, _ = client_for(api)
-    assert client.commits_changed(REPO, "main")
-    repoll_ahead(client).discard()
-    assert api.requests == [BRANCH_HEAD, f"/repos/{REPO}", BRANCH_HEAD]
-    assert '"v2"' not in client.etags.values()
-    assert client.commits_changed(REPO, "main")
-    assert api.sent[-1].headers["if-none-match"] == '"v1"'
-
-
-def test_an_error_sent_ahead_is_raised_where_the_request_is_made():
-    api = ScriptedGitHub({f"/repos/{REPO}": [httpx.Response(404, json={"message": "Not Found"})]})
-    client, _ = client_for(api)
-    ahead = client.send_ahead(
-        client.repoll_requests(REPO, branch=None, pulls=False, deployments=False)
-    )
-    with pytest.raises(NotFoundError, match=REPO):
-        client.get(f"/repos/{REPO}", conditional=True)
-    ahead.discard()
-    assert api.requests == [f"/repos/{REPO}"]
 
 
 def test_a_short_first_page_is_the_whole_listing():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-
-from connectors.github import Ahead, GitHubClient
+from connectors.github import GitHubClient
 from connectors.http import AuthError, NotFoundError
 from pipelines.catalog.index import service_index
 from pipelines.github.repo import SOURCE, RepoRead
@@ -12,10 +10,6 @@ from pipelines.ingest import PartialFailure, SourceRun, one_line, secret
 from pipelines.raw import Ingestion, read_states, stored_payloads
 
 __all__ = ["SOURCE", "ingest_github"]
-
-# Repositories whose first requests are sent ahead while one is read: the server answers
-# them while the client validates and writes (2,000 repositories a day: 12,400 requests).
-SENT_AHEAD = 2
 
 
 def ingest_github(run: SourceRun, ing: Ingestion) -> None:
@@ -42,27 +36,14 @@ def ingest_github(run: SourceRun, ing: Ingestion) -> None:
         )
     )
     failed: list[str] = []
-
-    def read(current: RepoRead, ahead: Ahead) -> None:
-        try:
-            current.read()
-        except (NotFoundError, AuthError) as exc:
-            if "HTTP 401" in str(exc):  # the token itself: every repository would fail
-                raise
-            failed.append(one_line(exc))
-        finally:
-            ahead.discard()
-
     with client:
-        # The next repositories' first requests go out while one is read (RepoRead.send_ahead).
-        coming: deque[tuple[RepoRead, Ahead]] = deque()
         for repo in repos:
-            upcoming = RepoRead(run, ing, client, repo, states, repositories)
-            coming.append((upcoming, upcoming.send_ahead()))
-            if len(coming) > SENT_AHEAD:
-                read(*coming.popleft())
-        while coming:
-            read(*coming.popleft())
+            try:
+                RepoRead(run, ing, client, repo, states, repositories).read()
+            except (NotFoundError, AuthError) as exc:
+                if "HTTP 401" in str(exc):  # the token itself: every repository would fail
+                    raise
+                failed.append(one_line(exc))
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         raise PartialFailure(f"{failed[0]}{more}")

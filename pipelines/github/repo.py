@@ -25,8 +25,6 @@ Every re-poll starts with a conditional request (the ETag persisted from the las
 the repository, of the branch's newest commit, and of the first page (10 items) of the pull
 requests and of the deployments, which is where their listings start anyway. A 304 costs no
 rate limit and means nothing changed, so an unchanged repository costs four free requests.
-Those first requests go out ahead (:meth:`RepoRead.send_ahead`), while the client still works
-on the repositories before.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from connectors.github import Ahead, GitHubClient
+from connectors.github import GitHubClient
 from connectors.items import Item, Rejection, validate
 from models.sources.github import REPOSITORY, Repository
 from pipelines.ingest import SourceRun, iso, later, parse_iso
@@ -105,25 +103,12 @@ class RepoRead:
         """Note where the client's ETags stand before this repository's requests."""
         self._etags_before = len(self.client.etags)
 
-    def send_ahead(self) -> Ahead:
-        """Send the conditional requests this read starts with ahead of it
-        (:meth:`GitHubClient.send_ahead`), so the server answers them while the client still
-        works on the repositories before this one: the repository, the first pages of the
-        listings that stop at a watermark, the branch's newest commit (the branch as stored:
-        if the repository now names another, that answer is not taken) and the pending
-        deployments' newest statuses."""
-        backfill = self.run.window.backfill
-        stored = None if (row := self.repositories.get(self.repo)) is None else orjson.loads(row)
-        branch = stored.get("default_branch") if isinstance(stored, dict) else None
-        return self.client.send_ahead(
-            self.client.repoll_requests(
-                self.repo,
-                branch=branch if isinstance(branch, str) else None,
-                pulls=not backfill and self.state("pulls_updated_after") is not None,
-                deployments=not backfill and self.state("deployments_created_after") is not None,
-                pending=() if backfill else sorted(self.state("pending_deployments") or ()),
-            )
-        )
+    def changed(self, path: str, params: dict[str, Any] | None = None) -> bool:
+        """Whether a list changed since the last run: a conditional GET of its first item."""
+        if self.run.window.backfill:
+            return True
+        query = {**(params or {}), "per_page": 1}
+        return self.client.get(path, params=query, conditional=True).status_code != 304
 
     def repository(self) -> Repository | None:
         response = self.client.get(self.path, conditional=True)
@@ -212,7 +197,7 @@ class RepoRead:
 
     def repoll_pending(self) -> None:
         for deployment_id in sorted(self.pending):
-            if self.run.window.backfill or self.client.statuses_changed(self.repo, deployment_id):
+            if self.changed(f"{self.path}/deployments/{deployment_id}/statuses"):
                 self.statuses(deployment_id)
 
     def deployments(self) -> None:
