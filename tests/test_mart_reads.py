@@ -202,3 +202,30 @@ def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: 
     # Evicted down to the 1 MiB limit release_cache sets: at most that much may stay.
     assert conn.execute(cached).fetchall()[0][0] <= 2**20
     assert conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
+
+
+def test_a_read_after_changes_not_yet_checkpointed_still_reads_and_keeps_the_limit(
+    tmp_path: Path,
+) -> None:
+    """Deleted and appended rows not checkpointed yet pin blocks DuckDB may not evict, so the
+    1 MiB floor cannot be reached: the read returns its rows, the cache is evicted as far as
+    it goes, and the limit stays as it was."""
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    conn.execute("CREATE SCHEMA staging")
+    conn.execute(
+        "CREATE TABLE staging.commits AS SELECT 'r' || (range % 7) AS repo, md5(range::VARCHAR) "
+        "AS sha FROM range(2000000)"
+    )
+    conn.execute("CHECKPOINT")
+    conn.execute("SET checkpoint_threshold = '10GB'")  # what a restage leaves, until closed
+    conn.execute("DELETE FROM staging.commits WHERE hash(sha) % 3 = 0")
+    conn.execute(
+        "INSERT INTO staging.commits SELECT 'x', md5((range + 5000000)::VARCHAR) FROM range(300000)"
+    )
+    limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    with pytest.raises(duckdb.OutOfMemoryException):  # the floor is out of reach here
+        conn.execute("SET memory_limit = '1MiB'")
+    expected = conn.execute("SELECT count(*) FROM staging.commits").fetchall()[0][0]
+    frame = read_staging(conn)(table("commits"))
+    assert frame.height == expected
+    assert conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
