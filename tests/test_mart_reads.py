@@ -183,14 +183,20 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
     assert_frame_equal(read(COMMITS), reverts.select("repo", "sha", "message"))
 
 
-def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: Path) -> None:
-    conn = open_warehouse(tmp_path / "w.duckdb")
+def checkpointed_commits(path: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse whose ``staging.commits`` holds 2 M rows, checkpointed."""
+    conn = open_warehouse(path)
     conn.execute("CREATE SCHEMA staging")
     conn.execute(
         "CREATE TABLE staging.commits AS SELECT 'r' || (range % 7) AS repo, md5(range::VARCHAR) "
         "AS sha FROM range(2000000)"
     )
     conn.execute("CHECKPOINT")
+    return conn
+
+
+def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: Path) -> None:
+    conn = checkpointed_commits(tmp_path / "w.duckdb")
     cached = (
         "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
     )
@@ -210,13 +216,7 @@ def test_a_read_after_changes_not_yet_checkpointed_still_reads_and_keeps_the_lim
     """Deleted and appended rows not checkpointed yet pin blocks DuckDB may not evict, so the
     1 MiB floor cannot be reached: the read returns its rows, the cache is evicted as far as
     it goes, and the limit stays as it was."""
-    conn = open_warehouse(tmp_path / "w.duckdb")
-    conn.execute("CREATE SCHEMA staging")
-    conn.execute(
-        "CREATE TABLE staging.commits AS SELECT 'r' || (range % 7) AS repo, md5(range::VARCHAR) "
-        "AS sha FROM range(2000000)"
-    )
-    conn.execute("CHECKPOINT")
+    conn = checkpointed_commits(tmp_path / "w.duckdb")
     conn.execute("SET checkpoint_threshold = '10GB'")  # what a restage leaves, until closed
     conn.execute("DELETE FROM staging.commits WHERE hash(sha) % 3 = 0")
     conn.execute(
