@@ -42,6 +42,7 @@ from models.settings import Settings
 from pipelines.cli import main
 from pipelines.definitions import CHECKS, RAW_ASSETS
 from pipelines.demo import daily_polls, replay_argocd
+from pipelines.ingest import parse_iso
 from pipelines.raw import Ingestion
 from pipelines.resources import PavedResource
 from pipelines.run import QUIET, selection
@@ -377,7 +378,7 @@ def assert_merged_at_watermark_recorded(home: Path) -> None:
         ).fetchall()
     values = {(scope, name): json.loads(value) for scope, name, value in state}
     watermarks = {
-        scope: datetime.fromisoformat(value.replace("Z", "+00:00"))
+        scope: parse_iso(value)
         for (scope, name), value in values.items()
         if name == "pulls_updated_after"
     }
