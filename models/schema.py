@@ -201,6 +201,19 @@ MARTS: dict[str, dict[str, str]] = {
 }
 
 
-def create_table_sql(table: str, schema: str = "marts") -> str:
+def column_type(table: str, column: str) -> str:
+    """The type of ``marts.<table>.<column>`` without its constraints (``VARCHAR NOT NULL
+    PRIMARY KEY`` -> ``VARCHAR``)."""
+    return MARTS[table][column].replace(" NOT NULL", "").replace(" PRIMARY KEY", "").strip()
+
+
+def primary_key(table: str) -> str | None:
+    """The one column of ``marts.<table>`` declared PRIMARY KEY, if it has one."""
+    keys = [name for name, kind in MARTS[table].items() if "PRIMARY KEY" in kind]
+    return keys[0] if len(keys) == 1 else None
+
+
+def create_table_sql(table: str, schema: str = "marts", *, temporary: bool = False) -> str:
     columns = ",\n    ".join(f'"{name}" {kind}' for name, kind in MARTS[table].items())
-    return f"CREATE OR REPLACE TABLE {schema}.{table} (\n    {columns}\n)"
+    kind = "TEMP TABLE" if temporary else "TABLE"
+    return f"CREATE OR REPLACE {kind} {schema}.{table} (\n    {columns}\n)"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from models.schema import MARTS
+from models.schema import MARTS, column_type
 
 UTC_TS = pl.Datetime("us", "UTC")
 SHAS = pl.List(pl.Utf8)
@@ -226,9 +226,8 @@ _SQL_TYPES: dict[str, pl.DataType] = {
 def mart_schema(table: str) -> dict[str, pl.DataType]:
     """The polars schema of ``marts.<table>`` (``models.schema.MARTS``), in contract order."""
     schema: dict[str, pl.DataType] = {}
-    for column, sql in MARTS[table].items():
-        base = sql.replace(" NOT NULL", "").replace(" PRIMARY KEY", "").strip()
-        schema[column] = _SQL_TYPES[base]
+    for column in MARTS[table]:
+        schema[column] = _SQL_TYPES[column_type(table, column)]
     return schema
 
 
