@@ -13,6 +13,12 @@ renamed over the published file with ``os.replace``. So:
 - a failure anywhere before the rename leaves the previous snapshot untouched and removes the
   temporary file.
 
+The new file starts as a copy of the previous snapshot, when there is one: a keyed mart then
+gets only its changed rows (:mod:`pipelines.mart_rows`), the others are written whole. A daily
+run changes few rows, so this saves most of the writing (the enterprise world's changes: ~0.4 s
+instead of ~2.7 s). A previous file that cannot be built on is left alone and the snapshot is
+built from nothing.
+
 ``snapshot.json`` next to it (version, published_at, row counts) is replaced the same way,
 after the database file. Publishing is the job of one writer at a time (the ``duckdb_writer``
 pool), which is why leftovers of a killed publish can be swept at the start of the next.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +37,8 @@ from pathlib import Path
 
 import duckdb
 
-from models.schema import MARTS, create_table_sql
+from models.schema import MARTS, create_table_sql, primary_key
+from pipelines.mart_rows import has_contract_shape, write_changed_rows
 
 TEMP_PREFIX = ".paved-"
 SNAPSHOT_JSON = "snapshot.json"
@@ -65,7 +73,7 @@ def publish(warehouse: Path, published: Path) -> Snapshot:
     version = uuid.uuid4().hex
     temp = folder / f"{TEMP_PREFIX}{version}.duckdb"
     try:
-        rows = build_snapshot(warehouse, temp)
+        rows = _build_on_previous(warehouse, temp, published)
         validate_snapshot(temp, rows)
         _fsync(temp)
         os.replace(temp, published)
@@ -78,9 +86,23 @@ def publish(warehouse: Path, published: Path) -> Snapshot:
     return snapshot
 
 
+def _build_on_previous(warehouse: Path, target: Path, previous: Path) -> dict[str, int]:
+    """:func:`build_snapshot` on a copy of the ``previous`` snapshot if there is one, else (or
+    if that fails: a file of another version, damaged...) from nothing."""
+    if not previous.is_file():
+        return build_snapshot(warehouse, target)
+    try:
+        shutil.copyfile(previous, target)
+        return build_snapshot(warehouse, target)
+    except (OSError, duckdb.Error, PublishError):
+        _remove(target)
+        return build_snapshot(warehouse, target)
+
+
 def build_snapshot(warehouse: Path, target: Path) -> dict[str, int]:
-    """Write every MARTS table, with exactly its columns, into the new file ``target``; return
-    the warehouse's row counts, read in the same transaction as the copy."""
+    """Make ``target`` (a new file, or a copy of the previous snapshot) hold every MARTS table
+    with exactly its columns and the warehouse's rows, and nothing else; return the warehouse's
+    row counts, read in the same transaction as the copy."""
     conn = duckdb.connect(str(target))
     try:
         conn.execute("SET enable_progress_bar = false")
@@ -91,18 +113,19 @@ def build_snapshot(warehouse: Path, target: Path) -> dict[str, int]:
         missing = _missing_tables(conn)
         if missing:
             raise PublishError(f"the warehouse has no {', '.join(missing)}: nothing published")
-        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        _drop_other_tables(conn)
         rows: dict[str, int] = {}
         conn.execute("BEGIN TRANSACTION")
         for table, columns in MARTS.items():
             names = ", ".join(f'"{name}"' for name in columns)
-            conn.execute(create_table_sql(table))
-            conn.execute(
-                f"INSERT INTO marts.{table} ({names}) SELECT {names} FROM warehouse.marts.{table}"
-            )
-            rows[table] = conn.execute(f"SELECT count(*) FROM warehouse.marts.{table}").fetchall()[
-                0
-            ][0]
+            published, source = f"marts.{table}", f"warehouse.marts.{table}"
+            if primary_key(table) and has_contract_shape(conn, published, table):
+                write_changed_rows(conn, target=published, source=source, table=table)
+            else:
+                conn.execute(create_table_sql(table))
+                conn.execute(f"INSERT INTO {published} ({names}) SELECT {names} FROM {source}")
+            rows[table] = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         conn.execute("COMMIT")
         conn.execute("DETACH warehouse")
         conn.execute("CHECKPOINT")
@@ -179,6 +202,18 @@ def sweep_leftovers(folder: Path) -> list[Path]:
     for path in leftovers:
         _remove(path)
     return leftovers
+
+
+def _drop_other_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Drop what a copied snapshot holds that the contract no longer has (a mart since
+    removed), so the validation finds exactly MARTS."""
+    database = conn.execute("SELECT current_database()").fetchall()[0][0]
+    for schema, table in conn.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+        [database],
+    ).fetchall():
+        if schema != "marts" or table not in MARTS:
+            conn.execute(f'DROP TABLE "{schema}"."{table}"')
 
 
 def _missing_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:

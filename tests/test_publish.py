@@ -2,8 +2,11 @@
 
 Pinned down here: the published file holds exactly the contract's tables and columns with the
 warehouse's counts, and snapshot.json says so; publishing again replaces the file (a new
-inode) and leaves no temporary file; a reader process that opened the old snapshot keeps
-reading it, consistently, while a publish happens, and readers looping through several
+inode) and leaves no temporary file; a publish over a previous snapshot writes only the
+changed rows of a keyed mart and gives what one built from nothing gives, and a previous file
+that cannot be opened is replaced by one built from nothing; a reader process that opened the
+old snapshot keeps reading it, consistently, while a publish happens, and readers looping
+through several
 publishes never fail and never see a mixed snapshot; a build or validation that fails leaves
 the previous snapshot byte for byte and no temporary file; leftovers of a killed publish are
 swept; each check on the marts passes on clean marts and fails, naming the row, on a broken
@@ -25,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from reliability_harness import table_digests
 from tiny_marts import NOW, make_warehouse
 
 import pipelines.publish
@@ -110,6 +114,42 @@ def test_publishing_twice_swaps_in_a_new_file_and_leaves_no_temporary_file(home:
         "paved.duckdb",
         "snapshot.json",
     ]
+
+
+def test_a_publish_builds_on_the_previous_snapshot_and_equals_one_built_from_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    publish(warehouse(home), published(home))
+    change(home, "UPDATE marts.changes SET lead_time_s = 1 WHERE change_id = 'c-t00-0'")
+    change(home, "DELETE FROM marts.changes WHERE change_id = 'c-t01-0'")
+    change(home, "UPDATE marts.dora_metrics SET deployments = 11 WHERE scope_id = 't02'")
+    inserted: dict[str, int] = {}
+    write = pipelines.publish.write_changed_rows
+
+    def counting(conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str):
+        inserted[table] = write(conn, target=target, source=source, table=table)
+        return inserted[table]
+
+    monkeypatch.setattr(pipelines.publish, "write_changed_rows", counting)
+    publish(warehouse(home), published(home))
+    assert inserted["changes"] == 1 and inserted["deployments"] == 0
+    fresh = home / "fresh" / "paved.duckdb"
+    monkeypatch.undo()
+    publish(warehouse(home), fresh)
+    assert table_digests(published(home), skip=frozenset()) == table_digests(
+        fresh, skip=frozenset()
+    )
+    assert count(published(home), "changes") == 29
+
+
+def test_a_previous_snapshot_that_cannot_be_opened_is_replaced_by_one_built_from_nothing(
+    home: Path,
+):
+    published(home).parent.mkdir()
+    published(home).write_bytes(b"not a database" * 1000)
+    snapshot = publish(warehouse(home), published(home))
+    assert snapshot.rows == {table: count(published(home), table) for table in MARTS}
+    assert leftovers(home) == []
 
 
 READER = textwrap.dedent(
