@@ -46,6 +46,7 @@ from models.metrics import (
     satisfaction,
 )
 from models.metrics import frames as F
+from models.metrics.deployments import order_keys
 
 SHOP = "component:default/shop"
 CART = "component:default/cart"
@@ -307,6 +308,37 @@ def test_first_observed_deployment_is_the_first_of_each_service_in_finish_then_i
     )
     flagged = first_observed(deployments)
     assert flagged.get_column("first_observed").to_list() == [False, False, True, True]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_deployment_order_is_finish_then_id_prefix_then_id_number_on_random_ties(
+    seed: int,
+) -> None:
+    """order_keys orders only the tied rows by their ids' keys: the same order as sorting every
+    row by all four keys (finish, id prefix, id number as a number, id), nulls last."""
+    rng = random.Random(seed)
+    finishes = [t("2024-01-02 10:00") + timedelta(seconds=s) for s in range(4)] + [None]
+    ids = [
+        f"{rng.choice(['argocd:u1', 'argocd:u2', 'github:acme/cart'])}:{rng.randrange(1, 30)}"
+        for _ in range(300)
+    ] + ["no-number", "argocd:u1:x"]
+    frame = pl.DataFrame(
+        {
+            "deployment_id": ids,
+            "finished_at": [rng.choice(finishes) for _ in ids],
+            "row": range(len(ids)),
+        },
+        schema={"deployment_id": pl.Utf8, "finished_at": F.UTC_TS, "row": pl.Int64},
+    )
+    expected = frame.sort(
+        pl.col("finished_at"),
+        pl.col("deployment_id").str.replace(r":[^:]*$", ""),
+        pl.col("deployment_id").str.extract(r":(\d+)$").cast(pl.Int64),
+        pl.col("deployment_id"),
+        nulls_last=True,
+        maintain_order=True,
+    )
+    assert_frame_equal(order_keys(frame), expected)
 
 
 def test_rollback_is_a_strict_ancestor_of_the_previous_deployment_in_the_same_environment() -> None:
