@@ -330,14 +330,21 @@ def test_deployment_order_is_finish_then_id_prefix_then_id_number_on_random_ties
         },
         schema={"deployment_id": pl.Utf8, "finished_at": F.UTC_TS, "row": pl.Int64},
     )
-    expected = frame.sort(
-        pl.col("finished_at"),
-        pl.col("deployment_id").str.replace(r":[^:]*$", ""),
-        pl.col("deployment_id").str.extract(r":(\d+)$").cast(pl.Int64),
-        pl.col("deployment_id"),
-        nulls_last=True,
-        maintain_order=True,
-    )
+
+    def key(row: dict[str, Any]) -> tuple[object, ...]:
+        finished, id_ = row["finished_at"], row["deployment_id"]
+        prefix, _, last = id_.rpartition(":")
+        number = int(last) if prefix and last.isdigit() else None
+        return (
+            finished is None,
+            finished or START,
+            prefix or id_,
+            number is None,
+            number or 0,
+            id_,
+        )
+
+    expected = pl.DataFrame(sorted(frame.iter_rows(named=True), key=key), schema=frame.schema)
     assert_frame_equal(order_keys(frame), expected)
 
 
