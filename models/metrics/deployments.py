@@ -173,9 +173,11 @@ def resolve_revision(
         .filter(pl.col("_sources").is_not_null())
         .with_columns(
             _revision=pl.col("_revisions").list.get(pl.col("_i"), null_on_oob=True),
-            _url=repo_key(pl.col("_sources").struct.field("repoURL")),
+            _repo_url=pl.col("_sources").struct.field("repoURL"),
         )
     )
+    # A million sources name a few thousand repos: each URL's key is computed once.
+    per_source = with_repo_key(per_source, "_repo_url", "_url").drop("_repo_url")
     own = (
         per_source.filter(
             (pl.col("_url") == pl.col("repo_key"))
