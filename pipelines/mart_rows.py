@@ -1,10 +1,11 @@
-"""Writing a mart's rows where a table of it already exists: only the rows that changed.
+"""Writing a mart where a table of it already exists: only the rows that changed.
 
-A daily run recomputes every mart over the whole history, but most rows come out as they were
-(a day adds or changes ~20 k of the enterprise world's 1.85 M changes). For a mart keyed by a
-primary key, :func:`write_changed_rows` deletes the rows whose key is gone or whose content
-changed and inserts the new and changed ones, instead of writing the whole table again:
-``marts.changes`` in 0.35 s instead of 2.7 s at the enterprise scale.
+A daily run recomputes every mart over the whole history, but most rows come out as they were.
+For a mart keyed by a primary key, :func:`replace_mart` deletes the rows whose key is gone or
+whose content changed and inserts the new and changed ones (:func:`write_changed_rows`),
+instead of writing the whole table again: at the enterprise scale, with 25 k of 1.85 M changes
+differing, ``marts.changes`` in 0.6 s instead of 2.7 s. The warehouse's marts and the published
+snapshot are both written so.
 
 Rows are compared by their key and a 64-bit hash of all their columns, each cast to the
 contract's type first (a hash depends on the type: ``10.0`` as a FLOAT and as a DOUBLE hash
@@ -19,6 +20,19 @@ from __future__ import annotations
 import duckdb
 
 from models.schema import MARTS, column_type, create_table_sql, primary_key
+
+
+def replace_mart(conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str) -> None:
+    """Make ``target`` (``marts.<table>`` of the current database) hold exactly the rows of
+    ``source`` in the contract's shape: only the changed rows of a keyed mart whose table
+    exists in that shape, else the table created again and filled. Run it inside the caller's
+    transaction."""
+    if primary_key(table) and has_contract_shape(conn, target, table):
+        write_changed_rows(conn, target=target, source=source, table=table)
+        return
+    names = ", ".join(f'"{c}"' for c in MARTS[table])
+    conn.execute(create_table_sql(table, schema=target.rsplit(".", 1)[0]))
+    conn.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source}")
 
 
 def has_contract_shape(conn: duckdb.DuckDBPyConnection, target: str, table: str) -> bool:

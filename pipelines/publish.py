@@ -14,10 +14,10 @@ renamed over the published file with ``os.replace``. So:
   temporary file.
 
 The new file starts as a copy of the previous snapshot, when there is one: a keyed mart then
-gets only its changed rows (:mod:`pipelines.mart_rows`), the others are written whole. A daily
-run changes few rows, so this saves most of the writing (the enterprise world's changes: ~0.4 s
-instead of ~2.7 s). A previous file that cannot be built on is left alone and the snapshot is
-built from nothing.
+gets only its changed rows (:func:`pipelines.mart_rows.replace_mart`), the others are written
+whole. A daily run changes few rows, so this saves most of the writing (the enterprise world's
+daily publish: 2.3 s instead of 4.5 s). A previous file that cannot be built on is left alone
+and the snapshot is built from nothing.
 
 ``snapshot.json`` next to it (version, published_at, row counts) is replaced the same way,
 after the database file. Publishing is the job of one writer at a time (the ``duckdb_writer``
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import duckdb
 
-from models.schema import MARTS, create_table_sql, primary_key
-from pipelines.mart_rows import has_contract_shape, write_changed_rows
+from models.schema import MARTS
+from pipelines.mart_rows import replace_mart
 
 TEMP_PREFIX = ".paved-"
 SNAPSHOT_JSON = "snapshot.json"
@@ -117,14 +117,9 @@ def build_snapshot(warehouse: Path, target: Path) -> dict[str, int]:
         _drop_other_tables(conn)
         rows: dict[str, int] = {}
         conn.execute("BEGIN TRANSACTION")
-        for table, columns in MARTS.items():
-            names = ", ".join(f'"{name}"' for name in columns)
-            published, source = f"marts.{table}", f"warehouse.marts.{table}"
-            if primary_key(table) and has_contract_shape(conn, published, table):
-                write_changed_rows(conn, target=published, source=source, table=table)
-            else:
-                conn.execute(create_table_sql(table))
-                conn.execute(f"INSERT INTO {published} ({names}) SELECT {names} FROM {source}")
+        for table in MARTS:
+            source = f"warehouse.marts.{table}"
+            replace_mart(conn, target=f"marts.{table}", source=source, table=table)
             rows[table] = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         conn.execute("COMMIT")
         conn.execute("DETACH warehouse")

@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
-import pipelines.marts.warehouse
+import pipelines.mart_rows
 from models.metrics.frames import mart_schema
 from models.schema import MARTS
 from pipelines.marts.warehouse import write_marts
@@ -68,14 +68,14 @@ def frame_rows(frame: pl.DataFrame, table: str) -> list[tuple[object, ...]]:
 def inserted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many rows each rewrite over a table's previous rows inserted."""
     counts: list[int] = []
-    write = pipelines.marts.warehouse.write_changed_rows
+    write = pipelines.mart_rows.write_changed_rows
 
     def counting(*args: object, **kwargs: object) -> int:
         count = write(*args, **kwargs)  # type: ignore[arg-type]
         counts.append(count)
         return count
 
-    monkeypatch.setattr(pipelines.marts.warehouse, "write_changed_rows", counting)
+    monkeypatch.setattr(pipelines.mart_rows, "write_changed_rows", counting)
     return counts
 
 

@@ -31,6 +31,7 @@ import pytest
 from reliability_harness import table_digests
 from tiny_marts import NOW, make_warehouse
 
+import pipelines.mart_rows
 import pipelines.publish
 from models.schema import MARTS
 from pipelines.argocd.gaps import GAPS_DDL
@@ -124,13 +125,13 @@ def test_a_publish_builds_on_the_previous_snapshot_and_equals_one_built_from_not
     change(home, "DELETE FROM marts.changes WHERE change_id = 'c-t01-0'")
     change(home, "UPDATE marts.dora_metrics SET deployments = 11 WHERE scope_id = 't02'")
     inserted: dict[str, int] = {}
-    write = pipelines.publish.write_changed_rows
+    write = pipelines.mart_rows.write_changed_rows
 
     def counting(conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str):
         inserted[table] = write(conn, target=target, source=source, table=table)
         return inserted[table]
 
-    monkeypatch.setattr(pipelines.publish, "write_changed_rows", counting)
+    monkeypatch.setattr(pipelines.mart_rows, "write_changed_rows", counting)
     publish(warehouse(home), published(home))
     assert inserted["changes"] == 1 and inserted["deployments"] == 0
     fresh = home / "fresh" / "paved.duckdb"

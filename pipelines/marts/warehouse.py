@@ -12,10 +12,10 @@ import polars as pl
 from models.mart_reads import Reader
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
-from models.schema import MARTS, create_table_sql, primary_key
+from models.schema import MARTS
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
-from pipelines.mart_rows import has_contract_shape, write_changed_rows
+from pipelines.mart_rows import replace_mart
 from pipelines.raw import has_column, has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -206,20 +206,14 @@ def release_cache(conn: duckdb.DuckDBPyConnection) -> None:
 def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame]) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts). A keyed mart that
-    exists in its contract shape gets only its changed rows (:mod:`pipelines.mart_rows`); any
-    other is created again and filled."""
+    exists in its contract shape gets only its changed rows (:func:`pipelines.mart_rows.
+    replace_mart`); any other is created again and filled."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
         for name, frame in marts.items():
-            columns = ", ".join(f'"{c}"' for c in MARTS[name])
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
-            target = f"marts.{name}"
-            if primary_key(name) and has_contract_shape(conn, target, name):
-                write_changed_rows(conn, target=target, source="paved_frame", table=name)
-            else:
-                conn.execute(create_table_sql(name))
-                conn.execute(f"INSERT INTO {target} SELECT {columns} FROM paved_frame")
+            replace_mart(conn, target=f"marts.{name}", source="paved_frame", table=name)
             conn.unregister("paved_frame")
             counts[name] = frame.height
     return counts
