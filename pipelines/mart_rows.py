@@ -99,4 +99,13 @@ def write_changed_rows(
     ).fetchall()[0][0]
     conn.execute("DROP TABLE paved_old")
     conn.execute("DROP TABLE paved_new")
+    # What a whole write would refuse (a key twice, a NULL key) the comparison could let by
+    # quietly: the counts must agree.
+    held = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    given = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    if held != given:
+        raise ValueError(
+            f"marts.{table}: {given} rows given, {held} held after writing the changed ones "
+            f"(a {key} repeated or missing?)"
+        )
     return inserted

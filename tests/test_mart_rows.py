@@ -3,7 +3,8 @@
 Pinned down here: a rewrite deletes the stale rows and inserts only the new and changed ones,
 leaving the table equal to the frame (as a whole write would); rows equal in value but handed
 over in another type (a FLOAT for a DOUBLE column) count as unchanged; a table of another
-shape than the contract's is written whole, in the contract's shape.
+shape than the contract's is written whole, in the contract's shape; a key given twice fails
+the write (and leaves the previous rows), as a whole write would.
 """
 
 from __future__ import annotations
@@ -117,3 +118,12 @@ def test_a_table_of_another_shape_is_written_whole_in_the_contract_shape(
     ).fetchall()
     assert [c for (c,) in columns] == list(MARTS["changes"])
     assert table_rows(conn, "changes") == frame_rows(frame, "changes")
+
+
+def test_a_key_given_twice_is_an_error_as_in_a_whole_write_never_a_quiet_drop() -> None:
+    conn = duckdb.connect()
+    write_marts(conn, {"changes": changes(("c1", 10.0), ("c2", 20.0))})
+    twice = changes(("c1", 10.0), ("c1", 10.0), ("c2", 20.0))
+    with pytest.raises(ValueError, match=r"3 rows given, 2 held"):
+        write_marts(conn, {"changes": twice})
+    assert table_rows(conn, "changes") == frame_rows(changes(("c1", 10.0), ("c2", 20.0)), "changes")
