@@ -6,12 +6,11 @@ inode) and leaves no temporary file; a publish over a previous snapshot writes o
 changed rows of a keyed mart and gives what one built from nothing gives, and a previous file
 that cannot be opened is replaced by one built from nothing; a reader process that opened the
 old snapshot keeps reading it, consistently, while a publish happens, and readers looping
-through several
-publishes never fail and never see a mixed snapshot; a build or validation that fails leaves
-the previous snapshot byte for byte and no temporary file; leftovers of a killed publish are
-swept; each check on the marts passes on clean marts and fails, naming the row, on a broken
-one; in a Dagster run a failing blocking check stops the publish step, and the publish step
-alone refuses to publish marts that fail a blocking check.
+through several publishes never fail and never see a mixed snapshot; a build or validation
+that fails leaves the previous snapshot byte for byte and no temporary file; leftovers of a
+killed publish are swept; each check on the marts passes on clean marts and fails, naming the
+row, on a broken one; in a Dagster run a failing blocking check stops the publish step, and
+the publish step alone refuses to publish marts that fail a blocking check.
 """
 
 from __future__ import annotations
