@@ -22,28 +22,26 @@ import duckdb
 from models.schema import MARTS, column_type, create_table_sql, primary_key
 
 
-def replace_mart(conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str) -> None:
-    """Make ``target`` (``marts.<table>`` of the current database) hold exactly the rows of
-    ``source`` in the contract's shape: only the changed rows of a keyed mart whose table
-    exists in that shape, else the table created again and filled. Run it inside the caller's
-    transaction."""
-    if primary_key(table) and has_contract_shape(conn, target, table):
-        write_changed_rows(conn, target=target, source=source, table=table)
+def replace_mart(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> None:
+    """Make ``marts.<table>`` of the current database hold exactly the rows of ``source`` in
+    the contract's shape: only the changed rows of a keyed mart whose table exists in that
+    shape, else the table created again and filled. Run it inside the caller's transaction."""
+    if primary_key(table) and has_contract_shape(conn, table):
+        write_changed_rows(conn, table, source=source)
         return
     names = ", ".join(f'"{c}"' for c in MARTS[table])
-    conn.execute(create_table_sql(table, schema=target.rsplit(".", 1)[0]))
-    conn.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source}")
+    conn.execute(create_table_sql(table))
+    conn.execute(f"INSERT INTO marts.{table} ({names}) SELECT {names} FROM {source}")
 
 
-def has_contract_shape(conn: duckdb.DuckDBPyConnection, target: str, table: str) -> bool:
-    """Whether ``target`` (``schema.table``, of any attached database) exists with exactly the
-    contract's columns and types, in order: compared with a temporary table made from the
-    contract, so DuckDB spells both sides' types alike (TIMESTAMPTZ, DECIMAL(38,10)...)."""
-    database, schema, name = _parts(conn, target)
+def has_contract_shape(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``marts.<table>`` of the current database exists with exactly the contract's
+    columns and types, in order: compared with a temporary table made from the contract, so
+    DuckDB spells both sides' types alike (TIMESTAMPTZ, DECIMAL(38,10)...)."""
     found = conn.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
-        [database, schema, name],
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = 'marts' AND table_name = ? ORDER BY column_index",
+        [table],
     ).fetchall()
     if not found:
         return False
@@ -57,24 +55,12 @@ def has_contract_shape(conn: duckdb.DuckDBPyConnection, target: str, table: str)
     return found == expected
 
 
-def _parts(conn: duckdb.DuckDBPyConnection, target: str) -> tuple[str, str, str]:
-    """``(database, schema, table)`` of ``target`` (``schema.table`` in the current database,
-    or ``database.schema.table``)."""
-    parts = target.split(".")
-    if len(parts) == 3:
-        return parts[0], parts[1], parts[2]
-    database = conn.execute("SELECT current_database()").fetchall()[0][0]
-    return database, parts[0], parts[1]
-
-
-def write_changed_rows(
-    conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str
-) -> int:
-    """Make ``target`` (a table of ``table``'s contract shape, keyed by its primary key) hold
+def write_changed_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> int:
+    """Make ``marts.<table>`` (in the contract's shape, keyed by its primary key) hold
     exactly the rows of ``source`` (a relation with at least the contract's columns, unique by
     key): delete the stale rows, insert the new and changed ones. Returns how many rows were
     inserted. Run it inside the caller's transaction."""
-    key = primary_key(table)
+    key, target = primary_key(table), f"marts.{table}"
     if key is None:
         raise ValueError(f"marts.{table} has no one-column primary key to compare rows by")
     columns = list(MARTS[table])

@@ -119,7 +119,7 @@ def build_snapshot(warehouse: Path, target: Path) -> dict[str, int]:
         conn.execute("BEGIN TRANSACTION")
         for table in MARTS:
             source = f"warehouse.marts.{table}"
-            replace_mart(conn, target=f"marts.{table}", source=source, table=table)
+            replace_mart(conn, table, source=source)
             rows[table] = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         conn.execute("COMMIT")
         conn.execute("DETACH warehouse")

@@ -126,8 +126,8 @@ def test_a_publish_builds_on_the_previous_snapshot_and_equals_one_built_from_not
     inserted: dict[str, int] = {}
     write = pipelines.mart_rows.write_changed_rows
 
-    def counting(conn: duckdb.DuckDBPyConnection, *, target: str, source: str, table: str):
-        inserted[table] = write(conn, target=target, source=source, table=table)
+    def counting(conn: duckdb.DuckDBPyConnection, table: str, *, source: str):
+        inserted[table] = write(conn, table, source=source)
         return inserted[table]
 
     monkeypatch.setattr(pipelines.mart_rows, "write_changed_rows", counting)

@@ -213,7 +213,7 @@ def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame])
     with transaction(conn):
         for name, frame in marts.items():
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
-            replace_mart(conn, target=f"marts.{name}", source="paved_frame", table=name)
+            replace_mart(conn, name, source="paved_frame")
             conn.unregister("paved_frame")
             counts[name] = frame.height
     return counts
