@@ -327,8 +327,10 @@ class Rows:
 
 
 def latest_rows(sql: str, params: Sequence[object], order: str) -> Rows:
-    """``sql``'s rows, latest ``order`` first, at most ``ROW_LIMIT`` of them, and their count."""
-    full = f"SELECT * FROM ({sql}) ORDER BY {order} DESC"
+    """``sql``'s rows, latest ``order`` first (ties by the first column, each table's id: the
+    published rows have no stored order to fall back on), at most ``ROW_LIMIT`` of them, and
+    their count."""
+    full = f"SELECT * FROM ({sql}) ORDER BY {order} DESC, 1"
     # Two queries: a count and a top-N both stay columnar; a count(*) OVER () would carry
     # every column of every row through the window.
     total = int(query(f"SELECT count(*) AS n FROM ({sql})", params)["n"][0])
