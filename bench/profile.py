@@ -77,6 +77,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     from models.settings import Settings
     from models.staging import staged
     from pipelines.marts.assets import _salt, mart_options
+    from pipelines.marts.kept import mart_inputs, unchanged_marts
     from pipelines.marts.warehouse import (
         data_quality,
         read_staging,
@@ -98,14 +99,16 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         write_staging(conn, tables)
         profile.disable()
     with phase("build_marts (staging reads and metric functions)"):
+        options = mart_options(paved, settings)
+        inputs = mart_inputs(conn, options)
         profile.enable()
-        marts = build_marts(read_staging(conn), mart_options(paved, settings))
+        marts = build_marts(read_staging(conn), options, keep=unchanged_marts(conn, inputs))
         profile.disable()
     with phase("data_quality + rejected_records"):
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts)
+        write_marts(conn, marts, inputs=inputs)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

@@ -8,7 +8,7 @@ raw layer's run records, see the pipeline), plus the links left out (:data:`DROP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,6 +69,10 @@ class MartOptions:
     min_group: int = 5
     link_bases: LinkBases = field(default_factory=LinkBases)
 
+
+KEEPABLE = frozenset({"costs"})
+"""The marts :func:`build_marts` can be told to leave out (``keep``), because the caller keeps
+their tables: those whose inputs it can fingerprint (:mod:`pipelines.marts.kept`)."""
 
 DROPPED_LINKS = "dropped_links"
 """The key of :func:`build_marts`'s frame of links left out (DROPPED), not a mart: the
@@ -139,10 +143,15 @@ def with_prehistory_commits(
     return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
 
 
-def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
-    """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
-    gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
-    and let go after its last, so at most a few big ones are held at once."""
+def build_marts(
+    read: Reader, o: MartOptions, *, keep: Collection[str] = ()
+) -> dict[str, pl.DataFrame]:
+    """Every mart but ``data_quality`` and those in ``keep`` (of :data:`KEEPABLE`: the caller
+    keeps their tables), keyed by table name, from the staging that ``read`` gives
+    (:mod:`models.mart_reads`). Each staging piece is read just before its first user and let
+    go after its last, so at most a few big ones are held at once."""
+    if not set(keep) <= KEEPABLE:
+        raise ValueError(f"only {sorted(KEEPABLE)} can be kept, not {sorted(set(keep))}")
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
@@ -157,7 +166,7 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
     del pulls
-    spend = costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)
+    kept = {} if "costs" in keep else {"costs": _costs(read, services, teams, o)}
     history = read(ARGOCD_HISTORY)
     envs = environments(
         read(table("argocd_status")),
@@ -232,7 +241,6 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
         "dora_tiers": tiers,
         "benchmarks": benchmarks(),
         "satisfaction": survey,
-        "costs": spend,
         "environments": envs,
         "service_links": links,
         "team_maturity": team_maturity(
@@ -240,4 +248,10 @@ def build_marts(read: Reader, o: MartOptions) -> dict[str, pl.DataFrame]:
         ),
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
-    }
+    } | kept
+
+
+def _costs(
+    read: Reader, services: pl.DataFrame, teams: pl.DataFrame, o: MartOptions
+) -> pl.DataFrame:
+    return costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)

@@ -30,6 +30,7 @@ from models.settings import Settings
 from models.staging import STAGING_TABLES, staged
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
+from pipelines.marts.kept import mart_inputs, row_count, unchanged_marts
 from pipelines.marts.warehouse import (
     data_quality,
     read_staging,
@@ -133,11 +134,18 @@ def marts(
     options = mart_options(paved, settings)
     started = time.perf_counter()
     with paved.warehouse() as conn:
-        frames = build_marts(read_staging(conn), options)
+        # A mart whose inputs did not change since it was written is kept as it is.
+        inputs = mart_inputs(conn, options)
+        kept = unchanged_marts(conn, inputs)
+        frames = build_marts(read_staging(conn), options, keep=kept)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
-        counts = write_marts(conn, {k: v for k, v in frames.items() if k in wanted})
+        counts = write_marts(
+            conn, {k: v for k, v in frames.items() if k in wanted}, inputs=inputs
+        ) | {name: row_count(conn, name) for name in sorted(kept & wanted)}
+    if kept:
+        context.log.info(f"kept as they were (inputs unchanged): {', '.join(sorted(kept))}")
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
     window = f"{options.history_start:%Y-%m-%d} .. {options.as_of:%Y-%m-%dT%H:%M:%SZ}"
@@ -147,6 +155,8 @@ def marts(
             "window": window,
             "elapsed_s": elapsed,
         }
+        if name in kept:
+            metadata["inputs_unchanged"] = True
         if name == "deployments":
             metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)

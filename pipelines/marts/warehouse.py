@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -16,6 +16,7 @@ from models.schema import MARTS
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
 from pipelines.mart_rows import replace_mart
+from pipelines.marts.kept import record_inputs
 from pipelines.raw import has_column, has_table, transaction
 
 DATA_QUALITY_SQL = """
@@ -203,11 +204,18 @@ def release_cache(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"SET memory_limit = '{limit}'")
 
 
-def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame]) -> dict[str, int]:
+def write_marts(
+    conn: duckdb.DuckDBPyConnection,
+    marts: dict[str, pl.DataFrame],
+    *,
+    inputs: Mapping[str, str] | None = None,
+) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts). A keyed mart that
     exists in its contract shape gets only its changed rows (:func:`pipelines.mart_rows.
-    replace_mart`); any other is created again and filled."""
+    replace_mart`); any other is created again and filled. Each written mart's fingerprint in
+    ``inputs`` (:func:`pipelines.marts.kept.mart_inputs`) is stored with it, so a later run
+    with the same inputs may keep it; one written without is never kept."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -216,6 +224,7 @@ def write_marts(conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame])
             replace_mart(conn, name, source="paved_frame")
             conn.unregister("paved_frame")
             counts[name] = frame.height
+        record_inputs(conn, set(marts), dict(inputs or {}))
     return counts
 
 

@@ -1,0 +1,134 @@
+"""Keeping a mart whose inputs did not change since it was written.
+
+A run recomputes the marts over the whole history, though a day changes little of them. One
+mart's inputs rarely change at all: ``marts.costs`` reads only the FOCUS cost rows of the
+history's window and the catalog's services and teams, and a FOCUS export changes once a
+billing period (a day of the enterprise world changes none of its 11 M cost rows). Reading and
+summing them is ~2 s of each daily run for an unchanged table.
+
+So each such mart is written with a fingerprint of its inputs (``staging.paved_mart_inputs``,
+in the marts' transaction, by :func:`pipelines.marts.warehouse.write_marts`), and a run whose
+inputs give the same fingerprint keeps the table as it is. The fingerprint is of the inputs'
+content, not of how they were made: the count and the sum of 64-bit hashes of the rows the mart
+reads (a change goes unseen only if its sum collides, odds 2^-64), plus the code and library
+versions that compute the mart. A table not in its contract shape, or written since without a
+fingerprint, is never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+import models.metrics.costs
+import models.metrics.frames
+from models.mart_reads import COST_ROWS
+from models.marts import KEEPABLE, MartOptions
+from models.schema import MARTS
+from pipelines.mart_rows import has_contract_shape
+from pipelines.raw import has_table
+
+MART_INPUTS_DDL = """
+CREATE TABLE IF NOT EXISTS staging.paved_mart_inputs (name VARCHAR PRIMARY KEY, fingerprint VARCHAR)
+"""
+
+# What computes marts.costs: its metric function's module, the mart's frame shapes and the
+# read (models.mart_reads.COST_ROWS), with the libraries that run them.
+_COSTS_CODE = "\n".join(
+    [
+        inspect.getsource(models.metrics.costs),
+        inspect.getsource(models.metrics.frames),
+        COST_ROWS,
+        repr(MARTS["costs"]),
+        f"polars {pl.__version__} duckdb {duckdb.__version__}",
+    ]
+)
+
+# Each input the costs mart reads: (staging table, its columns the mart reads, a condition on
+# the run's window or none). The window's bounds are parameters $start and $end.
+_COSTS_INPUTS = (
+    (
+        "cost_rows",
+        "charge_period_start, tags, billing_currency, effective_cost, billed_cost",
+        "charge_period_start >= $start AND charge_period_start < $end",
+    ),
+    ("services", "service, team", None),
+    ("teams", "team, name", None),
+)
+
+
+def _content(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: str,
+    where: str | None,
+    window: dict[str, datetime],
+) -> str | None:
+    """``count|sum of row hashes`` of the rows of ``staging.<table>`` (None without it)."""
+    if not has_table(conn, "staging", table):
+        return None
+    sql = f"SELECT count(*), sum(hash({columns})::HUGEINT) FROM staging.{table}"
+    if where is None:
+        count, total = conn.execute(sql).fetchall()[0]
+    else:
+        count, total = conn.execute(f"{sql} WHERE {where}", window).fetchall()[0]
+    return f"{count}|{total}"
+
+
+def costs_fingerprint(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> str | None:
+    """The fingerprint of what ``marts.costs`` is computed from, for a run with ``options``
+    (None if staging lacks an input)."""
+    window = {"start": options.history_start, "end": options.as_of}
+    digest = hashlib.sha256(_COSTS_CODE.encode())
+    for table, columns, where in _COSTS_INPUTS:
+        content = _content(conn, table, columns, where, window)
+        if content is None:
+            return None
+        digest.update(f"\n{table}:{content}".encode())
+    return digest.hexdigest()
+
+
+def mart_inputs(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> dict[str, str]:
+    """The fingerprint of each keepable mart's inputs (:data:`models.marts.KEEPABLE`) in
+    ``conn``'s staging, for a run with ``options``: those to write beside the marts."""
+    found = {"costs": costs_fingerprint(conn, options)}
+    return {name: value for name, value in found.items() if value is not None and name in KEEPABLE}
+
+
+def unchanged_marts(conn: duckdb.DuckDBPyConnection, inputs: dict[str, str]) -> frozenset[str]:
+    """The marts of ``inputs`` whose table was last written from inputs of the same
+    fingerprint and still has its contract shape: a run may keep them as they are."""
+    if not inputs or not has_table(conn, "staging", "paved_mart_inputs"):
+        return frozenset()
+    stored = dict(
+        conn.execute("SELECT name, fingerprint FROM staging.paved_mart_inputs").fetchall()
+    )
+    return frozenset(
+        name
+        for name, fingerprint in inputs.items()
+        if stored.get(name) == fingerprint and has_contract_shape(conn, name)
+    )
+
+
+def record_inputs(
+    conn: duckdb.DuckDBPyConnection, written: set[str], inputs: dict[str, str]
+) -> None:
+    """Within the marts' write: forget the fingerprint of each mart in ``written`` and store
+    the one of ``inputs`` it was computed from, if given."""
+    if has_table(conn, "staging", "paved_mart_inputs"):
+        for name in written:
+            conn.execute("DELETE FROM staging.paved_mart_inputs WHERE name = ?", [name])
+    kept = {name: fingerprint for name, fingerprint in inputs.items() if name in written}
+    if kept:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        conn.execute(MART_INPUTS_DDL)
+        conn.executemany("INSERT INTO staging.paved_mart_inputs VALUES (?, ?)", list(kept.items()))
+
+
+def row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int:
+    """The rows ``marts.<name>`` holds (a kept mart's count, for its run's metadata)."""
+    return conn.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
