@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -53,6 +54,11 @@ class Ancestry:
     parent_of: list[int]
     merge_parents: list[tuple[int, ...]]
     owner: list[int]
+
+    @cached_property
+    def owners(self) -> np.ndarray:
+        """``owner`` as one int64 array (made once, for the vectorised users of the walk)."""
+        return np.asarray(self.owner, dtype=np.int64)
 
     def parents(self, node: int) -> tuple[int, ...]:
         parent = self.parent_of[node]
@@ -259,7 +265,7 @@ def deployed_at_by_ancestry(
     Pass ``ancestry`` (from :func:`build_ancestry`) to reuse one walk for several rules.
     """
     ancestry = ancestry or build_ancestry(deployments, commits, services)
-    owner = pl.Series("rank", ancestry.owner, dtype=pl.Int64)
+    owner = pl.Series("rank", ancestry.owners)
     # In graph order (deterministic: the commits frame's order), not re-sorted: 7M rows.
     shipped = (
         ancestry.nodes.with_columns(owner)
@@ -297,9 +303,15 @@ def flag_rollbacks(
             & (pl.col("node") != pl.col("previous_node"))
         )
     )
+    # Only a pair whose previous revision was first shipped no earlier than this one can be a
+    # rollback (see is_strict_ancestor): decided for every pair at once, the walk only for those.
+    owners = ancestry.owners
+    floor = owners[pairs.get_column("node").to_numpy()]
+    above = owners[pairs.get_column("previous_node").to_numpy()]
+    candidates = pairs.filter(pl.Series((floor != NOT_SHIPPED) & (above >= floor)))
     rollbacks = [
         deployment_id
-        for deployment_id, node, previous in pairs.select(
+        for deployment_id, node, previous in candidates.select(
             "deployment_id", "node", "previous_node"
         ).iter_rows()
         if ancestry.is_strict_ancestor(node, previous)
