@@ -1,12 +1,14 @@
-"""Shared fixtures: a small sandbox world built once per session, its marts, and the loopback
-servers."""
+"""Shared fixtures: a small sandbox world built once per session, its marts (and a writable
+copy of their warehouse), and the loopback servers."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from marts_harness import LAYERS, Built, marts_digest, materialize, raw_loaded
 
@@ -51,3 +53,15 @@ def small_published(small_marts: Built, tmp_path_factory: pytest.TempPathFactory
     home = tmp_path_factory.mktemp("published")
     publish(small_marts.home / "warehouse.duckdb", home / "published" / "paved.duckdb")
     return home
+
+
+@pytest.fixture
+def small_warehouse(small_marts: Built, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A copy of the small world's warehouse (raw, staging and marts), open for writing, its
+    session in UTC."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(small_marts.home / "warehouse.duckdb", path)
+    conn = duckdb.connect(str(path))
+    conn.execute("SET TimeZone = 'UTC'")
+    yield conn
+    conn.close()

@@ -10,10 +10,7 @@ mart written without a fingerprint, or whose table lost its contract shape, is n
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -35,17 +32,6 @@ def test_the_second_run_over_the_same_staging_keeps_the_costs_mart(small_marts: 
     assert kept(0) == set()
     assert kept(1) == {"costs"}
     assert small_marts.digests[0]["costs"] == small_marts.digests[1]["costs"]
-
-
-@pytest.fixture
-def warehouse(small_marts: Built, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A copy of the small world's warehouse, open for writing."""
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(small_marts.home / "warehouse.duckdb", path)
-    conn = duckdb.connect(str(path))
-    conn.execute("SET TimeZone = 'UTC'")
-    yield conn
-    conn.close()
 
 
 def window(conn: duckdb.DuckDBPyConnection) -> MartOptions:
@@ -81,65 +67,65 @@ CHANGES = {
 
 @pytest.mark.parametrize("change", CHANGES)
 def test_a_changed_input_of_the_costs_mart_has_it_computed_again(
-    warehouse: duckdb.DuckDBPyConnection, change: str
+    small_warehouse: duckdb.DuckDBPyConnection, change: str
 ) -> None:
-    options = window(warehouse)
-    before = recorded(warehouse, options)
+    options = window(small_warehouse)
+    before = recorded(small_warehouse, options)
     sql = CHANGES[change]
-    warehouse.execute(sql, {"end": options.as_of} if "$end" in sql else None)
-    after = mart_inputs(warehouse, options)
+    small_warehouse.execute(sql, {"end": options.as_of} if "$end" in sql else None)
+    after = mart_inputs(small_warehouse, options)
     assert after["costs"] != before
-    assert unchanged_marts(warehouse, after) == set()
+    assert unchanged_marts(small_warehouse, after) == set()
 
 
 def test_a_window_taking_in_another_cost_row_has_the_costs_mart_computed_again(
-    warehouse: duckdb.DuckDBPyConnection,
+    small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    options = window(warehouse)
-    recorded(warehouse, options)
+    options = window(small_warehouse)
+    recorded(small_warehouse, options)
     later = MartOptions(
         history_start=options.history_start, as_of=options.as_of + timedelta(seconds=1)
     )
-    assert unchanged_marts(warehouse, mart_inputs(warehouse, later)) == set()
+    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, later)) == set()
 
 
 def test_a_cost_row_outside_the_window_leaves_the_costs_mart_kept(
-    warehouse: duckdb.DuckDBPyConnection,
+    small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    options = window(warehouse)
-    before = recorded(warehouse, options)
-    warehouse.execute(
+    options = window(small_warehouse)
+    before = recorded(small_warehouse, options)
+    small_warehouse.execute(
         "UPDATE staging.cost_rows SET effective_cost = effective_cost + 1 "
         "WHERE charge_period_start >= $end",
         {"end": options.as_of},
     )
-    assert mart_inputs(warehouse, options)["costs"] == before
-    assert unchanged_marts(warehouse, mart_inputs(warehouse, options)) == {"costs"}
+    assert mart_inputs(small_warehouse, options)["costs"] == before
+    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == {"costs"}
 
 
 def test_a_costs_mart_written_without_its_fingerprint_is_not_kept(
-    warehouse: duckdb.DuckDBPyConnection,
+    small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    options = window(warehouse)
-    recorded(warehouse, options)
-    frame = warehouse.sql("SELECT * FROM marts.costs").pl()
-    write_marts(warehouse, {"costs": frame})
-    assert unchanged_marts(warehouse, mart_inputs(warehouse, options)) == set()
+    options = window(small_warehouse)
+    recorded(small_warehouse, options)
+    frame = small_warehouse.sql("SELECT * FROM marts.costs").pl()
+    write_marts(small_warehouse, {"costs": frame})
+    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == set()
 
 
 def test_a_costs_table_out_of_its_contract_shape_is_not_kept(
-    warehouse: duckdb.DuckDBPyConnection,
+    small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    options = window(warehouse)
-    recorded(warehouse, options)
-    warehouse.execute("ALTER TABLE marts.costs ADD COLUMN extra INTEGER")
-    assert unchanged_marts(warehouse, mart_inputs(warehouse, options)) == set()
+    options = window(small_warehouse)
+    recorded(small_warehouse, options)
+    small_warehouse.execute("ALTER TABLE marts.costs ADD COLUMN extra INTEGER")
+    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == set()
 
 
 def test_build_marts_leaves_out_a_kept_mart_and_refuses_another(
-    warehouse: duckdb.DuckDBPyConnection,
+    small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
-    options = window(warehouse)
-    assert "costs" not in build_marts(read_staging(warehouse), options, keep={"costs"})
+    options = window(small_warehouse)
+    assert "costs" not in build_marts(read_staging(small_warehouse), options, keep={"costs"})
     with pytest.raises(ValueError, match="can be kept"):
-        build_marts(read_staging(warehouse), options, keep={"deployments"})
+        build_marts(read_staging(small_warehouse), options, keep={"deployments"})

@@ -9,6 +9,9 @@ stored only that hash; the catalog email is hashed with the same salt), else the
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +23,7 @@ import polars as pl
 
 from models.metrics.frames import SURVEY_ANSWERS, SURVEY_RESPONSES, empty
 from models.respondents import PREFIX
-from models.staging.common import raw_tables
+from models.staging.common import query, raw_tables
 
 TEAM_KEY = "team"
 DEFAULT_GOOGLE_FORMS_TITLES: dict[str, str] = {
@@ -97,14 +100,108 @@ def _typeform_answer(answer: dict[str, Any]) -> tuple[str | None, Any]:
     return ref, value
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Each response, parsed as it is used: a batch of text at a time, never every payload's
-    dicts at once (a GB at 100,000 responses)."""
-    result = conn.execute(f"SELECT key, scope, payload::VARCHAR FROM raw.{table} ORDER BY key")
-    while batch := result.fetchmany(ROWS_PER_BATCH):
-        for key, scope, payload in batch:
-            if payload:
-                yield key, scope, orjson.loads(payload)
+# Internal columns the survey tables keep beside their shapes, so a run parses only the raw rows
+# that changed (:func:`_still_parsed`): what each row was parsed from, and on responses the
+# number of answers that parse gave and the answered team (the team resolution reads it).
+PARSED_FROM = "_parsed_from"
+ANSWER_COUNT = "_answers"
+ANSWERED_TEAM = "_answered_team"
+RESPONSE_COLUMNS: dict[str, pl.DataType] = {
+    **SURVEY_RESPONSES,
+    ANSWERED_TEAM: pl.Utf8(),
+    PARSED_FROM: pl.UInt64(),
+    ANSWER_COUNT: pl.Int64(),
+}
+ANSWER_COLUMNS: dict[str, pl.DataType] = {**SURVEY_ANSWERS, PARSED_FROM: pl.UInt64()}
+SOURCES = {"typeform": "typeform_responses", "googleforms": "googleforms_responses"}
+
+
+def _parse_version(timezone: str, titles: Mapping[str, str]) -> str:
+    """How a raw row is parsed: this module's code, the survey time zone and the titles."""
+    text = repr((inspect.getsource(sys.modules[__name__]), timezone, sorted(titles.items())))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _raw_hash(alias: str) -> str:
+    """SQL: the hash of a raw row's key and payload and of the parse version (parameter ``$1``):
+    equal for a row rewritten with the same content, as Typeform's re-read window rewrites
+    thousands a day."""
+    return f"hash({alias}.key, {alias}.payload::VARCHAR, $1)"
+
+
+def _still_parsed(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], version: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(responses, answers) of the survey staging tables parsed from raw rows that are still
+    there with the same content and parse version: rows a full parse would give again.
+
+    A response counts only if its answers are all there too (as many rows of the same raw row
+    as its parse gave), so survey tables written apart (a subset run) never mix two parses."""
+    sources = {source: table for source, table in SOURCES.items() if table in tables}
+    if not sources or not all(
+        _has_column(conn, table, PARSED_FROM) for table in ("survey_responses", "survey_answers")
+    ):
+        return empty(RESPONSE_COLUMNS), empty(ANSWER_COLUMNS)
+    current = " UNION ALL ".join(
+        f"SELECT '{source}' AS source, r.key, {_raw_hash('r')} AS h FROM raw.{table} r"
+        for source, table in sources.items()
+    )
+    kept = f"""
+        WITH current AS ({current}),
+        answered AS (
+            SELECT source, response_id, {PARSED_FROM}, count(*) AS n
+            FROM staging.survey_answers GROUP BY ALL
+        )
+        SELECT p.* FROM staging.survey_responses p
+        JOIN current c ON c.source = p.source AND c.key = p.response_id AND c.h = p.{PARSED_FROM}
+        LEFT JOIN answered a ON a.source = p.source AND a.response_id = p.response_id
+            AND a.{PARSED_FROM} = p.{PARSED_FROM}
+        WHERE coalesce(a.n, 0) = p.{ANSWER_COUNT}
+    """
+    responses = query(conn, kept, RESPONSE_COLUMNS, [version])
+    conn.register("paved_kept_responses", responses.select("source", "response_id", PARSED_FROM))
+    try:
+        answers = query(
+            conn,
+            "SELECT a.* FROM staging.survey_answers a SEMI JOIN paved_kept_responses k "
+            f"ON k.source = a.source AND k.response_id = a.response_id "
+            f"AND k.{PARSED_FROM} = a.{PARSED_FROM}",
+            ANSWER_COLUMNS,
+        )
+    finally:
+        conn.unregister("paved_kept_responses")
+    return responses, answers
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = 'staging' "
+            "AND table_name = ? AND column_name = ?",
+            [table, column],
+        ).fetchall()
+    )
+
+
+def _rows(
+    conn: duckdb.DuckDBPyConnection, source: str, version: str, kept: pl.DataFrame
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Each response of ``source`` not in ``kept`` (key, raw hash, payload), parsed as it is
+    used: a batch of text at a time, never every payload's dicts at once (a GB at 100,000
+    responses)."""
+    conn.register("paved_kept_keys", kept.filter(pl.col("source") == source).select("response_id"))
+    try:
+        result = conn.execute(
+            f"SELECT r.key, {_raw_hash('r')}, r.payload::VARCHAR FROM raw.{SOURCES[source]} r "
+            "ANTI JOIN paved_kept_keys k ON k.response_id = r.key ORDER BY r.key",
+            [version],
+        )
+        while batch := result.fetchmany(ROWS_PER_BATCH):
+            for key, parsed_from, payload in batch:
+                if payload:
+                    yield key, parsed_from, orjson.loads(payload)
+    finally:
+        conn.unregister("paved_kept_keys")
 
 
 def stage_surveys(
@@ -115,13 +212,32 @@ def stage_surveys(
     timezone: str = "UTC",
     google_forms_titles: Mapping[str, str] = DEFAULT_GOOGLE_FORMS_TITLES,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(survey_responses, survey_answers)."""
+    """(survey_responses, survey_answers), each with the internal columns above. Only raw rows
+    new or changed since the tables were written are parsed (:func:`_still_parsed`); the
+    teams are resolved for every response."""
     tables = raw_tables(conn)
+    version = _parse_version(timezone, google_forms_titles)
+    kept, kept_answers = _still_parsed(conn, tables, version)
     responses: list[dict[str, Any]] = []
-    # Rows in SURVEY_ANSWERS's column order: ~6 answers a response, 100,000s of them.
-    answers: list[tuple[str, str, str, int | None, str | None]] = []
+    # Rows in ANSWER_COLUMNS's order: ~6 answers a response, 100,000s of them.
+    answers: list[tuple[str, str, str, int | None, str | None, int]] = []
 
-    def add(source: str, rid: str, submitted: datetime, email: Any, team: Any, items: Any) -> None:
+    def add(
+        source: str,
+        rid: str,
+        parsed_from: int,
+        submitted: datetime,
+        email: Any,
+        team: Any,
+        items: Any,
+    ) -> None:
+        count = len(answers)
+        for key, value in items:
+            if key is None or key == TEAM_KEY or value is None or value == "":
+                continue
+            number = _int(value)
+            text = None if number is not None else _text(value)
+            answers.append((source, rid, key, number, text, parsed_from))
         responses.append(
             {
                 "source": source,
@@ -129,18 +245,14 @@ def stage_surveys(
                 "quarter": quarter_of(submitted),
                 "submitted_at": submitted,
                 "respondent": _hash(email),
-                "_answered_team": _text(team),
+                ANSWERED_TEAM: _text(team),
+                PARSED_FROM: parsed_from,
+                ANSWER_COUNT: len(answers) - count,
             }
         )
-        for key, value in items:
-            if key is None or key == TEAM_KEY or value is None or value == "":
-                continue
-            number = _int(value)
-            text = None if number is not None else _text(value)
-            answers.append((source, rid, key, number, text))
 
     if "typeform_responses" in tables:
-        for key, _, payload in _rows(conn, "typeform_responses"):
+        for key, parsed_from, payload in _rows(conn, "typeform", version, kept):
             submitted = datetime.fromisoformat(str(payload["submitted_at"]).replace("Z", "+00:00"))
             parsed = [
                 _typeform_answer(a) for a in payload.get("answers") or [] if isinstance(a, dict)
@@ -150,10 +262,10 @@ def stage_surveys(
             email = email or (hidden or {}).get("email")
             team = next((v for r, v in parsed if r == TEAM_KEY), None)
             items = [(r, v) for r, v in parsed if r != "email"]
-            add("typeform", key, submitted.astimezone(UTC), email, team, items)
+            add("typeform", key, parsed_from, submitted.astimezone(UTC), email, team, items)
     if "googleforms_responses" in tables:
         zone = ZoneInfo(timezone)
-        for key, _, payload in _rows(conn, "googleforms_responses"):
+        for key, parsed_from, payload in _rows(conn, "googleforms", version, kept):
             stamp = str(payload.get("Timestamp") or "").strip()
             if not stamp:
                 continue
@@ -165,12 +277,11 @@ def stage_surveys(
                 if title not in ("Timestamp", *EMAIL_COLUMNS)
             ]
             team = next((v for k, v in items if k == TEAM_KEY), None)
-            add("googleforms", key, local.astimezone(UTC), email, team, items)
-    if not responses:
-        return empty(SURVEY_RESPONSES), empty(SURVEY_ANSWERS)
-    frame = pl.DataFrame(responses, schema={**SURVEY_RESPONSES, "_answered_team": pl.Utf8()}).drop(
-        "team"
+            add("googleforms", key, parsed_from, local.astimezone(UTC), email, team, items)
+    parsed = pl.DataFrame(
+        responses, schema={c: t for c, t in RESPONSE_COLUMNS.items() if c != "team"}
     )
+    frame = pl.concat([kept.drop("team"), parsed], how="vertical")
     by_email = (
         users.filter(pl.col("email_hash").is_not_null() & pl.col("team").is_not_null())
         .unique("email_hash", keep="first", maintain_order=True)
@@ -190,15 +301,14 @@ def stage_surveys(
     )
     frame = (
         frame.join(by_email, on="respondent", how="left")
-        .with_columns(_answered=pl.col("_answered_team").str.strip_chars().str.to_lowercase())
+        .with_columns(_answered=pl.col(ANSWERED_TEAM).str.strip_chars().str.to_lowercase())
         .join(by_name, on="_answered", how="left")
         .with_columns(team=pl.coalesce("_catalog_team", "_named_team"))
-        .select(list(SURVEY_RESPONSES))
+        .select(list(RESPONSE_COLUMNS))
         .sort("source", "response_id")
     )
-    answer_frame = (
-        pl.DataFrame(answers, schema=SURVEY_ANSWERS, orient="row")
-        if answers
-        else empty(SURVEY_ANSWERS)
+    answer_frame = pl.concat(
+        [kept_answers, pl.DataFrame(answers, schema=ANSWER_COLUMNS, orient="row")],
+        how="vertical",
     )
     return frame, answer_frame.sort("source", "response_id", "question_key")
