@@ -1,10 +1,11 @@
 """What the marts step reads of staging (models.mart_reads) gives the metric functions the same
 answers as the whole tables would.
 
-The reads pre-sum cost rows, give commits a copy key instead of author email and message, and
-keep a commit's message only where it names a revert: each is compared here with the function
-run on the whole table, on hand-made rows that exercise the case and on the small world's
-staging.
+The reads pre-sum cost rows, give commits a copy key instead of author email and message, keep a
+commit's message only where it names a revert, and decode the Argo CD sources' JSON: each is
+compared here with the function run on the whole table, on hand-made rows that exercise the
+case and on the small world's staging. A source that is JSON but not an object (which polars
+could not decode, failing the run) reads as a source naming nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ import pytest
 from marts_harness import Built
 from polars.testing import assert_frame_equal
 
-from models.mart_reads import COMMITS, COST_ROWS, PR_COMMITS, PUSHES, Reader, table
-from models.metrics import changes, costs
+from models.mart_reads import (
+    ARGOCD_HISTORY,
+    COMMITS,
+    COST_ROWS,
+    PR_COMMITS,
+    PUSHES,
+    Reader,
+    table,
+)
+from models.metrics import changes, costs, resolve_revision
 from models.metrics import frames as F
 from models.metrics.changes import COPY_KEY
 from models.metrics.failures import REVERT_MARKER
+from models.staging.common import ROW_KEY
 from pipelines.marts.warehouse import read_staging
 from pipelines.raw import open_warehouse
 
@@ -181,6 +191,39 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
     )
     assert reverts.get_column("message").drop_nulls().len() > 0
     assert_frame_equal(read(COMMITS), reverts.select("repo", "sha", "message"))
+    as_text = resolve_revision(read(table("argocd_history")).drop(ROW_KEY), read(COMMITS), services)
+    decoded = resolve_revision(read(ARGOCD_HISTORY), read(COMMITS), services)
+    assert decoded.get_column("source").dtype != pl.Utf8
+    by_image = as_text.filter(pl.col("resolved_revision") != pl.col("revision"))
+    assert by_image.height > 0  # some entries resolve through an image tag
+    assert_frame_equal(decoded.drop("source", "sources"), as_text.drop("source", "sources"))
+
+
+def test_a_source_that_is_not_a_json_object_reads_as_naming_nothing() -> None:
+    row = {
+        "app_uid": "u1",
+        "app_name": "shop-prod",
+        "namespace": "shop",
+        "service": SHOP,
+        "revision": "0" * 40,
+        "revisions": None,
+        "deploy_started_at": START,
+        "deployed_at": START,
+    }
+    sources = ['{"repoURL": "https://github.com/a/shop.git"}', "[]", '"text"', None]
+    history = pl.DataFrame(
+        [
+            {**row, "history_id": i, "source": source, "sources": None}
+            for i, source in enumerate(sources)
+        ],
+        schema=F.ARGOCD_HISTORY,
+    )
+    read = staging_of({"argocd_history": history})
+    commits = pl.DataFrame(schema={"repo": pl.Utf8, "sha": pl.Utf8, "message": pl.Utf8})
+    resolved = resolve_revision(read(ARGOCD_HISTORY), commits, SERVICES)
+    assert resolved.get_column("resolved_revision").to_list() == ["0" * 40, None, None, None]
+    with pytest.raises(pl.exceptions.ComputeError):  # what decoding the text in polars does
+        resolve_revision(history, commits, SERVICES)
 
 
 def checkpointed_commits(path: Path) -> duckdb.DuckDBPyConnection:

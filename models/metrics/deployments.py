@@ -126,14 +126,25 @@ def collapse_self_heal(argocd_history: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _decoded(frame: pl.DataFrame, column: str, dtype: pl.DataType) -> pl.Expr:
+    """``column`` as ``dtype``: JSON text decoded, a column of that type as it is, another
+    struct through its JSON."""
+    found = frame.schema[column]
+    if found == dtype:
+        return pl.col(column)
+    if found == pl.Utf8:
+        return pl.col(column).str.json_decode(dtype)
+    if isinstance(found, pl.Struct):
+        return pl.col(column).struct.json_encode().str.json_decode(dtype)
+    raise TypeError(f"{column} is {found}: expected JSON text or {dtype}")
+
+
 def _decoded_sources(frame: pl.DataFrame) -> pl.Expr:
     """The entry's sources as a list of :data:`SOURCE` structs (``sources`` if set, else
-    ``[source]``, else empty)."""
-    if frame.schema["source"] == pl.Utf8:
-        single = pl.col("source").str.json_decode(SOURCE)
-    else:
-        single = pl.col("source").struct.json_encode().str.json_decode(SOURCE)
-    many = pl.col("sources").str.json_decode(pl.List(SOURCE))
+    ``[source]``, else empty), each column JSON text or already decoded (:data:`models.
+    mart_reads.ARGOCD_HISTORY` decodes them in DuckDB)."""
+    single = _decoded(frame, "source", SOURCE)
+    many = _decoded(frame, "sources", pl.List(SOURCE))
     return (
         pl.when(pl.col("sources").is_not_null())
         .then(many)

@@ -112,8 +112,9 @@ ARGOCD_HISTORY: dict[str, pl.DataType] = {
 """One row per observed ``status.history`` entry of a mapped app (every poll's union, before any
 window filter). ``revision``/``revisions``: as Argo CD records them (``revisions`` for
 multi-source apps, else NULL). ``source``/``sources``: the entry's source(s) as JSON text
-(``{"repoURL": ..., "kustomize": {"images": [...]}, "helm": {"parameters": [...]}}``); a struct
-column of the same shape is accepted for ``source``."""
+(``{"repoURL": ..., "kustomize": {"images": [...]}, "helm": {"parameters": [...]}}``); either
+may come decoded instead (``models.metrics.deployments.SOURCE`` structs, a list of them for
+``sources``: the marts step's read decodes them in DuckDB), and ``source`` as another struct."""
 
 GITHUB_DEPLOYMENTS: dict[str, pl.DataType] = {
     "repo": pl.Utf8(),
