@@ -251,7 +251,14 @@ def build_marts(
     } | kept
 
 
+def costs_window(o: MartOptions) -> tuple[datetime, datetime]:
+    """The charge periods ``marts.costs`` sums: from the history's start to the run's clock
+    (also what :mod:`pipelines.marts.kept` fingerprints)."""
+    return o.history_start, o.as_of
+
+
 def _costs(
     read: Reader, services: pl.DataFrame, teams: pl.DataFrame, o: MartOptions
 ) -> pl.DataFrame:
-    return costs(read(COST_ROWS), services, teams, start=o.history_start, end=o.as_of)
+    start, end = costs_window(o)
+    return costs(read(COST_ROWS), services, teams, start=start, end=end)

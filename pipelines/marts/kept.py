@@ -24,10 +24,11 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+import models.marts
 import models.metrics.costs
 import models.metrics.frames
 from models.mart_reads import COST_ROWS
-from models.marts import KEEPABLE, MartOptions
+from models.marts import KEEPABLE, MartOptions, costs_window
 from models.schema import MARTS
 from pipelines.mart_rows import has_contract_shape
 from pipelines.raw import has_table
@@ -36,11 +37,13 @@ MART_INPUTS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_mart_inputs (name VARCHAR PRIMARY KEY, fingerprint VARCHAR)
 """
 
-# What computes marts.costs: its metric function's module, the mart's frame shapes and the
-# read (models.mart_reads.COST_ROWS), with the libraries that run them.
+# What computes marts.costs: its metric function's module, the mart's frame shapes, the read
+# (models.mart_reads.COST_ROWS) and the module that calls it (any change there recomputes the
+# mart once), with the libraries that run them.
 _COSTS_CODE = "\n".join(
     [
         inspect.getsource(models.metrics.costs),
+        inspect.getsource(models.marts),
         inspect.getsource(models.metrics.frames),
         COST_ROWS,
         repr(MARTS["costs"]),
@@ -82,7 +85,8 @@ def _content(
 def costs_fingerprint(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> str | None:
     """The fingerprint of what ``marts.costs`` is computed from, for a run with ``options``
     (None if staging lacks an input)."""
-    window = {"start": options.history_start, "end": options.as_of}
+    start, end = costs_window(options)
+    window = {"start": start, "end": end}
     digest = hashlib.sha256(_COSTS_CODE.encode())
     for table, columns, where in _COSTS_INPUTS:
         content = _content(conn, table, columns, where, window)
