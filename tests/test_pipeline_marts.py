@@ -265,3 +265,31 @@ def test_a_respondent_team_comes_from_the_catalog_by_email_hash_else_from_the_an
     assert set(staged.survey_responses.get_column("quarter")) == {"2026-Q3"}
     assert staged.survey_answers.filter(pl.col("question_key") == "ease_of_start").height == 3
     assert staged.teams.filter(pl.col("team") == "group:default/payments")["members"].item() == 1
+
+
+def test_a_github_environment_with_a_colon_keeps_its_operations() -> None:
+    shop = dict(CATALOG[0][2])
+    shop["metadata"] = {
+        "name": "shop",
+        "annotations": {"github.com/project-slug": "acme/shop"},
+    }
+    deployment = {"id": 7, "sha": "A" * 40, "environment": "prod:eu"}
+    conn = raw_conn(
+        {
+            "backstage_entities": [("component:default/shop", "api", shop), *CATALOG[1:]],
+            "github_deployments": [
+                ("acme/shop:7", "acme/shop", {**deployment, "created_at": "2026-01-01T10:00:00Z"})
+            ],
+            "github_deployment_statuses": [
+                (
+                    "acme/shop:7:70",
+                    "acme/shop",
+                    {"id": 70, "state": "success", "created_at": "2026-01-01T10:05:00Z"},
+                )
+            ],
+        }
+    )
+    operations = stage(conn).deployment_operations
+    assert operations.select("service", "target", "environment", "phase", "revision").rows() == [
+        ("component:default/shop", "acme/shop:prod:eu", "prod:eu", "success", "a" * 40)
+    ]
