@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from connectors.items import Item, Rejection
 from connectors.payloads import encode
+from models.tables import has_column
 from pipelines.raw_writer import Writer
 
 RAW_DDL = """
@@ -130,23 +131,6 @@ def fit_memory_to_indexes(
     limit = working_mb + steps * INDEX_STEP_MB
     conn.execute(f"SET memory_limit = '{limit}MiB'")
     return limit
-
-
-def has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(rows)
-
-
-def has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? AND column_name = ?",
-        [schema, table, column],
-    ).fetchall()
-    return bool(rows)
 
 
 @contextmanager

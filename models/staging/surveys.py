@@ -24,6 +24,7 @@ import polars as pl
 from models.metrics.frames import SURVEY_ANSWERS, SURVEY_RESPONSES, empty
 from models.respondents import PREFIX
 from models.staging.common import query, raw_tables
+from models.tables import has_column
 
 TEAM_KEY = "team"
 DEFAULT_GOOGLE_FORMS_TITLES: dict[str, str] = {
@@ -139,7 +140,8 @@ def _still_parsed(
     as its parse gave), so survey tables written apart (a subset run) never mix two parses."""
     sources = {source: table for source, table in SOURCES.items() if table in tables}
     if not sources or not all(
-        _has_column(conn, table, PARSED_FROM) for table in ("survey_responses", "survey_answers")
+        has_column(conn, "staging", table, PARSED_FROM)
+        for table in ("survey_responses", "survey_answers")
     ):
         return empty(RESPONSE_COLUMNS), empty(ANSWER_COLUMNS)
     current = " UNION ALL ".join(
@@ -171,16 +173,6 @@ def _still_parsed(
     finally:
         conn.unregister("paved_kept_responses")
     return responses, answers
-
-
-def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = 'staging' "
-            "AND table_name = ? AND column_name = ?",
-            [table, column],
-        ).fetchall()
-    )
 
 
 def _rows(

@@ -7,7 +7,7 @@ import json
 import duckdb
 
 from models.catalog import Component, ServiceIndex
-from pipelines.raw import has_table
+from models.tables import has_table
 
 ENTITIES = "backstage_entities"
 

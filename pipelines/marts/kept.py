@@ -30,8 +30,8 @@ import models.metrics.frames
 from models.mart_reads import COST_ROWS
 from models.marts import KEEPABLE, MartOptions, costs_window
 from models.schema import MARTS
+from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
-from pipelines.raw import has_table
 
 MART_INPUTS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_mart_inputs (name VARCHAR PRIMARY KEY, fingerprint VARCHAR)

@@ -15,9 +15,10 @@ from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
+from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
 from pipelines.marts.kept import record_inputs
-from pipelines.raw import has_column, has_table, transaction
+from pipelines.raw import transaction
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
