@@ -126,11 +126,13 @@ def record_inputs(
     if has_table(conn, "staging", "paved_mart_inputs"):
         for name in written:
             conn.execute("DELETE FROM staging.paved_mart_inputs WHERE name = ?", [name])
-    kept = {name: fingerprint for name, fingerprint in inputs.items() if name in written}
-    if kept:
+    stored = {name: fingerprint for name, fingerprint in inputs.items() if name in written}
+    if stored:
         conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
         conn.execute(MART_INPUTS_DDL)
-        conn.executemany("INSERT INTO staging.paved_mart_inputs VALUES (?, ?)", list(kept.items()))
+        conn.executemany(
+            "INSERT INTO staging.paved_mart_inputs VALUES (?, ?)", list(stored.items())
+        )
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int:
