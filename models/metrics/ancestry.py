@@ -22,6 +22,7 @@ rollback, none for an ordinary forward deployment.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -160,15 +161,16 @@ def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[in
     parent_of = np.full(n, NO_PARENT, dtype=np.int64)
     single = counts[child] == 1
     parent_of[child[single]] = edges.get_column("node").to_numpy()[single]
-    merges = (
-        edges.filter(pl.Series(~single))
-        .sort("child", "pos")
-        .group_by("child", maintain_order=True)
-        .agg("node")
-    )
-    merge_children = merges.get_column("child").to_numpy()
+    # A merge's parents: its edges in (child, pos) order, cut where the child changes (slices
+    # of one Python list: half the time of a group_by's list column made into tuples).
+    merges = edges.filter(pl.Series(~single)).sort("child", "pos")
+    children = merges.get_column("child").to_numpy()
+    starts = np.flatnonzero(np.r_[True, children[1:] != children[:-1]]) if len(children) else []
+    merge_children = children[starts]
     parent_of[merge_children] = -2 - np.arange(len(merge_children), dtype=np.int64)
-    merge_parents = [tuple(p) for p in merges.get_column("node").to_list()]
+    parents = merges.get_column("node").to_list()
+    bounds = [*np.asarray(starts).tolist(), len(parents)]
+    merge_parents = [tuple(parents[a:b]) for a, b in itertools.pairwise(bounds)]
     return parent_of.tolist(), merge_parents
 
 
