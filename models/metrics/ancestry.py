@@ -165,11 +165,11 @@ def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[in
     # of one Python list: half the time of a group_by's list column made into tuples).
     merges = edges.filter(pl.Series(~single)).sort("child", "pos")
     children = merges.get_column("child").to_numpy()
-    starts = np.flatnonzero(np.r_[True, children[1:] != children[:-1]]) if len(children) else []
+    starts = np.flatnonzero(np.diff(children, prepend=-1))  # nodes are >= 0
     merge_children = children[starts]
     parent_of[merge_children] = -2 - np.arange(len(merge_children), dtype=np.int64)
     parents = merges.get_column("node").to_list()
-    bounds = [*np.asarray(starts).tolist(), len(parents)]
+    bounds = [*starts.tolist(), len(parents)]
     merge_parents = [tuple(parents[a:b]) for a, b in itertools.pairwise(bounds)]
     return parent_of.tolist(), merge_parents
 

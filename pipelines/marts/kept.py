@@ -28,7 +28,7 @@ import models.marts
 import models.metrics.costs
 import models.metrics.frames
 from models.mart_reads import COST_ROWS
-from models.marts import KEEPABLE, MartOptions, costs_window
+from models.marts import MartOptions, costs_window
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
@@ -99,8 +99,8 @@ def costs_fingerprint(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> 
 def mart_inputs(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> dict[str, str]:
     """The fingerprint of each keepable mart's inputs (:data:`models.marts.KEEPABLE`) in
     ``conn``'s staging, for a run with ``options``: those to write beside the marts."""
-    found = {"costs": costs_fingerprint(conn, options)}
-    return {name: value for name, value in found.items() if value is not None and name in KEEPABLE}
+    costs = costs_fingerprint(conn, options)
+    return {} if costs is None else {"costs": costs}
 
 
 def unchanged_marts(conn: duckdb.DuckDBPyConnection, inputs: dict[str, str]) -> frozenset[str]:
