@@ -73,11 +73,11 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     """Pass 1: the layers' code outside Dagster, over ``home``'s warehouse, as the assets run
     it: staging built and written table by table (the big tables by DuckDB, straight from raw),
     then the marts built over the staging reader (each read inside ``build_marts``)."""
-    from models.marts import DROPPED_LINKS, build_marts
+    from models.marts import DORA_PERIODS, DROPPED_LINKS, build_marts
     from models.settings import Settings
     from models.staging import staged
     from pipelines.marts.assets import _salt, mart_options
-    from pipelines.marts.kept import mart_inputs, unchanged_marts
+    from pipelines.marts.kept import previous_marts
     from pipelines.marts.warehouse import (
         data_quality,
         read_staging,
@@ -100,15 +100,18 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         profile.disable()
     with phase("build_marts (staging reads and metric functions)"):
         options = mart_options(paved, settings)
-        inputs = mart_inputs(conn, options)
+        previous = previous_marts(conn, options)
         profile.enable()
-        marts = build_marts(read_staging(conn), options, keep=unchanged_marts(conn, inputs))
+        marts = build_marts(
+            read_staging(conn), options, keep=previous.kept, periods=previous.periods
+        )
         profile.disable()
+        periods = marts.pop(DORA_PERIODS)
     with phase("data_quality + rejected_records"):
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, inputs=inputs)
+        write_marts(conn, marts, inputs=previous.inputs, periods=periods)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

@@ -34,7 +34,6 @@ from models.metrics import (
     changes,
     costs,
     deployed_at_by_ancestry,
-    dora_metrics,
     dora_tiers,
     failed_deployments,
     first_observed,
@@ -48,6 +47,7 @@ from models.metrics import (
     to_mart,
 )
 from models.metrics.deployments import collapse_self_heal, order_keys, repo_owners, with_repo_key
+from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
 from models.metrics.frames import compacted
@@ -77,6 +77,12 @@ their tables: those whose inputs it can fingerprint (:mod:`pipelines.marts.kept`
 DROPPED_LINKS = "dropped_links"
 """The key of :func:`build_marts`'s frame of links left out (DROPPED), not a mart: the
 pipeline counts them in ``data_quality``'s notes."""
+
+
+DORA_PERIODS = "dora_periods"
+"""The key of :func:`build_marts`'s frame of ``marts.dora_metrics``'s period digests
+(:func:`models.metrics.dora.period_digests`), not a mart: the pipeline stores them beside it, so
+that the next run recomputes only the periods whose inputs changed."""
 
 
 def _between(column: str, start: datetime, end: datetime) -> pl.Expr:
@@ -144,12 +150,18 @@ def with_prehistory_commits(
 
 
 def build_marts(
-    read: Reader, o: MartOptions, *, keep: Collection[str] = ()
+    read: Reader,
+    o: MartOptions,
+    *,
+    keep: Collection[str] = (),
+    periods: StoredPeriods | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality`` and those in ``keep`` (of :data:`KEEPABLE`: the caller
     keeps their tables), keyed by table name, from the staging that ``read`` gives
     (:mod:`models.mart_reads`). Each staging piece is read just before its first user and let
-    go after its last, so at most a few big ones are held at once."""
+    go after its last, so at most a few big ones are held at once. ``marts.dora_metrics``
+    reuses the rows of ``periods`` whose inputs did not change
+    (:func:`models.metrics.dora.dora_metrics_reusing`)."""
     if not set(keep) <= KEEPABLE:
         raise ValueError(f"only {sorted(KEEPABLE)} can be kept, not {sorted(set(keep))}")
     services, teams = read(table("services")), read(table("teams"))
@@ -229,15 +241,16 @@ def build_marts(
         responses, answers, teams, min_group=o.min_group, org_invited=read(table("users")).height
     )
     links, dropped = service_links(services, read(table("catalog_links")), o.link_bases)
+    dora, digests = dora_metrics_reusing(
+        deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of, stored=periods
+    )
     return {
         "services": to_mart(services, "services"),
         "teams": to_mart(teams, "teams"),
         "deployments": to_mart(deps, "deployments"),
         "changes": chg,
         "incidents": to_mart(inc.sort("created_at", "incident_id"), "incidents"),
-        "dora_metrics": dora_metrics(
-            deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of
-        ),
+        "dora_metrics": dora,
         "dora_tiers": tiers,
         "benchmarks": benchmarks(),
         "satisfaction": survey,
@@ -248,6 +261,7 @@ def build_marts(
         ),
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
+        DORA_PERIODS: digests,
     } | kept
 
 

@@ -1,5 +1,8 @@
 """Keeping a mart whose inputs did not change (pipelines.marts.kept).
 
+The second of two runs over the same staging also reads every period of
+``marts.dora_metrics`` back (``tests/test_dora_periods.py`` pins the periods' rules).
+
 Pinned down here, on a copy of the small world's warehouse: the second of two runs over the
 same staging keeps ``marts.costs`` (and the marts come out identical, which
 ``test_pipeline_marts`` checks); a change to any row the mart reads (a cost row in the window, a
@@ -32,6 +35,24 @@ def test_the_second_run_over_the_same_staging_keeps_the_costs_mart(small_marts: 
     assert kept(0) == set()
     assert kept(1) == {"costs"}
     assert small_marts.digests[0]["costs"] == small_marts.digests[1]["costs"]
+
+
+def test_the_second_run_over_the_same_staging_reads_every_dora_period_back(
+    small_marts: Built,
+) -> None:
+    def periods(result_index: int) -> tuple[int, int]:
+        [event] = [
+            event
+            for event in small_marts.results[result_index].get_asset_materialization_events()
+            if event.asset_key is not None and event.asset_key.path == ["marts", "dora_metrics"]
+        ]
+        metadata = event.materialization.metadata
+        return int(str(metadata["periods_recomputed"].value)), int(str(metadata["periods"].value))
+
+    recomputed, every = periods(0)
+    assert recomputed == every > 0
+    assert periods(1) == (0, every)
+    assert small_marts.digests[0]["dora_metrics"] == small_marts.digests[1]["dora_metrics"]
 
 
 def window(conn: duckdb.DuckDBPyConnection) -> MartOptions:

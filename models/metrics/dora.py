@@ -9,9 +9,12 @@ by ``deployed_at``; incidents by ``created_at``. Quantiles are interpolated (``q
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
 import polars as pl
 
 from models.metrics.benchmarks import CLUSTER_LEVELS, RULE_OF_THUMB, benchmarks
@@ -111,6 +114,23 @@ def _scope_ids(services: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([svc, teams, org], how="vertical")
 
 
+def _quotient(numerator: pl.Series, denominator: pl.Series) -> pl.Series:
+    """``numerator / denominator`` row by row, NULL where the denominator is 0. Divided by
+    numpy: polars multiplies by the reciprocal when the divisor is one value broadcast (as a
+    single period's day count is after the spine's cross join), which can differ from the
+    quotient in the last bit, so a period's rate would depend on how many were computed."""
+    top = numerator.cast(pl.Float64).to_numpy()
+    bottom = denominator.cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = np.where(bottom != 0, top / bottom, np.nan)
+    return pl.Series(quotient, dtype=pl.Float64).fill_nan(None)
+
+
+def _step(every: str) -> str:
+    """The offset from one period of ``every`` to the next (a quarter is three months)."""
+    return "3mo" if every == "1q" else every
+
+
 def _period(column: str, every: str) -> pl.Expr:
     return pl.col(column).dt.truncate(every).dt.date().alias("period_start")
 
@@ -118,8 +138,7 @@ def _period(column: str, every: str) -> pl.Expr:
 def _periods(start: datetime | date, end: datetime | date, every: str) -> pl.Series:
     first = pl.select(pl.lit(start).cast(pl.Date).dt.truncate(every)).item()
     last = pl.select(pl.lit(end).cast(pl.Date).dt.truncate(every)).item()
-    interval = "3mo" if every == "1q" else every
-    return pl.date_range(first, last, interval, eager=True).alias("period_start")
+    return pl.date_range(first, last, _step(every), eager=True).alias("period_start")
 
 
 def _median(column: str, q: float = 0.5) -> pl.Expr:
@@ -145,6 +164,39 @@ _PER_INCIDENTS = {
 }
 
 
+def _inputs(
+    deployments: pl.DataFrame, changes: pl.DataFrame, incidents: pl.DataFrame
+) -> list[tuple[pl.DataFrame, str, dict[str, pl.Expr]]]:
+    """What :func:`dora_metrics` reads: each input's rows and columns, the time that puts a row
+    in a period, and the aggregates of a period's rows."""
+    counted = changes.filter(
+        pl.col("deployed_at").is_not_null() & pl.col("excluded_reason").is_null()
+    )
+    return [
+        (
+            deployments.select("service", "finished_at", "is_failed", "recovery_s", "is_rework"),
+            "finished_at",
+            _PER_DEPLOYMENTS,
+        ),
+        (counted.select("service", "deployed_at", "lead_time_s"), "deployed_at", _PER_CHANGES),
+        (
+            incidents.select("service", "created_at", "time_to_restore_s"),
+            "created_at",
+            _PER_INCIDENTS,
+        ),
+    ]
+
+
+def _days_of(periods: pl.Series, every: str) -> pl.Series:
+    """Every day of the given periods (of ``every``)."""
+    ends = periods.dt.offset_by(_step(every))
+    days = [
+        pl.date_range(start, end, "1d", eager=True, closed="left")
+        for start, end in zip(periods, ends, strict=True)
+    ]
+    return pl.concat(days) if days else pl.Series(dtype=pl.Date)
+
+
 def dora_metrics(
     deployments: pl.DataFrame,
     changes: pl.DataFrame,
@@ -154,33 +206,42 @@ def dora_metrics(
     history_start: datetime | date,
     as_of: datetime | date,
     grains: Sequence[str] = ("week", "month", "quarter"),
+    periods: Mapping[str, Collection[date]] | None = None,
 ) -> pl.DataFrame:
     """``marts.dora_metrics``: per grain (ISO week, calendar month, calendar quarter, UTC) ×
-    period × scope (org, team, service), zero-filled from ``history_start`` to ``as_of``.
+    period × scope (org, team, service), zero-filled from ``history_start`` to ``as_of``; or,
+    given ``periods`` (per grain, the start of each period wanted), only those periods' rows.
 
     ``deployments`` needs ``is_failed``, ``recovery_s``, ``is_rework``; ``changes`` is
     ``marts.changes``; ``incidents`` needs ``time_to_restore_s``. ``deploys_per_day`` divides by
     every day of the period, even a partial first or current one; CFR and rework rate are over
-    the period's deployments, so never above 1.
+    the period's deployments, so never above 1. A period's rows depend only on the input rows
+    in it and on the scopes (see :func:`period_digests`).
     """
-    deps = _scope_parts(
-        deployments.select("service", "finished_at", "is_failed", "recovery_s", "is_rework"),
-        services,
-    )
-    counted = changes.filter(
-        pl.col("deployed_at").is_not_null() & pl.col("excluded_reason").is_null()
-    )
-    chg = _scope_parts(counted.select("service", "deployed_at", "lead_time_s"), services)
-    inc = _scope_parts(incidents.select("service", "created_at", "time_to_restore_s"), services)
+    inputs = _inputs(deployments, changes, incidents)
+    every_row = [_scope_parts(frame, services) for frame, _, _ in inputs] if periods is None else []
     key = ["scope", "scope_id", "period_start"]
     out: list[pl.DataFrame] = []
     for grain in grains:
         every = GRAINS[grain]
-        d = _per_period(deps, "finished_at", every, _PER_DEPLOYMENTS)
-        c = _per_period(chg, "deployed_at", every, _PER_CHANGES)
-        i = _per_period(inc, "created_at", every, _PER_INCIDENTS)
-        periods = _periods(history_start, as_of, every).to_frame()
-        spine = _scope_ids(services).join(periods, how="cross")
+        spine_periods = _periods(history_start, as_of, every)
+        parts = every_row
+        if periods is not None:
+            wanted = pl.Series(sorted(periods.get(grain, ())), dtype=pl.Date)
+            spine_periods = spine_periods.filter(spine_periods.is_in(wanted.implode()))
+            if spine_periods.is_empty():
+                continue
+            # Only the rows of those periods are aggregated (a day's run: a few of hundreds).
+            days = _days_of(spine_periods, every).implode()
+            parts = [
+                _scope_parts(frame.filter(pl.col(column).dt.date().is_in(days)), services)
+                for frame, column, _ in inputs
+            ]
+        d, c, i = (
+            _per_period(part, column, every, aggregates)
+            for part, (_, column, aggregates) in zip(parts, inputs, strict=True)
+        )
+        spine = _scope_ids(services).join(spine_periods.to_frame(), how="cross")
         frame = (
             spine.join(d, on=key, how="left")
             .join(c, on=key, how="left")
@@ -195,25 +256,137 @@ def dora_metrics(
                     "incidents",
                 ).fill_null(0),
                 _days=(
-                    pl.col("period_start").dt.offset_by("3mo" if every == "1q" else every)
-                    - pl.col("period_start")
+                    pl.col("period_start").dt.offset_by(_step(every)) - pl.col("period_start")
                 ).dt.total_days(),
             )
-            .with_columns(
-                grain=pl.lit(grain),
-                deploys_per_day=pl.col("deployments") / pl.col("_days"),
-                change_failure_rate=pl.when(pl.col("deployments") > 0).then(
-                    pl.col("failed_deployments") / pl.col("deployments")
-                ),
-                rework_rate=pl.when(pl.col("deployments") > 0).then(
-                    pl.col("rework_deployments") / pl.col("deployments")
-                ),
-            )
+            .with_columns(grain=pl.lit(grain))
+        )
+        frame = frame.with_columns(
+            deploys_per_day=_quotient(frame["deployments"], frame["_days"]),
+            change_failure_rate=_quotient(frame["failed_deployments"], frame["deployments"]),
+            rework_rate=_quotient(frame["rework_deployments"], frame["deployments"]),
         )
         out.append(to_mart(frame, "dora_metrics"))
     if not out:
         return pl.DataFrame(schema=mart_schema("dora_metrics"))
     return pl.concat(out, how="vertical").sort("grain", "scope", "scope_id", "period_start")
+
+
+ROW_HASH_SEED = 0xD02A
+_HALF = 2**32  # a row hash is summed as two 32-bit halves: no sum of 2^32 rows overflows
+
+
+def period_digests(
+    deployments: pl.DataFrame,
+    changes: pl.DataFrame,
+    incidents: pl.DataFrame,
+    services: pl.DataFrame,
+    *,
+    history_start: datetime | date,
+    as_of: datetime | date,
+    grains: Sequence[str] = ("week", "month", "quarter"),
+    context: str = "",
+) -> pl.DataFrame:
+    """``(grain, period_start, digest)``, one row per period :func:`dora_metrics` gives: a
+    digest of everything that period's rows are computed from. That is, per input, the count
+    of its rows in the period and the sums of the two halves of their 64-bit row hashes; the
+    scopes (each service's team); the grain and period; and ``context`` (the caller's
+    fingerprint of the code that computes them). Equal digests give equal rows, unless a
+    change left a period's count and both hash sums as they were (odds about 2^-64).
+
+    The inputs are hashed and summed per day once, and the days rolled up per grain: 0.2 s for
+    2.7 M rows."""
+    scopes = hashlib.sha256(
+        "\n".join(
+            f"{service}\t{team}" for service, team in services.select("service", "team").iter_rows()
+        ).encode()
+    ).hexdigest()
+    daily = [
+        frame.select(_day=pl.col(column).dt.date(), _h=frame.hash_rows(seed=ROW_HASH_SEED))
+        .group_by("_day")
+        .agg(_n=pl.len(), _hi=(pl.col("_h") // _HALF).sum(), _lo=(pl.col("_h") % _HALF).sum())
+        for frame, column, _ in _inputs(deployments, changes, incidents)
+    ]
+    out: list[tuple[str, date, str]] = []
+    for grain in grains:
+        every = GRAINS[grain]
+        sums = _periods(history_start, as_of, every).to_frame()
+        for k, day in enumerate(daily):
+            rolled = day.group_by(period_start=pl.col("_day").dt.truncate(every)).agg(
+                pl.col("_n", "_hi", "_lo").sum().name.suffix(str(k))
+            )
+            sums = sums.join(rolled, on="period_start", how="left")
+        for period, *values in sums.fill_null(0).iter_rows():
+            text = "|".join([context, scopes, grain, period.isoformat(), *map(str, values)])
+            out.append((grain, period, hashlib.sha256(text.encode()).hexdigest()))
+    return pl.DataFrame(out, schema=PERIOD_DIGESTS, orient="row")
+
+
+PERIOD_DIGESTS = {"grain": pl.Utf8, "period_start": pl.Date, "digest": pl.Utf8}
+
+
+@dataclass(frozen=True)
+class StoredPeriods:
+    """What a previous run left of ``marts.dora_metrics``: the :func:`period_digests` its rows
+    were computed from (``digests``, under the caller's ``context``), and ``rows``, a reader of
+    its rows of given ``(grain, period_start)`` pairs."""
+
+    context: str
+    digests: pl.DataFrame
+    rows: Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def dora_metrics_reusing(
+    deployments: pl.DataFrame,
+    changes: pl.DataFrame,
+    incidents: pl.DataFrame,
+    services: pl.DataFrame,
+    *,
+    history_start: datetime | date,
+    as_of: datetime | date,
+    stored: StoredPeriods | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`dora_metrics` and its :func:`period_digests`, reusing ``stored`` rows: a period
+    whose digest equals the stored one keeps its stored rows, the others are computed. A day
+    changes a few of the hundreds of periods (the current week, month and quarter, and those
+    of late arrivals). The stored rows are used only if they are all there, one per scope and
+    period; else every period is computed.
+
+    The digests come back with ``recomputed``: whether the period's rows were computed (not
+    read back)."""
+    digests = period_digests(
+        deployments,
+        changes,
+        incidents,
+        services,
+        history_start=history_start,
+        as_of=as_of,
+        context=stored.context if stored is not None else "",
+    )
+    frames = (deployments, changes, incidents, services)
+
+    def computed(periods: Mapping[str, Collection[date]] | None = None) -> pl.DataFrame:
+        return dora_metrics(*frames, history_start=history_start, as_of=as_of, periods=periods)
+
+    everything = digests.with_columns(recomputed=pl.lit(True))
+    if stored is None:
+        return computed(), everything
+    same = digests.join(stored.digests, on=list(PERIOD_DIGESTS), how="semi")
+    kept = to_mart(stored.rows(same.select("grain", "period_start")), "dora_metrics")
+    if same.is_empty() or kept.height != same.height * _scope_ids(services).height:
+        return computed(), everything
+    changed = digests.join(same, on=["grain", "period_start"], how="anti")
+    merged = pl.concat(
+        [kept, computed(dict(changed.group_by("grain").agg("period_start").iter_rows()))],
+        how="vertical",
+    )
+    recomputed = pl.struct("grain", "period_start").is_in(
+        changed.select(pl.struct("grain", "period_start")).to_series().implode()
+    )
+    return (
+        merged.sort("grain", "scope", "scope_id", "period_start"),
+        digests.with_columns(recomputed=recomputed),
+    )
 
 
 def frequency_band(

@@ -23,14 +23,14 @@ from datetime import time as clock
 
 import dagster as dg
 
-from models.marts import DROPPED_LINKS, MartOptions, build_marts
+from models.marts import DORA_PERIODS, DROPPED_LINKS, MartOptions, build_marts
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
 from models.staging import STAGING_TABLES, staged
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
-from pipelines.marts.kept import mart_inputs, row_count, unchanged_marts
+from pipelines.marts.kept import previous_marts, row_count
 from pipelines.marts.warehouse import (
     data_quality,
     read_staging,
@@ -134,15 +134,20 @@ def marts(
     options = mart_options(paved, settings)
     started = time.perf_counter()
     with paved.warehouse() as conn:
-        # A mart whose inputs did not change since it was written is kept as it is.
-        inputs = mart_inputs(conn, options)
-        kept = unchanged_marts(conn, inputs)
-        frames = build_marts(read_staging(conn), options, keep=kept)
+        # A mart (or a period of dora_metrics) whose inputs did not change since it was
+        # written is kept as it is.
+        previous = previous_marts(conn, options)
+        kept = previous.kept
+        frames = build_marts(read_staging(conn), options, keep=kept, periods=previous.periods)
+        periods = frames.pop(DORA_PERIODS)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
         counts = write_marts(
-            conn, {k: v for k, v in frames.items() if k in wanted}, inputs=inputs
+            conn,
+            {k: v for k, v in frames.items() if k in wanted},
+            inputs=previous.inputs,
+            periods=periods,
         ) | {name: row_count(conn, name) for name in sorted(kept & wanted)}
     if kept:
         context.log.info(f"kept as they were (inputs unchanged): {', '.join(sorted(kept))}")
@@ -157,6 +162,11 @@ def marts(
         }
         if name in kept:
             metadata["inputs_unchanged"] = True
+        if name == "dora_metrics":
+            # Periods whose inputs changed since the last run, computed again (the others
+            # were read back).
+            metadata["periods_recomputed"] = periods.filter("recomputed").height
+            metadata["periods"] = periods.height
         if name == "deployments":
             metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)

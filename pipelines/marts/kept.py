@@ -1,4 +1,4 @@
-"""Keeping a mart whose inputs did not change since it was written.
+"""Keeping a mart, or the periods of one, whose inputs did not change since it was written.
 
 A run recomputes the marts over the whole history, though a day changes little of them. One
 mart's inputs rarely change at all: ``marts.costs`` reads only the FOCUS cost rows of the
@@ -13,12 +13,19 @@ content, not of how they were made: the count and the sum of 64-bit hashes of th
 reads (a change goes unseen only if its sum collides, odds 2^-64), plus the code and library
 versions that compute the mart. A table not in its contract shape, or written since without a
 fingerprint, is never kept.
+
+``marts.dora_metrics`` changes every day, but only in a few of its hundreds of periods: the
+current week, month and quarter, and those a late arrival falls in. So it is written with a
+digest of each period's inputs (``staging.paved_dora_periods``,
+:func:`models.metrics.dora.period_digests`), and a run recomputes only the periods whose digest
+changed, reading the others' rows back from the table (:func:`stored_periods`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -26,9 +33,12 @@ import polars as pl
 
 import models.marts
 import models.metrics.costs
+import models.metrics.dora
 import models.metrics.frames
 from models.mart_reads import COST_ROWS
 from models.marts import MartOptions, costs_window
+from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
+from models.metrics.frames import empty, mart_schema
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
@@ -50,6 +60,23 @@ _COSTS_CODE = "\n".join(
         f"polars {pl.__version__} duckdb {duckdb.__version__}",
     ]
 )
+
+# What computes marts.dora_metrics from its inputs (the period digests hold the inputs).
+_DORA_CODE = hashlib.sha256(
+    "\n".join(
+        [
+            inspect.getsource(models.metrics.dora),
+            inspect.getsource(models.metrics.frames),
+            repr(MARTS["dora_metrics"]),
+            f"polars {pl.__version__}",
+        ]
+    ).encode()
+).hexdigest()
+
+DORA_PERIODS_DDL = """
+CREATE TABLE IF NOT EXISTS staging.paved_dora_periods (
+    grain VARCHAR, period_start DATE, digest VARCHAR)
+"""
 
 # Each input the costs mart reads: (staging table, its columns the mart reads, a condition on
 # the run's window or none). The window's bounds are parameters $start and $end.
@@ -138,3 +165,63 @@ def record_inputs(
 def row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int:
     """The rows ``marts.<name>`` holds (a kept mart's count, for its run's metadata)."""
     return conn.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
+
+
+def stored_periods(conn: duckdb.DuckDBPyConnection) -> StoredPeriods:
+    """The period digests ``marts.dora_metrics`` was last written with, and a reader of its
+    rows: none if it was written without them or is not in its contract shape."""
+    digests = empty(PERIOD_DIGESTS)
+    if has_table(conn, "staging", "paved_dora_periods") and has_contract_shape(
+        conn, "dora_metrics"
+    ):
+        digests = conn.sql(
+            "SELECT grain, period_start, digest FROM staging.paved_dora_periods"
+        ).pl()
+
+    def rows(periods: pl.DataFrame) -> pl.DataFrame:
+        if periods.is_empty():
+            return empty(mart_schema("dora_metrics"))
+        conn.register("paved_periods", periods.to_arrow())
+        try:
+            return conn.sql(
+                "SELECT m.* FROM marts.dora_metrics m "
+                "SEMI JOIN paved_periods p USING (grain, period_start)"
+            ).pl()
+        finally:
+            conn.unregister("paved_periods")
+
+    return StoredPeriods(context=_DORA_CODE, digests=digests, rows=rows)
+
+
+def record_periods(
+    conn: duckdb.DuckDBPyConnection, written: set[str], digests: pl.DataFrame | None
+) -> None:
+    """Within the marts' write: if ``marts.dora_metrics`` is in ``written``, forget its
+    period digests and store ``digests``, those it was computed from, if given."""
+    if "dora_metrics" not in written:
+        return
+    if has_table(conn, "staging", "paved_dora_periods"):
+        conn.execute("DELETE FROM staging.paved_dora_periods")
+    if digests is not None:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        conn.execute(DORA_PERIODS_DDL)
+        conn.register("paved_digests", digests.select(list(PERIOD_DIGESTS)).to_arrow())
+        conn.execute("INSERT INTO staging.paved_dora_periods SELECT * FROM paved_digests")
+        conn.unregister("paved_digests")
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What a marts run can reuse of the previous one: the fingerprint of each keepable
+    mart's inputs now (``inputs``, to store with it), the marts whose inputs are unchanged
+    (``kept``), and ``marts.dora_metrics``'s stored periods."""
+
+    inputs: dict[str, str]
+    kept: frozenset[str]
+    periods: StoredPeriods
+
+
+def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
+    """What the marts in ``conn`` let a run with ``options`` reuse."""
+    inputs = mart_inputs(conn, options)
+    return Previous(inputs, unchanged_marts(conn, inputs), stored_periods(conn))

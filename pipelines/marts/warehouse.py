@@ -17,7 +17,7 @@ from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
-from pipelines.marts.kept import record_inputs
+from pipelines.marts.kept import record_inputs, record_periods
 from pipelines.raw import transaction
 
 DATA_QUALITY_SQL = """
@@ -210,13 +210,16 @@ def write_marts(
     marts: dict[str, pl.DataFrame],
     *,
     inputs: Mapping[str, str] | None = None,
+    periods: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts). A keyed mart that
     exists in its contract shape gets only its changed rows (:func:`pipelines.mart_rows.
     replace_mart`); any other is created again and filled. Each written mart's fingerprint in
     ``inputs`` (:func:`pipelines.marts.kept.mart_inputs`) is stored with it, so a later run
-    with the same inputs may keep it; one written without is never kept."""
+    with the same inputs may keep it; one written without is never kept. So are
+    ``marts.dora_metrics``'s period digests (``periods``, from :func:`models.marts.build_marts`),
+    so that a later run reuses the periods whose inputs are unchanged."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -226,6 +229,7 @@ def write_marts(
             conn.unregister("paved_frame")
             counts[name] = frame.height
         record_inputs(conn, set(marts), dict(inputs or {}))
+        record_periods(conn, set(marts), periods)
     return counts
 
 
