@@ -102,8 +102,12 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts = build_marts(
-            read_staging(conn), options, keep=previous.kept, periods=previous.periods
+        marts, walk = build_marts(
+            read_staging(conn),
+            options,
+            keep=previous.kept,
+            periods=previous.periods,
+            walk=previous.walk,
         )
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
@@ -111,7 +115,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, inputs=previous.inputs, periods=periods)
+        write_marts(conn, marts, inputs=previous.inputs, periods=periods, walk=walk)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

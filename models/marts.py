@@ -16,7 +16,6 @@ import polars as pl
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
-    COMMIT_GRAPH,
     COMMITS,
     COST_ROWS,
     PR_COMMITS,
@@ -30,14 +29,11 @@ from models.metrics import (
     DEFAULT_PRODUCTION_PATTERN,
     attribute_incidents,
     benchmarks,
-    build_ancestry,
     changes,
     costs,
-    deployed_at_by_ancestry,
     dora_tiers,
     failed_deployments,
     first_observed,
-    flag_rollbacks,
     lead_times,
     production_deployments,
     recovery_times,
@@ -54,6 +50,7 @@ from models.metrics.frames import compacted
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
+from models.metrics.walk import StoredWalk, WalkState, first_shipments, walk_context
 
 
 @dataclass(frozen=True)
@@ -155,13 +152,16 @@ def build_marts(
     *,
     keep: Collection[str] = (),
     periods: StoredPeriods | None = None,
-) -> dict[str, pl.DataFrame]:
+    walk: StoredWalk | None = None,
+) -> tuple[dict[str, pl.DataFrame], WalkState]:
     """Every mart but ``data_quality`` and those in ``keep`` (of :data:`KEEPABLE`: the caller
     keeps their tables), keyed by table name, from the staging that ``read`` gives
     (:mod:`models.mart_reads`). Each staging piece is read just before its first user and let
     go after its last, so at most a few big ones are held at once. ``marts.dora_metrics``
     reuses the rows of ``periods`` whose inputs did not change
-    (:func:`models.metrics.dora.dora_metrics_reusing`)."""
+    (:func:`models.metrics.dora.dora_metrics_reusing`); the first-ship walk continues the
+    stored one where that is exact (``walk``, :mod:`models.metrics.walk`). Also returns what
+    this run's walk leaves for the next one's."""
     if not set(keep) <= KEEPABLE:
         raise ValueError(f"only {sorted(KEEPABLE)} can be kept, not {sorted(set(keep))}")
     services, teams = read(table("services")), read(table("teams"))
@@ -211,12 +211,16 @@ def build_marts(
     )
     deps = compacted(deps)
     del history
-    graph = read(COMMIT_GRAPH)
-    ancestry = build_ancestry(deps, graph, services)
-    shipped = deployed_at_by_ancestry(deps, graph, services, ancestry=ancestry)
-    deps = flag_rollbacks(deps, graph, services, ancestry=ancestry)
-    # The graph and its index (~1.5 GB at 4 M commits) are not needed past here.
-    del ancestry, graph
+    # The graph and its index (~1.5 GB at 4 M commits) are let go inside.
+    walked = first_shipments(
+        deps,
+        services,
+        read,
+        context=walk_context(walk.code, services) if walk is not None else None,
+        stored=walk.context if walk is not None else None,
+    )
+    shipped, deps, state = walked.shipped, walked.deployments, walked.state
+    del walked  # `shipped` is let go below
     commits = read(COMMITS)
     shipped = with_prehistory_commits(shipped, deps, commits, services)
     # The revert rules read only the commits whose message names a revert (the others have
@@ -262,7 +266,7 @@ def build_marts(
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
         DORA_PERIODS: digests,
-    } | kept
+    } | kept, state
 
 
 def costs_window(o: MartOptions) -> tuple[datetime, datetime]:

@@ -5,7 +5,8 @@ the world's clock, the daily run (the new day's ingestion, then staging and mart
 whatever it skips or reuses from the previous run) leaves every staging table and every mart
 with exactly the content (hash of its sorted rows) that staging and marts built from scratch
 give over the raw layer that run left. The day really brings new data, so a run that kept
-yesterday's tables would fail.
+yesterday's tables would fail; and the daily run continues yesterday's first-ship walk
+(models.metrics.walk) rather than walking every deployment again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def staging_digest(home: Path) -> dict[str, str]:
         }
 
 
+def deployment_metadata(result: dg.ExecuteInProcessResult, key: str) -> int:
+    """A number the run's ``marts.deployments`` materialisation carries."""
+    [event] = [
+        event
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None and event.asset_key.path == ["marts", "deployments"]
+    ]
+    return int(str(event.materialization.metadata[key].value))
+
+
 def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
     small_world: Path, tmp_path: Path
 ) -> None:
@@ -57,6 +68,8 @@ def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
         assert materialize(scratch, LAYERS, window_to=to).success
         rebuilt = (staging_digest(scratch), marts_digest(scratch))
 
+    walked = deployment_metadata(daily, "deployments_walked")
+    assert 0 < walked < deployment_metadata(daily, "rows"), "the walk went on from yesterday's"
     changed = {t for t in STAGING_TABLES if after_daily[0][t] != yesterday[0][t]}
     assert {"commits", "pull_requests", "argocd_history"} <= changed, "the day brings new data"
     assert after_daily[1]["changes"] != yesterday[1]["changes"]

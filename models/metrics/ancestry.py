@@ -47,7 +47,8 @@ class Ancestry:
     ``parent_of[n]``: the parent node of a single-parent commit, -1 without a parent in the
     graph, or ``-2 - m`` for a merge whose parents are ``merge_parents[m]`` (so the walk reads one
     list entry per ordinary commit); ``owner[n]``: rank of the deployment that first shipped
-    node ``n``, -1 if none did.
+    node ``n``, -1 if none did; ``dangling``: ``(service, _h, _h2)``, the hashes
+    (:func:`sha_hashes`) of the parents the graph names but does not hold.
     """
 
     nodes: pl.DataFrame
@@ -55,6 +56,7 @@ class Ancestry:
     parent_of: list[int]
     merge_parents: list[tuple[int, ...]]
     owner: list[int]
+    dangling: pl.DataFrame
 
     @cached_property
     def owners(self) -> np.ndarray:
@@ -115,7 +117,7 @@ def _graph_nodes(commits: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _sha_hashes(sha: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def sha_hashes(sha: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """Two independent 64-bit hashes of a sha: joins compare integers, never 40-character text,
     and a false match would need both to collide (odds about 1e-25 for 7M commits)."""
     return sha.hash(HASH_SEEDS[0]).alias("_h"), sha.hash(HASH_SEEDS[1]).alias("_h2")
@@ -136,10 +138,11 @@ def _sha_matches(left: pl.DataFrame, nodes: pl.DataFrame, *, keep: Sequence[str]
     )
 
 
-def _edges(nodes: pl.DataFrame) -> pl.DataFrame:
-    """``(child, pos, node)``: each parent (position ``pos``) found in the child's graph. The
-    parents are hashed inside their lists, so no exploded copy of their text is made."""
-    h, h2 = _sha_hashes(pl.element())
+def _edges(nodes: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(child, pos, node)``: each parent (position ``pos``) found in the child's graph; and
+    ``(_svc, _h, _h2)``: each parent not found there. The parents are hashed inside their
+    lists, so no exploded copy of their text is made."""
+    h, h2 = sha_hashes(pl.element())
     exploded = (
         nodes.select(
             child="node",
@@ -151,7 +154,12 @@ def _edges(nodes: pl.DataFrame) -> pl.DataFrame:
         .explode("_h", "_h2", "pos")
         .filter(pl.col("_h").is_not_null())
     )
-    return _sha_matches(exploded, nodes, keep=["child", "pos"])
+    missing = (
+        exploded.select("_svc", "_h", "_h2")
+        .join(nodes.select("_svc", "_h", "_h2"), on=["_svc", "_h", "_h2"], how="anti")
+        .unique()
+    )
+    return _sha_matches(exploded, nodes, keep=["child", "pos"]), missing
 
 
 def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[int, ...]]]:
@@ -174,17 +182,29 @@ def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[in
     return parent_of.tolist(), merge_parents
 
 
+def rank_deployments(deployments: pl.DataFrame) -> pl.DataFrame:
+    """``(rank, deployment_id, service, environment, revision, finished_at)``: the deployments
+    in deployment order (:func:`models.metrics.deployments.order_keys`), ranked from 0."""
+    ranked = order_keys(
+        deployments.select("deployment_id", "service", "environment", "revision", "finished_at")
+    )
+    return ranked.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
+
+
 def build_ancestry(
-    deployments: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame
+    deployments: pl.DataFrame,
+    commits: pl.DataFrame,
+    services: pl.DataFrame,
+    *,
+    ranked: pl.DataFrame | None = None,
 ) -> Ancestry:
     """Index the commit graph of every service with a resolved deployment and run the
     first-ship walk: deployments in order, each taking the unshipped commits behind its
-    revision."""
-    ranked = order_keys(deployments.select("deployment_id", "service", "revision", "finished_at"))
-    ranked = ranked.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
+    revision. ``ranked``: :func:`rank_deployments` of ``deployments``, if the caller has it."""
+    ranked = rank_deployments(deployments) if ranked is None else ranked
     deployed = ranked.filter(pl.col("revision").is_not_null()).get_column("service").unique()
     nodes = _graph_nodes(commits, services.filter(pl.col("service").is_in(deployed.implode())))
-    nodes = nodes.with_columns(*_sha_hashes(pl.col("sha")))
+    nodes = nodes.with_columns(*sha_hashes(pl.col("sha")))
     if nodes.get_column("_h").n_unique() < nodes.height:
         # A sha twice: a commit listed twice (keep its first listing), a repo shared by two
         # services (one graph each: nothing to drop), or a hash collision (nothing to drop).
@@ -202,10 +222,16 @@ def build_ancestry(
 
     nodes = nodes.with_columns(_svc=numbered("service"))
     n = nodes.height
-    parent_of, merge_parents = _parent_lists(_edges(nodes), n)
+    edges, missing = _edges(nodes)
+    parent_of, merge_parents = _parent_lists(edges, n)
+    names = pl.DataFrame(
+        {"_svc": list(numbers.values()), "service": list(numbers)},
+        schema={"_svc": pl.UInt32, "service": pl.Utf8},
+    )
+    dangling = missing.join(names, on="_svc").select("service", "_h", "_h2")
     matched = _sha_matches(
         ranked.filter(pl.col("revision").is_not_null()).with_columns(
-            *_sha_hashes(pl.col("revision")), _svc=numbered("service")
+            *sha_hashes(pl.col("revision")), _svc=numbered("service")
         ),
         nodes,
         keep=["rank"],
@@ -213,7 +239,12 @@ def build_ancestry(
     ranked = ranked.join(matched, on="rank", how="left", maintain_order="left")
     owner = _first_ship(ranked.get_column("node").to_list(), parent_of, merge_parents, n)
     return Ancestry(
-        nodes.drop("parents", "_h", "_h2", "_svc"), ranked, parent_of, merge_parents, owner
+        nodes.drop("parents", "_h", "_h2", "_svc"),
+        ranked,
+        parent_of,
+        merge_parents,
+        owner,
+        dangling,
     )
 
 
@@ -293,17 +324,12 @@ def flag_rollbacks(
     all parents) of the resolved revision of the previous deployment of the same service and
     environment. Unresolved on either side, or a revision outside the graph: not a rollback."""
     ancestry = ancestry or build_ancestry(deployments, commits, services)
-    env = deployments.select("deployment_id", "environment")
-    pairs = (
-        ancestry.ranked.join(env, on="deployment_id", how="left", maintain_order="left")
-        .with_columns(
-            previous_node=pl.col("node").shift(1).over("service", "environment", order_by="rank")
-        )
-        .filter(
-            pl.col("node").is_not_null()
-            & pl.col("previous_node").is_not_null()
-            & (pl.col("node") != pl.col("previous_node"))
-        )
+    pairs = ancestry.ranked.with_columns(
+        previous_node=pl.col("node").shift(1).over("service", "environment", order_by="rank")
+    ).filter(
+        pl.col("node").is_not_null()
+        & pl.col("previous_node").is_not_null()
+        & (pl.col("node") != pl.col("previous_node"))
     )
     # Only a pair whose previous revision was first shipped no earlier than this one can be a
     # rollback (see is_strict_ancestor): decided for every pair at once, the walk only for those.

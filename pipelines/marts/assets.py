@@ -138,7 +138,9 @@ def marts(
         # written is kept as it is.
         previous = previous_marts(conn, options)
         kept = previous.kept
-        frames = build_marts(read_staging(conn), options, keep=kept, periods=previous.periods)
+        frames, walk = build_marts(
+            read_staging(conn), options, keep=kept, periods=previous.periods, walk=previous.walk
+        )
         periods = frames.pop(DORA_PERIODS)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
@@ -148,6 +150,7 @@ def marts(
             {k: v for k, v in frames.items() if k in wanted},
             inputs=previous.inputs,
             periods=periods,
+            walk=walk,
         ) | {name: row_count(conn, name) for name in sorted(kept & wanted)}
     if kept:
         context.log.info(f"kept as they were (inputs unchanged): {', '.join(sorted(kept))}")
@@ -168,6 +171,9 @@ def marts(
             metadata["periods_recomputed"] = periods.filter("recomputed").height
             metadata["periods"] = periods.height
         if name == "deployments":
+            # Deployments the first-ship walk walked: all, or those from the first that differs
+            # from the stored walk's.
+            metadata["deployments_walked"] = walk.ranked.height
             metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 

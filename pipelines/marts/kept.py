@@ -14,6 +14,10 @@ reads (a change goes unseen only if its sum collides, odds 2^-64), plus the code
 versions that compute the mart. A table not in its contract shape, or written since without a
 fingerprint, is never kept.
 
+The first-ship walk is stored too (``staging.paved_walk*``, :mod:`models.metrics.walk`): who
+first shipped each commit, so that a run walks only the deployments that differ from the
+stored walk's, over the commits not shipped before them.
+
 ``marts.dora_metrics`` changes every day, but only in a few of its hundreds of periods: the
 current week, month and quarter, and those a late arrival falls in. So it is written with a
 digest of each period's inputs (``staging.paved_dora_periods``,
@@ -31,14 +35,19 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+import models.mart_reads
 import models.marts
+import models.metrics.ancestry
 import models.metrics.costs
+import models.metrics.deployments
 import models.metrics.dora
 import models.metrics.frames
-from models.mart_reads import COST_ROWS
+import models.metrics.walk
+from models.mart_reads import COST_ROWS, walk_key
 from models.marts import MartOptions, costs_window
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
 from models.metrics.frames import empty, mart_schema
+from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
@@ -72,6 +81,21 @@ _DORA_CODE = hashlib.sha256(
         ]
     ).encode()
 ).hexdigest()
+
+# What the stored walk is computed with (the services' repos are added by walk_context).
+_WALK_CODE = hashlib.sha256(
+    "\n".join(
+        [
+            inspect.getsource(models.metrics.walk),
+            inspect.getsource(models.metrics.ancestry),
+            inspect.getsource(models.metrics.deployments),
+            inspect.getsource(models.mart_reads),
+            f"polars {pl.__version__} duckdb {duckdb.__version__}",
+        ]
+    ).encode()
+).hexdigest()
+
+WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
 
 DORA_PERIODS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_dora_periods (
@@ -210,18 +234,56 @@ def record_periods(
         conn.unregister("paved_digests")
 
 
+def stored_walk(conn: duckdb.DuckDBPyConnection) -> StoredWalk:
+    """The stored first-ship walk's context, if its tables are all there."""
+    context = None
+    if all(has_table(conn, "staging", name) for name in WALK_TABLES):
+        rows = conn.execute("SELECT context FROM staging.paved_walk").fetchall()
+        context = rows[0][0] if len(rows) == 1 else None
+    return StoredWalk(_WALK_CODE, context)
+
+
+def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
+    """Within the marts' write: store what this run's walk leaves: the rows from rank
+    ``state.since`` on replace the stored ones; a walk that cannot be continued
+    (``context`` None) leaves no stored walk."""
+    if state.context is None:
+        for name in WALK_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
+        return
+    conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    conn.execute("CREATE OR REPLACE TABLE staging.paved_walk (context VARCHAR)")
+    conn.execute("INSERT INTO staging.paved_walk VALUES (?)", [state.context])
+    for name, frame, key in (
+        ("paved_walk_ranked", state.ranked, ""),
+        ("paved_walk_shipped", state.shipped, f", {walk_key()} AS key"),
+    ):
+        conn.register("paved_rows", frame.to_arrow())
+        rows = f"SELECT *{key} FROM paved_rows"
+        if state.since == 0 or not has_table(conn, "staging", name):
+            conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {rows}")
+        else:
+            conn.execute(f"DELETE FROM staging.{name} WHERE rank >= ?", [state.since])
+            conn.execute(f"INSERT INTO staging.{name} {rows}")
+        conn.unregister("paved_rows")
+    conn.register("paved_rows", state.dangling.to_arrow())
+    conn.execute("CREATE OR REPLACE TABLE staging.paved_walk_dangling AS SELECT * FROM paved_rows")
+    conn.unregister("paved_rows")
+
+
 @dataclass(frozen=True)
 class Previous:
     """What a marts run can reuse of the previous one: the fingerprint of each keepable
     mart's inputs now (``inputs``, to store with it), the marts whose inputs are unchanged
-    (``kept``), and ``marts.dora_metrics``'s stored periods."""
+    (``kept``), ``marts.dora_metrics``'s stored periods and the stored walk."""
 
     inputs: dict[str, str]
     kept: frozenset[str]
     periods: StoredPeriods
+    walk: StoredWalk
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
     """What the marts in ``conn`` let a run with ``options`` reuse."""
     inputs = mart_inputs(conn, options)
-    return Previous(inputs, unchanged_marts(conn, inputs), stored_periods(conn))
+    return Previous(inputs, unchanged_marts(conn, inputs), stored_periods(conn), stored_walk(conn))

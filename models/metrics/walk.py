@@ -1,0 +1,366 @@
+"""The first-ship walk continued from the previous run's, where that gives what a whole walk
+gives (docs/metrics.md 14, deployed-at by ancestry; rebuild-profile.md, "The daily run").
+
+The walk (:mod:`models.metrics.ancestry`) indexes every commit of every deployed service and
+walks them all: ~3 s of each run at the enterprise scale (3.9 M commits, 874 k deployments),
+though a day adds ~1,000 deployments at the end of the deployment order and ~20,000 commits.
+Each deployment takes the commits behind its revision that no earlier one took, so what the
+deployments before a rank ``r`` took does not depend on any later one; and what they took is
+closed under ancestry, so a walk from a later deployment never enters it. So, given the
+previous run's walk, only the deployments from ``r`` (the first whose row differs from the
+previous run's) are walked, over the commits not taken before ``r``, and only their pairs are
+checked for rollbacks.
+
+That gives exactly what the whole walk gives when:
+
+- the deployments before ``r`` are those walked then, in the same order, with the same id,
+  service, environment, revision and finish (a 64-bit digest per rank);
+- the code and every service's repo are the same (``context``), no repo belongs to two services
+  (the walk then copies its graph once per service) and each service's commits spell its repo
+  one way;
+- every commit taken before ``r`` is still in the graph, once (counted);
+- none of the parents the graph lacked (``dangling``) has arrived since: it could be behind a
+  deployment before ``r``.
+
+Otherwise the whole walk runs, as it does the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+
+from models.mart_reads import (
+    COMMIT_COUNT,
+    COMMIT_GRAPH,
+    WALK_DANGLING,
+    WALK_RANKED,
+    Reader,
+    walk_parents,
+    walk_shipped,
+    walk_unshipped,
+)
+from models.metrics.ancestry import (
+    NOT_SHIPPED,
+    Ancestry,
+    build_ancestry,
+    deployed_at_by_ancestry,
+    flag_rollbacks,
+    rank_deployments,
+    sha_hashes,
+)
+from models.metrics.deployments import repo_owners, service_repos, with_repo_key
+from models.metrics.frames import SHIPPED, conform
+
+DIGEST_SEED = 0xA11CE
+
+RANKED: dict[str, pl.DataType] = {
+    "rank": pl.Int64(),
+    "digest": pl.UInt64(),
+    "is_rollback": pl.Boolean(),
+}
+"""Each deployment walked, in deployment order: its digest and whether it is a rollback."""
+
+WALKED: dict[str, pl.DataType] = {
+    "repo": pl.Utf8(),
+    **SHIPPED,
+    "rank": pl.Int64(),
+}
+"""Each commit a deployment first shipped, with the deployment's rank and the commit's repo."""
+
+DANGLING: dict[str, pl.DataType] = {"service": pl.Utf8(), "_h": pl.UInt64(), "_h2": pl.UInt64()}
+"""A parent the graph names but does not hold: its service and the hashes of its sha."""
+
+
+@dataclass(frozen=True)
+class WalkState:
+    """What a walk leaves for the next run's, to store beside the marts: ``ranked`` and
+    ``shipped`` hold the rows of ranks from ``since`` on (the stored rows before it stay);
+    ``dangling`` is whole. A walk that cannot be continued has ``context`` None."""
+
+    context: str | None
+    since: int
+    ranked: pl.DataFrame
+    shipped: pl.DataFrame
+    dangling: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class StoredWalk:
+    """What the caller knows of the walk: ``code``, its fingerprint of the walk's code, and
+    ``context``, the stored walk's (:func:`walk_context`), None if there is none."""
+
+    code: str
+    context: str | None
+
+
+@dataclass(frozen=True)
+class Walked:
+    """The walk's results: ``shipped`` (:data:`models.metrics.frames.SHIPPED`), the
+    deployments with ``is_rollback``, and the state to store."""
+
+    shipped: pl.DataFrame
+    deployments: pl.DataFrame
+    state: WalkState
+
+
+def walk_context(code: str, services: pl.DataFrame) -> str:
+    """The context a walk's results hold in: the caller's fingerprint of the code and every
+    service's repo."""
+    repos = "\n".join(f"{s}\t{r}" for s, r in service_repos(services).sort("service").iter_rows())
+    return hashlib.sha256(f"{code}\n{repos}".encode()).hexdigest()
+
+
+def _digests(ranked: pl.DataFrame) -> pl.Series:
+    return ranked.select(
+        "deployment_id", "service", "environment", "revision", "finished_at"
+    ).hash_rows(seed=DIGEST_SEED)
+
+
+def _repo_of(repos: pl.Series, services: pl.DataFrame) -> dict[str, str] | None:
+    """The repo spelling of each service's commits (``repos``: the distinct spellings), or
+    None if a service has two or a repo belongs to two services."""
+    owners = service_repos(services)
+    if owners.get_column("repo_key").is_duplicated().any():
+        return None
+    spelled = with_repo_key(repos.to_frame("repo")).join(
+        repo_owners(services), on="repo_key", how="inner"
+    )
+    if spelled.get_column("service").is_duplicated().any():
+        return None
+    return dict(spelled.select("service", "repo").iter_rows())
+
+
+def first_shipments(
+    deployments: pl.DataFrame,
+    services: pl.DataFrame,
+    read: Reader,
+    *,
+    context: str | None,
+    stored: str | None,
+) -> Walked:
+    """Who first shipped each commit and which deployments are rollbacks
+    (:func:`models.metrics.ancestry.deployed_at_by_ancestry`, ``flag_rollbacks``), continuing
+    the stored walk when it was made in ``context`` (see the module doc), else walking whole.
+    ``stored``: the stored walk's context (None if there is none)."""
+    ranked = rank_deployments(deployments)
+    digests = ranked.select("rank", digest=_digests(ranked))
+    if context is not None and stored == context:
+        walked = _continued(deployments, ranked, digests, services, read, context)
+        if walked is not None:
+            return walked
+    return _whole(deployments, ranked, digests, services, read, context)
+
+
+def _whole(
+    deployments: pl.DataFrame,
+    ranked: pl.DataFrame,
+    digests: pl.DataFrame,
+    services: pl.DataFrame,
+    read: Reader,
+    context: str | None,
+) -> Walked:
+    graph = read(COMMIT_GRAPH)
+    ancestry = build_ancestry(deployments, graph, services, ranked=ranked)
+    repo_of = _repo_of(graph.get_column("repo").unique(), services)
+    del graph
+    shipped = deployed_at_by_ancestry(deployments, pl.DataFrame(), services, ancestry=ancestry)
+    flagged = flag_rollbacks(deployments, pl.DataFrame(), services, ancestry=ancestry)
+    state = WalkState(
+        context if repo_of is not None else None,
+        0,
+        _ranked_rows(digests, ranked, flagged),
+        _walked_rows(shipped, ancestry, repo_of or {}),
+        conform(ancestry.dangling, DANGLING),
+    )
+    return Walked(shipped, flagged, state)
+
+
+def _ranked_rows(
+    digests: pl.DataFrame, ranked: pl.DataFrame, flagged: pl.DataFrame
+) -> pl.DataFrame:
+    rollbacks = flagged.filter("is_rollback").get_column("deployment_id").implode()
+    return conform(
+        digests.with_columns(is_rollback=ranked.get_column("deployment_id").is_in(rollbacks)),
+        RANKED,
+    )
+
+
+def _walked_rows(
+    shipped: pl.DataFrame, ancestry: Ancestry, repo_of: dict[str, str]
+) -> pl.DataFrame:
+    ranks = ancestry.ranked.select("deployment_id", "rank")
+    return conform(
+        shipped.join(ranks, on="deployment_id", how="left", maintain_order="left").with_columns(
+            repo=pl.col("service").replace_strict(repo_of, default=None, return_dtype=pl.Utf8)
+        ),
+        WALKED,
+    )
+
+
+def _continued(
+    deployments: pl.DataFrame,
+    ranked: pl.DataFrame,
+    digests: pl.DataFrame,
+    services: pl.DataFrame,
+    read: Reader,
+    context: str,
+) -> Walked | None:
+    """The walk continued from the stored one, or None where that would not be exact."""
+    before = read(WALK_RANKED)
+    common = min(before.height, digests.height)
+    differs = digests.get_column("digest").head(common) != before.get_column("digest").head(common)
+    since = int(differs.arg_true()[0]) if differs.any() else common
+    kept = read(walk_shipped(since))
+    graph = read(walk_unshipped(since))
+    if read(COMMIT_COUNT).item() != graph.height + kept.height:
+        return None  # a commit taken before `since` is gone from the graph, or listed twice
+    dangling = read(WALK_DANGLING)
+    hashes = graph.select(*sha_hashes(pl.col("sha")))
+    if hashes.join(dangling.select("_h", "_h2"), on=["_h", "_h2"], how="semi").height:
+        return None  # a parent the graph lacked has arrived: it may be behind an older walk
+    repo_of = _repo_of(graph.get_column("repo").unique(), services)
+    if repo_of is None:
+        return None
+    ancestry = build_ancestry(deployments, graph, services, ranked=ranked)
+    owners = ancestry.owners
+    if ((owners >= 0) & (owners < since)).any():
+        # A deployment before `since` takes a commit: its revision arrived in the graph
+        # since it was walked, so it may take commits a later one took then.
+        return None
+    # What the deployments from `since` took (those before it reach nothing here: their
+    # revisions were taken before `since`, so are not in this graph).
+    new = _walked_rows(
+        deployed_at_by_ancestry(deployments, pl.DataFrame(), services, ancestry=ancestry),
+        ancestry,
+        repo_of,
+    )
+    shipped = pl.concat([kept.select(list(WALKED)), new], how="vertical")
+    rollbacks = _rollbacks(ranked, since, shipped, _with_service(graph, repo_of), read) | set(
+        ranked.join(before.head(since).filter("is_rollback"), on="rank", how="semi")
+        .get_column("deployment_id")
+        .to_list()
+    )
+    flagged = deployments.with_columns(
+        is_rollback=pl.col("deployment_id").is_in(
+            pl.Series(sorted(rollbacks), dtype=pl.Utf8).implode()
+        )
+    )
+    # Parents the new walk's graph lacks that no deployment before `since` took: missing.
+    lacking = ancestry.dangling.join(
+        kept.select("service", *sha_hashes(pl.col("sha"))),
+        on=["service", "_h", "_h2"],
+        how="anti",
+    )
+    state = WalkState(
+        context,
+        since,
+        _ranked_rows(digests, ranked, flagged).filter(pl.col("rank") >= since),
+        new,
+        pl.concat([dangling, conform(lacking, DANGLING)], how="vertical").unique(),
+    )
+    return Walked(conform(shipped, SHIPPED), flagged, state)
+
+
+def _rollbacks(
+    ranked: pl.DataFrame,
+    since: int,
+    shipped: pl.DataFrame,
+    graph: pl.DataFrame,
+    read: Reader,
+) -> set[str]:
+    """The deployments from rank ``since`` on whose revision is a strict ancestor of the
+    previous deployment's of the same service and environment (as
+    :func:`models.metrics.ancestry.flag_rollbacks`). A revision's first shipment bounds the
+    search as there: the walk from the previous revision only enters commits first shipped no
+    earlier than the candidate ancestor, which the stored walk gives (``walk_parents``) or this
+    run's graph holds."""
+    # Each deployment from `since` on, after the previous one of its service and environment
+    # (which may come before `since`).
+    late = ranked.filter(pl.col("rank") >= since)
+    last = (
+        ranked.filter(pl.col("rank") < since)
+        .join(late.select("service", "environment").unique(), on=["service", "environment"])
+        .group_by("service", "environment")
+        .agg(pl.all().sort_by("rank").last())
+    )
+    followed = pl.concat([last.select(late.columns), late], how="vertical").with_columns(
+        previous=pl.col("revision").shift(1).over("service", "environment", order_by="rank")
+    )
+    followed = followed.filter(
+        (pl.col("rank") >= since)
+        & pl.col("revision").is_not_null()
+        & pl.col("previous").is_not_null()
+        & (pl.col("revision") != pl.col("previous"))
+    )
+    revisions = pl.concat([followed.get_column("revision"), followed.get_column("previous")])
+    owner = shipped.select("service", "sha", "rank").filter(
+        pl.col("sha").is_in(revisions.unique().implode())
+    )
+    pairs = (
+        followed.join(
+            owner.rename({"sha": "revision", "rank": "_floor"}), on=["service", "revision"]
+        )
+        .join(owner.rename({"sha": "previous", "rank": "_above"}), on=["service", "previous"])
+        .filter(pl.col("_above") >= pl.col("_floor"))
+    )
+    if pairs.is_empty():
+        return set()
+    # The commits taken before `since` the searches may enter, per service: their parents
+    # come from the stored walk; the later ones are in this run's graph.
+    ranges = (
+        pairs.group_by("service")
+        .agg(pl.col("_floor").min(), pl.col("_above").max())
+        .with_columns(pl.min_horizontal("_above", pl.lit(since - 1)).alias("_above"))
+        .filter(pl.col("_above") >= pl.col("_floor"))
+    )
+    rows = [graph.select("service", "sha", "parents")]
+    if not ranges.is_empty():
+        rows.append(read(walk_parents(list(ranges.iter_rows()))))
+    searched = pairs.select("service").unique()
+    parents = {
+        (service, sha): tuple(listed or ())
+        for service, sha, listed in pl.concat(rows, how="vertical")
+        .join(searched, on="service", how="semi")
+        .iter_rows()
+    }
+    known = shipped.select("service", "sha", "rank").join(searched, on="service", how="semi")
+    ranks = {(s, sha): rank for s, sha, rank in known.iter_rows()}
+    found = set()
+    for deployment_id, service, ancestor, descendant in pairs.select(
+        "deployment_id", "service", "revision", "previous"
+    ).iter_rows():
+        if _reaches(service, descendant, ancestor, ranks[(service, ancestor)], parents, ranks):
+            found.add(deployment_id)
+    return found
+
+
+def _with_service(graph: pl.DataFrame, repo_of: dict[str, str]) -> pl.DataFrame:
+    """``graph``'s commits of the services' repos, with their service."""
+    service_of = {repo: service for service, repo in repo_of.items()}
+    return graph.with_columns(
+        service=pl.col("repo").replace_strict(service_of, default=None, return_dtype=pl.Utf8)
+    ).filter(pl.col("service").is_not_null())
+
+
+def _reaches(
+    service: str,
+    descendant: str,
+    ancestor: str,
+    floor: int,
+    parents: dict[tuple[str, str], tuple[str, ...]],
+    ranks: dict[tuple[str, str], int],
+) -> bool:
+    seen = {descendant}
+    stack = [descendant]
+    while stack:
+        for parent in parents.get((service, stack.pop()), ()):
+            if parent == ancestor:
+                return True
+            if parent in seen or ranks.get((service, parent), NOT_SHIPPED) < floor:
+                continue
+            seen.add(parent)
+            stack.append(parent)
+    return False
