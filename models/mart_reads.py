@@ -116,11 +116,10 @@ def walk_shipped(before: int) -> str:
     )
 
 
-def walk_key(table: str = "") -> str:
-    """The 64-bit key the stored walk keeps of each commit it shipped (to find the others by)
-    of the ``repo`` and ``sha`` columns of ``table`` (an alias, or none)."""
-    prefix = f"{table}." if table else ""
-    return f"hash({prefix}repo, {prefix}sha)"
+def walk_key(repo: str, sha: str) -> str:
+    """The 64-bit key the stored walk keeps of each commit it shipped (to find the others by),
+    of the columns ``repo`` and ``sha`` name."""
+    return f"hash({repo}, {sha})"
 
 
 def walk_unshipped(before: int) -> str:
@@ -131,7 +130,7 @@ def walk_unshipped(before: int) -> str:
     return (
         "SELECT c.repo, c.sha, c.parents FROM staging.commits c ANTI JOIN ("
         f"SELECT key FROM staging.paved_walk_shipped WHERE rank < {int(before)}"
-        f") s ON {walk_key('c')} = s.key"
+        f") s ON {walk_key('c.repo', 'c.sha')} = s.key"
     )
 
 

@@ -154,12 +154,19 @@ def _edges(nodes: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .explode("_h", "_h2", "pos")
         .filter(pl.col("_h").is_not_null())
     )
+    edges = _sha_matches(exploded, nodes, keep=["child", "pos"])
+    # The parents not found belong to the few children with fewer edges than parents: only
+    # their parents are compared with the edges (not every parent with every node again).
+    listed = nodes.get_column("parents").list.len().fill_null(0).to_numpy()
+    found = np.bincount(edges.get_column("child").to_numpy(), minlength=len(listed))
+    short = pl.Series(np.flatnonzero(found < listed), dtype=pl.Int64).implode()
     missing = (
-        exploded.select("_svc", "_h", "_h2")
-        .join(nodes.select("_svc", "_h", "_h2"), on=["_svc", "_h", "_h2"], how="anti")
+        exploded.filter(pl.col("child").is_in(short))
+        .join(edges.select("child", "pos"), on=["child", "pos"], how="anti")
+        .select("_svc", "_h", "_h2")
         .unique()
     )
-    return _sha_matches(exploded, nodes, keep=["child", "pos"]), missing
+    return edges, missing
 
 
 def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[int, ...]]]:

@@ -254,21 +254,36 @@ def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     conn.execute("CREATE OR REPLACE TABLE staging.paved_walk (context VARCHAR)")
     conn.execute("INSERT INTO staging.paved_walk VALUES (?)", [state.context])
-    for name, frame, key in (
-        ("paved_walk_ranked", state.ranked, ""),
-        ("paved_walk_shipped", state.shipped, f", {walk_key()} AS key"),
+    frames = {
+        "paved_ranked": state.ranked,
+        "paved_shipped": state.shipped,
+        "paved_repos": state.repos,
+        "paved_dangling": state.dangling,
+    }
+    for name, frame in frames.items():
+        conn.register(name, frame.to_arrow())
+    # A shipped row takes its deployment's rank and its service's repo here, so that the
+    # walk hands over its own frame, not a copy (a service without a repo gets a NULL key,
+    # which the next run's count check sees).
+    shipped = (
+        "SELECT m.repo, s.service, s.sha, s.deployment_id, s.finished_at, r.rank, "
+        f"{walk_key('m.repo', 's.sha')} AS key FROM paved_shipped s "
+        "JOIN paved_ranked r USING (deployment_id) LEFT JOIN paved_repos m USING (service)"
+    )
+    for table, rows in (
+        ("paved_walk_ranked", "SELECT * FROM paved_ranked"),
+        ("paved_walk_shipped", shipped),
     ):
-        conn.register("paved_rows", frame.to_arrow())
-        rows = f"SELECT *{key} FROM paved_rows"
-        if state.since == 0 or not has_table(conn, "staging", name):
-            conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {rows}")
+        if state.since == 0 or not has_table(conn, "staging", table):
+            conn.execute(f"CREATE OR REPLACE TABLE staging.{table} AS {rows}")
         else:
-            conn.execute(f"DELETE FROM staging.{name} WHERE rank >= ?", [state.since])
-            conn.execute(f"INSERT INTO staging.{name} {rows}")
-        conn.unregister("paved_rows")
-    conn.register("paved_rows", state.dangling.to_arrow())
-    conn.execute("CREATE OR REPLACE TABLE staging.paved_walk_dangling AS SELECT * FROM paved_rows")
-    conn.unregister("paved_rows")
+            conn.execute(f"DELETE FROM staging.{table} WHERE rank >= ?", [state.since])
+            conn.execute(f"INSERT INTO staging.{table} {rows}")
+    conn.execute(
+        "CREATE OR REPLACE TABLE staging.paved_walk_dangling AS SELECT * FROM paved_dangling"
+    )
+    for name in frames:
+        conn.unregister(name)
 
 
 @dataclass(frozen=True)
