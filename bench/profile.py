@@ -102,7 +102,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts, walk = build_marts(
+        marts = build_marts(
             read_staging(conn),
             options,
             keep=previous.kept,
@@ -115,7 +115,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, inputs=previous.inputs, periods=periods, walk=walk)
+        write_marts(conn, marts, inputs=previous.inputs, periods=periods)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

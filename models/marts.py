@@ -50,7 +50,7 @@ from models.metrics.frames import compacted
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
-from models.metrics.walk import StoredWalk, WalkState, first_shipments, walk_context
+from models.metrics.walk import StoredWalk, first_shipments, walk_context
 
 
 @dataclass(frozen=True)
@@ -153,15 +153,15 @@ def build_marts(
     keep: Collection[str] = (),
     periods: StoredPeriods | None = None,
     walk: StoredWalk | None = None,
-) -> tuple[dict[str, pl.DataFrame], WalkState]:
+) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality`` and those in ``keep`` (of :data:`KEEPABLE`: the caller
     keeps their tables), keyed by table name, from the staging that ``read`` gives
     (:mod:`models.mart_reads`). Each staging piece is read just before its first user and let
     go after its last, so at most a few big ones are held at once. ``marts.dora_metrics``
     reuses the rows of ``periods`` whose inputs did not change
     (:func:`models.metrics.dora.dora_metrics_reusing`); the first-ship walk continues the
-    stored one where that is exact (``walk``, :mod:`models.metrics.walk`). Also returns what
-    this run's walk leaves for the next one's."""
+    stored one where that is exact (``walk``, :mod:`models.metrics.walk`), and hands what it
+    leaves for the next run's to ``walk.keep`` as soon as it is done."""
     if not set(keep) <= KEEPABLE:
         raise ValueError(f"only {sorted(KEEPABLE)} can be kept, not {sorted(set(keep))}")
     services, teams = read(table("services")), read(table("teams"))
@@ -219,7 +219,9 @@ def build_marts(
         context=walk_context(walk.code, services) if walk is not None else None,
         stored=walk.context if walk is not None else None,
     )
-    shipped, deps, state = walked.shipped, walked.deployments, walked.state
+    if walk is not None:
+        walk.keep(walked.state)
+    shipped, deps = walked.shipped, walked.deployments
     del walked  # `shipped` is let go below
     commits = read(COMMITS)
     shipped = with_prehistory_commits(shipped, deps, commits, services)
@@ -266,7 +268,7 @@ def build_marts(
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
         DORA_PERIODS: digests,
-    } | kept, state
+    } | kept
 
 
 def costs_window(o: MartOptions) -> tuple[datetime, datetime]:

@@ -64,7 +64,7 @@ def window(conn: duckdb.DuckDBPyConnection) -> MartOptions:
 def recorded(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> str:
     """Compute and write ``marts.costs`` for ``options`` with its fingerprint; returns it."""
     inputs = mart_inputs(conn, options)
-    frames, _ = build_marts(read_staging(conn), options)
+    frames = build_marts(read_staging(conn), options)
     write_marts(conn, {"costs": frames["costs"]}, inputs=inputs)
     assert unchanged_marts(conn, mart_inputs(conn, options)) == {"costs"}
     return inputs["costs"]
@@ -147,6 +147,6 @@ def test_build_marts_leaves_out_a_kept_mart_and_refuses_another(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
-    assert "costs" not in build_marts(read_staging(small_warehouse), options, keep={"costs"})[0]
+    assert "costs" not in build_marts(read_staging(small_warehouse), options, keep={"costs"})
     with pytest.raises(ValueError, match="can be kept"):
         build_marts(read_staging(small_warehouse), options, keep={"deployments"})

@@ -20,7 +20,7 @@ import pytest
 
 from bench.ancestry import synthetic
 from models.metrics.walk import Walked, first_shipments, walk_context
-from pipelines.marts.kept import record_walk, stored_walk
+from pipelines.marts.kept import stored_walk
 from pipelines.marts.warehouse import read_staging
 
 COMMITS, DEPLOYMENTS, SERVICES = synthetic(commits=3000, deployments=240, repos=4)
@@ -47,7 +47,7 @@ def walk(
     conn.register("frame", commits.to_arrow())
     conn.execute("CREATE OR REPLACE TABLE staging.commits AS SELECT * FROM frame")
     conn.unregister("frame")
-    stored = stored_walk(conn)
+    stored, keeper = stored_walk(conn)
     walked = first_shipments(
         deployments,
         services,
@@ -56,7 +56,7 @@ def walk(
         stored=stored.context,
     )
     if store:
-        record_walk(conn, walked.state)
+        keeper(walked.state)
     return walked
 
 
@@ -233,4 +233,4 @@ def test_a_repo_two_services_claim_leaves_no_walk_to_continue(
     )
     first = walk(conn, DEPLOYMENTS, COMMITS, twice)
     assert first.state.context is None
-    assert stored_walk(conn).context is None
+    assert stored_walk(conn)[0].context is None

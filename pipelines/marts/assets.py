@@ -138,7 +138,7 @@ def marts(
         # written is kept as it is.
         previous = previous_marts(conn, options)
         kept = previous.kept
-        frames, walk = build_marts(
+        frames = build_marts(
             read_staging(conn), options, keep=kept, periods=previous.periods, walk=previous.walk
         )
         periods = frames.pop(DORA_PERIODS)
@@ -150,7 +150,6 @@ def marts(
             {k: v for k, v in frames.items() if k in wanted},
             inputs=previous.inputs,
             periods=periods,
-            walk=walk,
         ) | {name: row_count(conn, name) for name in sorted(kept & wanted)}
     if kept:
         context.log.info(f"kept as they were (inputs unchanged): {', '.join(sorted(kept))}")
@@ -173,7 +172,7 @@ def marts(
         if name == "deployments":
             # Deployments the first-ship walk walked: all, or those from the first that differs
             # from the stored walk's.
-            metadata["deployments_walked"] = walk.ranked.height
+            metadata["deployments_walked"] = previous.walk_keeper.walked or 0
             metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 

@@ -51,6 +51,7 @@ from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
+from pipelines.raw import transaction
 
 MART_INPUTS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_mart_inputs (name VARCHAR PRIMARY KEY, fingerprint VARCHAR)
@@ -234,19 +235,34 @@ def record_periods(
         conn.unregister("paved_digests")
 
 
-def stored_walk(conn: duckdb.DuckDBPyConnection) -> StoredWalk:
-    """The stored first-ship walk's context, if its tables are all there."""
+@dataclass
+class WalkKeeper:
+    """Stores what a run's walk leaves (:func:`record_walk`) in ``conn``, in a transaction of
+    its own, and remembers how many deployments it walked (for the run's metadata)."""
+
+    conn: duckdb.DuckDBPyConnection
+    walked: int | None = None
+
+    def __call__(self, state: WalkState) -> None:
+        with transaction(self.conn):
+            record_walk(self.conn, state)
+        self.walked = state.ranked.height
+
+
+def stored_walk(conn: duckdb.DuckDBPyConnection) -> tuple[StoredWalk, WalkKeeper]:
+    """The stored first-ship walk's context, if its tables are all there, and the keeper of
+    the next one."""
     context = None
     if all(has_table(conn, "staging", name) for name in WALK_TABLES):
         rows = conn.execute("SELECT context FROM staging.paved_walk").fetchall()
         context = rows[0][0] if len(rows) == 1 else None
-    return StoredWalk(_WALK_CODE, context)
+    keeper = WalkKeeper(conn)
+    return StoredWalk(_WALK_CODE, context, keeper), keeper
 
 
 def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
-    """Within the marts' write: store what this run's walk leaves: the rows from rank
-    ``state.since`` on replace the stored ones; a walk that cannot be continued
-    (``context`` None) leaves no stored walk."""
+    """Store what a run's walk leaves: the rows from rank ``state.since`` on replace the
+    stored ones; a walk that cannot be continued (``context`` None) leaves no stored walk."""
     if state.context is None:
         for name in WALK_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
@@ -290,15 +306,17 @@ def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
 class Previous:
     """What a marts run can reuse of the previous one: the fingerprint of each keepable
     mart's inputs now (``inputs``, to store with it), the marts whose inputs are unchanged
-    (``kept``), ``marts.dora_metrics``'s stored periods and the stored walk."""
+    (``kept``), ``marts.dora_metrics``'s stored periods, the stored walk and its keeper."""
 
     inputs: dict[str, str]
     kept: frozenset[str]
     periods: StoredPeriods
     walk: StoredWalk
+    walk_keeper: WalkKeeper
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
     """What the marts in ``conn`` let a run with ``options`` reuse."""
     inputs = mart_inputs(conn, options)
-    return Previous(inputs, unchanged_marts(conn, inputs), stored_periods(conn), stored_walk(conn))
+    walk, keeper = stored_walk(conn)
+    return Previous(inputs, unchanged_marts(conn, inputs), stored_periods(conn), walk, keeper)

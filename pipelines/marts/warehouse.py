@@ -12,13 +12,12 @@ import polars as pl
 from models.mart_reads import Reader
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
-from models.metrics.walk import WalkState
 from models.schema import MARTS
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
-from pipelines.marts.kept import record_inputs, record_periods, record_walk
+from pipelines.marts.kept import record_inputs, record_periods
 from pipelines.raw import transaction
 
 DATA_QUALITY_SQL = """
@@ -212,7 +211,6 @@ def write_marts(
     *,
     inputs: Mapping[str, str] | None = None,
     periods: pl.DataFrame | None = None,
-    walk: WalkState | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts). A keyed mart that
@@ -221,8 +219,7 @@ def write_marts(
     ``inputs`` (:func:`pipelines.marts.kept.mart_inputs`) is stored with it, so a later run
     with the same inputs may keep it; one written without is never kept. So are
     ``marts.dora_metrics``'s period digests (``periods``, from :func:`models.marts.build_marts`),
-    so that a later run reuses the periods whose inputs are unchanged; and what the run's
-    first-ship walk leaves (``walk``), so that a later run continues it."""
+    so that a later run reuses the periods whose inputs are unchanged."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -233,8 +230,6 @@ def write_marts(
             counts[name] = frame.height
         record_inputs(conn, set(marts), dict(inputs or {}))
         record_periods(conn, set(marts), periods)
-        if walk is not None:
-            record_walk(conn, walk)
     return counts
 
 
