@@ -42,10 +42,17 @@ from models.metrics import (
     satisfaction,
     to_mart,
 )
-from models.metrics.deployments import collapse_self_heal, order_keys, repo_owners, with_repo_key
+from models.metrics.deployments import (
+    collapse_self_heal,
+    order_keys,
+    repo_owners,
+    with_order,
+    with_repo_key,
+)
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
+from models.metrics.failures import reverts as first_shipped_reverts
 from models.metrics.frames import compacted
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
@@ -197,16 +204,19 @@ def build_marts(
         services,
         helm_tag_parameter=o.helm_tag_parameter,
     )
+    # Ordered once: the later orderings of the deployments sort by their place (ORDER).
     deps = first_observed(
-        production_deployments(
-            history,
-            read(table("github_deployments")),
-            services,
-            read(table("argocd_apps")),
-            history_start=o.history_start,
-            as_of=o.as_of,
-            production_pattern=o.production_pattern,
-            production_envs=o.production_envs,
+        with_order(
+            production_deployments(
+                history,
+                read(table("github_deployments")),
+                services,
+                read(table("argocd_apps")),
+                history_start=o.history_start,
+                as_of=o.as_of,
+                production_pattern=o.production_pattern,
+                production_envs=o.production_envs,
+            )
         )
     )
     deps = compacted(deps)
@@ -232,9 +242,13 @@ def build_marts(
     chg = lead_times(chg, shipped, deps, services)
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
     inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
-    deps = failed_deployments(deps, inc, shipped, reverts, services, window_hours=o.window_hours)
+    reverting = first_shipped_reverts(shipped, reverts, services)
+    deps = failed_deployments(
+        deps, inc, shipped, reverts, services, window_hours=o.window_hours, reverting=reverting
+    )
     deps = recovery_times(deps, inc)
-    deps = rework_deployments(deps, shipped, reverts, services, inc)
+    deps = rework_deployments(deps, shipped, reverts, services, inc, reverting=reverting)
+    del reverting
     del shipped
     teams_of = services.select("service", "team")
     inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")

@@ -30,7 +30,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
-from models.metrics.deployments import order_keys, repo_key, service_repos
+from models.metrics.deployments import ORDER, order_keys, repo_key, service_repos
 from models.metrics.frames import SHIPPED, conform
 
 NOT_SHIPPED = -1
@@ -192,9 +192,10 @@ def _parent_lists(edges: pl.DataFrame, n: int) -> tuple[list[int], list[tuple[in
 def rank_deployments(deployments: pl.DataFrame) -> pl.DataFrame:
     """``(rank, deployment_id, service, environment, revision, finished_at)``: the deployments
     in deployment order (:func:`models.metrics.deployments.order_keys`), ranked from 0."""
+    columns = ["deployment_id", "service", "environment", "revision", "finished_at"]
     ranked = order_keys(
-        deployments.select("deployment_id", "service", "environment", "revision", "finished_at")
-    )
+        deployments.select(*columns, *([ORDER] if ORDER in deployments.columns else []))
+    ).select(columns)
     return ranked.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
 
 

@@ -71,9 +71,10 @@ def attribute_incidents(
     return attributed
 
 
-def _reverts(shipped: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
+def reverts(shipped: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
     """``(service, deployment_id, sha, message)`` of first-shipped commits that say they revert
-    something."""
+    something (what :func:`failed_deployments` and :func:`rework_deployments` read of
+    ``shipped`` and ``commits``: a caller of both may compute it once and pass it)."""
     messages = (
         with_repo_key(commits.filter(pl.col("message").str.contains(REVERT_MARKER, literal=True)))
         .select("repo_key", "sha", "message")
@@ -92,6 +93,7 @@ def failed_deployments(
     services: pl.DataFrame,
     *,
     window_hours: float = 24,
+    reverting: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``deployments`` plus ``is_failed``, ``failure_reason`` and ``recovery_deployment_id``.
 
@@ -102,7 +104,8 @@ def failed_deployments(
     (a later deployment of the service, any environment, finishing within the window first ships
     a commit whose message says ``This reverts commit <sha>`` (7-40 hex, a prefix) of a commit
     this one first shipped). ``recovery_deployment_id``: that rollback or (first) reverting
-    deployment.
+    deployment. ``reverting``: :func:`reverts` of ``shipped`` and ``commits``, if the caller has
+    it.
     """
     window = timedelta(hours=window_hours)
     ranked = _ranked(deployments)
@@ -117,9 +120,9 @@ def failed_deployments(
         & (pl.col("_next_finished") - pl.col("finished_at") <= window)
     ).select("deployment_id", _rollback_by="_next_id")
 
-    reverting = _reverts(shipped, commits, services).with_columns(
-        _target=pl.col("message").str.extract_all(REVERT_SHA)
-    )
+    if reverting is None:
+        reverting = reverts(shipped, commits, services)
+    reverting = reverting.with_columns(_target=pl.col("message").str.extract_all(REVERT_SHA))
     reverting = (
         reverting.explode("_target")
         .filter(pl.col("_target").is_not_null())
@@ -215,12 +218,17 @@ def rework_deployments(
     commits: pl.DataFrame,
     services: pl.DataFrame,
     incidents: pl.DataFrame,
+    *,
+    reverting: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``deployments`` plus ``is_rework`` and ``rework_reason`` (the first that holds):
     ``rollback`` (needs ``is_rollback``); ``revert`` (it first ships a commit whose message
     contains ``This reverts commit``); ``incident_open`` (it started while an incident of the
-    service was open: ``created_at <= started_at < resolved_at``, or not resolved)."""
-    reverts = _reverts(shipped, commits, services).select("deployment_id").unique()
+    service was open: ``created_at <= started_at < resolved_at``, or not resolved).
+    ``reverting``: :func:`reverts` of ``shipped`` and ``commits``, if the caller has it."""
+    if reverting is None:
+        reverting = reverts(shipped, commits, services)
+    reverting = reverting.select("deployment_id").unique()
     # An incident is open at t if created <= t < resolved: for the incidents created by t
     # (sorted by creation), the running max of their resolution (open = far future) says whether
     # any of them is still open.
@@ -252,7 +260,7 @@ def rework_deployments(
     frame = deployments.with_columns(
         rework_reason=pl.when(pl.col("is_rollback"))
         .then(pl.lit("rollback"))
-        .when(pl.col("deployment_id").is_in(reverts.get_column("deployment_id").implode()))
+        .when(pl.col("deployment_id").is_in(reverting.get_column("deployment_id").implode()))
         .then(pl.lit("revert"))
         .when(pl.col("deployment_id").is_in(during.get_column("deployment_id").implode()))
         .then(pl.lit("incident_open"))
