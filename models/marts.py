@@ -216,6 +216,7 @@ def build_marts(
                 as_of=o.as_of,
                 production_pattern=o.production_pattern,
                 production_envs=o.production_envs,
+                collapsed=True,
             )
         )
     )

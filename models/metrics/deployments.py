@@ -294,8 +294,11 @@ def production_deployments(
     as_of: datetime | None = None,
     production_pattern: str = DEFAULT_PRODUCTION_PATTERN,
     production_envs: Sequence[str] = DEFAULT_PRODUCTION_ENVS,
+    collapsed: bool = False,
 ) -> pl.DataFrame:
     """One row per production deployment finished in ``[history_start, as_of]`` (DEPLOYMENTS).
+    ``collapsed``: ``argocd_history`` is :func:`collapse_self_heal`'s already (collapsing is
+    idempotent, and 0.3 s at a million entries).
 
     - Argo CD: entries of apps whose name or destination namespace matches
       ``production_pattern`` (``re.search``), self-heal re-syncs collapsed first; id
@@ -322,7 +325,9 @@ def production_deployments(
         .get_column("service")
         .unique()
     )
-    history = collapse_self_heal(argocd_history.filter(pl.col("app_uid").is_in(production)))
+    history = argocd_history.filter(pl.col("app_uid").is_in(production))
+    if not collapsed:
+        history = collapse_self_heal(history)
     resolved = (
         pl.col("resolved_revision")
         if "resolved_revision" in history.columns
