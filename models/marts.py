@@ -53,7 +53,7 @@ from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA
 from models.metrics.failures import reverts as first_shipped_reverts
-from models.metrics.frames import compacted
+from models.metrics.frames import compacted, maybe_in
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
@@ -126,10 +126,10 @@ def with_prehistory_commits(
     if targets.is_empty():
         return shipped
     # Only the commits whose 7-character prefix a target has can match one: not all 4 M.
-    prefixes = targets.get_column("sha").str.slice(0, 7).unique().implode()
+    prefixes = targets.get_column("sha").str.slice(0, 7)
     known = (
         keyed.select("service", _p7=pl.col("sha").str.slice(0, 7), _sha="sha")
-        .filter(pl.col("_p7").is_in(prefixes))
+        .filter(maybe_in("_p7", prefixes))
         .collect()
     )
     missing = (
@@ -148,7 +148,7 @@ def with_prehistory_commits(
     )
     extra = missing.join(first, on="service", how="inner")
     # Compared with the shipped rows of those few shas, not with every shipped commit.
-    shipped_too = shipped.filter(pl.col("sha").is_in(extra.get_column("sha").implode()))
+    shipped_too = shipped.filter(maybe_in("sha", extra.get_column("sha")))
     extra = extra.join(shipped_too.select("service", "sha"), on=["service", "sha"], how="anti")
     return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import polars as pl
 
 from models.metrics.deployments import repo_owners, with_repo_key
-from models.metrics.frames import CHANGES, conform, to_mart
+from models.metrics.frames import CHANGES, conform, maybe_in, to_mart
 
 FIRST_OBSERVED = "first_observed_deployment"
 CLOCK_SKEW = "clock_skew"
@@ -150,7 +150,7 @@ def lead_times(
         owned.lazy()
         .join(
             shipped.lazy()
-            .filter(pl.col("sha").is_in(changes.get_column("commit_sha").implode()))
+            .filter(maybe_in("sha", changes.get_column("commit_sha")))
             .select(
                 "service",
                 commit_sha="sha",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from models.metrics.deployments import order_keys, service_repos, with_repo_key
+from models.metrics.frames import maybe_in
 
 REVERT_MARKER = "This reverts commit"
 REVERT_SHA = r"This reverts commit ([0-9a-fA-F]{7,40})"
@@ -83,7 +84,7 @@ def reverts(shipped: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame
         .unique(["service", "sha"])
     )
     # The few shipped rows of those shas first: not a join of every shipped commit.
-    named = shipped.filter(pl.col("sha").is_in(messages.get_column("sha").implode()))
+    named = shipped.filter(maybe_in("sha", messages.get_column("sha")))
     return named.join(messages, on=["service", "sha"], how="inner")
 
 

@@ -271,3 +271,15 @@ def compacted(frame: pl.DataFrame) -> pl.DataFrame:
 def to_mart(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """``frame`` as ``marts.<table>``: exactly its columns, in contract order, its types."""
     return conform(frame, mart_schema(table))
+
+
+NARROW_SEED = 0x5A
+
+
+def maybe_in(column: str, values: pl.Series) -> pl.Expr:
+    """Whether ``column`` (text) may be one of ``values``, compared by 64-bit hashes (0.1 s
+    against 0.5 s for the texts, over 3.6 M shipped commits): a row whose hash collides with a
+    value's passes too. So only to narrow a frame that a join on the text then matches
+    exactly."""
+    wanted = values.hash(NARROW_SEED).unique().implode()
+    return pl.col(column).hash(NARROW_SEED).is_in(wanted)

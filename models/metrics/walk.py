@@ -52,7 +52,7 @@ from models.metrics.ancestry import (
     sha_hashes,
 )
 from models.metrics.deployments import repo_owners, service_repos, with_repo_key
-from models.metrics.frames import SHIPPED, conform
+from models.metrics.frames import SHIPPED, conform, maybe_in
 
 DIGEST_SEED = 0xA11CE
 
@@ -306,9 +306,7 @@ def _rollbacks(
         & (pl.col("revision") != pl.col("previous"))
     )
     revisions = pl.concat([followed.get_column("revision"), followed.get_column("previous")])
-    owner = shipped.select("service", "sha", "rank").filter(
-        pl.col("sha").is_in(revisions.unique().implode())
-    )
+    owner = shipped.select("service", "sha", "rank").filter(maybe_in("sha", revisions))
     pairs = (
         followed.join(
             owner.rename({"sha": "revision", "rank": "_floor"}), on=["service", "revision"]
