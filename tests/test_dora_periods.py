@@ -4,7 +4,8 @@
 Pinned down here: a period computed alone gives exactly its rows of the whole mart (to the last
 bit); a period's digest moves with any row it counts and with nothing else; stored rows of an
 unchanged period are read back (a marker planted in them survives) while a changed period is
-computed; a change of scopes or code, or stored rows missing one, has every period computed.
+computed; a change of scopes or code, or stored rows missing one, has every period computed;
+only the recomputed periods are written to the table, unless it does not hold what was read.
 ``test_pipeline_daily`` checks that a daily run's marts equal a full rebuild's.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from test_metrics_rules import (
@@ -27,6 +29,9 @@ from test_metrics_rules import (
 )
 
 from models.metrics.dora import StoredPeriods, dora_metrics, dora_metrics_reusing, period_digests
+from models.schema import create_table_sql
+from pipelines.marts.kept import write_changed_periods
+from pipelines.marts.warehouse import write_marts
 
 AS_OF = t("2024-03-20 12:00")
 CLOCK: dict[str, Any] = {"history_start": START, "as_of": AS_OF}
@@ -188,3 +193,39 @@ def test_no_stored_periods_computes_every_period() -> None:
     found, digests = dora_metrics_reusing(*inputs(), **CLOCK, stored=None)
     assert digests.get_column("recomputed").all()
     assert found.equals(dora_metrics(*inputs(), **CLOCK))
+
+
+def table_rows(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return (
+        conn.sql("SELECT * FROM marts.dora_metrics")
+        .pl()
+        .sort("grain", "scope", "scope_id", "period_start")
+    )
+
+
+@pytest.mark.parametrize("stored_rows", ["as read back", "one missing"])
+def test_only_the_recomputed_periods_are_written(stored_rows: str) -> None:
+    yesterday, today = inputs(), inputs(deps=deployments(extra=3))
+    previous = stored(yesterday, marker=999)  # the table holds the marked rows
+    found, digests = dora_metrics_reusing(*today, **CLOCK, stored=previous)
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute(create_table_sql("dora_metrics"))
+        held = dora_metrics(*yesterday, **CLOCK).with_columns(
+            incidents=pl.when(pl.col("scope") == "org")
+            .then(999)
+            .otherwise(pl.col("incidents"))
+            .cast(pl.Int64)
+        )
+        if stored_rows == "one missing":
+            held = held.slice(1)
+        conn.register("held", held.to_arrow())
+        conn.execute("INSERT INTO marts.dora_metrics SELECT * FROM held")
+        written = write_changed_periods(conn, found, digests)
+        assert written == (stored_rows == "as read back")  # else the whole table is written
+        if written:
+            assert table_rows(conn).equals(found.sort("grain", "scope", "scope_id", "period_start"))
+        write_marts(conn, {"dora_metrics": found}, periods=digests)
+        assert table_rows(conn).equals(found.sort("grain", "scope", "scope_id", "period_start"))
+        # The marker the frame read back stays either way; the table is the frame's rows.
+        assert marked(table_rows(conn), 999) == marked(found, 999) != set()

@@ -17,7 +17,7 @@ from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
-from pipelines.marts.kept import record_inputs, record_periods
+from pipelines.marts.kept import record_inputs, record_periods, write_changed_periods
 from pipelines.raw import transaction
 
 DATA_QUALITY_SQL = """
@@ -219,15 +219,22 @@ def write_marts(
     ``inputs`` (:func:`pipelines.marts.kept.mart_inputs`) is stored with it, so a later run
     with the same inputs may keep it; one written without is never kept. So are
     ``marts.dora_metrics``'s period digests (``periods``, from :func:`models.marts.build_marts`),
-    so that a later run reuses the periods whose inputs are unchanged."""
+    so that a later run reuses the periods whose inputs are unchanged; and then only its
+    recomputed periods are written (:func:`pipelines.marts.kept.write_changed_periods`)."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
         for name, frame in marts.items():
+            counts[name] = frame.height
+            if (
+                name == "dora_metrics"
+                and periods is not None
+                and write_changed_periods(conn, frame, periods)
+            ):
+                continue
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
             replace_mart(conn, name, source="paved_frame")
             conn.unregister("paved_frame")
-            counts[name] = frame.height
         record_inputs(conn, set(marts), dict(inputs or {}))
         record_periods(conn, set(marts), periods)
     return counts
