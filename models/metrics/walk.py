@@ -64,14 +64,6 @@ RANKED: dict[str, pl.DataType] = {
 }
 """Each deployment walked, in deployment order: its digest and whether it is a rollback."""
 
-WALKED: dict[str, pl.DataType] = {
-    "repo": pl.Utf8(),
-    **SHIPPED,
-    "rank": pl.Int64(),
-}
-"""Each commit a deployment first shipped, with the deployment's rank and the commit's repo:
-the stored walk's rows (:func:`models.mart_reads.walk_shipped`)."""
-
 REPOS: dict[str, pl.DataType] = {"service": pl.Utf8(), "repo": pl.Utf8()}
 """The repo each service's commits spell."""
 
@@ -82,11 +74,12 @@ DANGLING: dict[str, pl.DataType] = {"service": pl.Utf8(), "_h": pl.UInt64(), "_h
 @dataclass(frozen=True)
 class WalkState:
     """What a walk leaves for the next run's, to store beside the marts: ``ranked``
-    (:data:`RANKED`) and ``shipped`` (:data:`models.metrics.frames.SHIPPED`, the rows
-    :data:`WALKED` stores with the deployment's rank and the repo of ``repos``) hold the rows
-    of ranks from ``since`` on (the stored rows before it stay); ``dangling`` is whole. A walk
-    that cannot be continued has ``context`` None. ``shipped`` is the walk's own frame, not a
-    copy: at 3.6 M rows a copy would hold 0.4 GB more through the marts step."""
+    (:data:`RANKED`) and ``shipped`` (:data:`models.metrics.frames.SHIPPED`, stored with the
+    deployment's rank and the repo of ``repos``, as :func:`models.mart_reads.walk_shipped`
+    reads them) hold the rows of ranks from ``since`` on (the stored rows before it stay);
+    ``dangling`` is whole. A walk that cannot be continued has ``context`` None. ``shipped``
+    is the walk's own frame, not a copy: at 3.6 M rows a copy would hold 0.4 GB more through
+    the marts step."""
 
     context: str | None
     since: int
