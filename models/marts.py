@@ -1,9 +1,11 @@
 """The marts from staging: the metric functions composed in their run order.
 
 :func:`build_marts` reads staging through a :data:`models.mart_reads.Reader` (its only I/O:
-reads) and returns one frame per ``marts`` table with exactly the columns of
-``models.schema.MARTS`` (``data_quality`` and ``rejected_records`` excepted: they come from the
-raw layer's run records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`).
+reads, and handing the first-ship walk's state to the caller's ``walk.keep``) and returns one
+frame per ``marts`` table with exactly the columns of ``models.schema.MARTS``
+(``data_quality`` and ``rejected_records`` excepted: they come from the raw layer's run
+records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`) and
+``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`).
 """
 
 from __future__ import annotations
