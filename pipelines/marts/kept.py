@@ -90,6 +90,7 @@ _WALK_CODE = hashlib.sha256(
             inspect.getsource(models.metrics.walk),
             inspect.getsource(models.metrics.ancestry),
             inspect.getsource(models.metrics.deployments),
+            inspect.getsource(models.metrics.frames),
             inspect.getsource(models.mart_reads),
             f"polars {pl.__version__} duckdb {duckdb.__version__}",
         ]
