@@ -53,8 +53,7 @@ from models.metrics.deployments import (
 )
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
-from models.metrics.failures import REVERT_MARKER, REVERT_SHA
-from models.metrics.failures import reverts as first_shipped_reverts
+from models.metrics.failures import REVERT_MARKER, REVERT_SHA, reverts
 from models.metrics.frames import compacted, maybe_in
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
@@ -240,17 +239,23 @@ def build_marts(
     shipped = with_prehistory_commits(shipped, deps, commits, services)
     # The revert rules read only the commits whose message names a revert (the others have
     # none in COMMITS): those few rows, not the 4 M shas, stay for them.
-    reverts = commits.filter(pl.col("message").is_not_null())
+    revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
     chg = lead_times(chg, shipped, deps, services)
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
     inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
-    reverting = first_shipped_reverts(shipped, reverts, services)
+    reverting = reverts(shipped, revert_commits, services)
     deps = failed_deployments(
-        deps, inc, shipped, reverts, services, window_hours=o.window_hours, reverting=reverting
+        deps,
+        inc,
+        shipped,
+        revert_commits,
+        services,
+        window_hours=o.window_hours,
+        reverting=reverting,
     )
     deps = recovery_times(deps, inc)
-    deps = rework_deployments(deps, shipped, reverts, services, inc, reverting=reverting)
+    deps = rework_deployments(deps, shipped, revert_commits, services, inc, reverting=reverting)
     del reverting
     del shipped
     teams_of = services.select("service", "team")

@@ -23,15 +23,18 @@ rollback, none for an ordinary forward deployment.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
 from models.metrics.deployments import ORDER, order_keys, repo_key, service_repos
 from models.metrics.frames import SHIPPED, conform
+
+C = TypeVar("C", bound=Hashable)  # a commit: a node number, or a sha
 
 NOT_SHIPPED = -1
 NO_PARENT = -1
@@ -76,17 +79,31 @@ class Ancestry:
         floor = owner[ancestor]
         if ancestor == descendant or floor == NOT_SHIPPED or owner[descendant] < floor:
             return False
-        seen = {descendant}
-        stack = [descendant]
-        while stack:
-            for parent in self.parents(stack.pop()):
-                if parent == ancestor:
-                    return True
-                if parent in seen or owner[parent] < floor:
-                    continue
-                seen.add(parent)
-                stack.append(parent)
-        return False
+        return reaches(descendant, ancestor, floor, self.parents, owner.__getitem__)
+
+
+def reaches(
+    descendant: C,
+    ancestor: C,
+    floor: int,
+    parents: Callable[[C], Iterable[C]],
+    owner: Callable[[C], int],
+) -> bool:
+    """Whether commit ``ancestor`` is reachable from ``descendant`` through ``parents``,
+    entering only commits first shipped at or after rank ``floor`` (``owner``: the rank that
+    first shipped a commit, :data:`NOT_SHIPPED` if none; see the module doc). The search of
+    :meth:`Ancestry.is_strict_ancestor` and of the continued walk's rollbacks."""
+    seen = {descendant}
+    stack = [descendant]
+    while stack:
+        for parent in parents(stack.pop()):
+            if parent == ancestor:
+                return True
+            if parent in seen or owner(parent) < floor:
+                continue
+            seen.add(parent)
+            stack.append(parent)
+    return False
 
 
 def _graph_nodes(commits: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:

@@ -205,7 +205,7 @@ def dora_metrics(
     *,
     history_start: datetime | date,
     as_of: datetime | date,
-    grains: Sequence[str] = ("week", "month", "quarter"),
+    grains: Sequence[str] = tuple(GRAINS),
     periods: Mapping[str, Collection[date]] | None = None,
 ) -> pl.DataFrame:
     """``marts.dora_metrics``: per grain (ISO week, calendar month, calendar quarter, UTC) ×
@@ -284,7 +284,7 @@ def period_digests(
     *,
     history_start: datetime | date,
     as_of: datetime | date,
-    grains: Sequence[str] = ("week", "month", "quarter"),
+    grains: Sequence[str] = tuple(GRAINS),
     context: str = "",
 ) -> pl.DataFrame:
     """``(grain, period_start, digest)``, one row per period :func:`dora_metrics` gives: a

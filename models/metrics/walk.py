@@ -49,6 +49,7 @@ from models.metrics.ancestry import (
     deployed_at_by_ancestry,
     flag_rollbacks,
     rank_deployments,
+    reaches,
     sha_hashes,
 )
 from models.metrics.deployments import repo_owners, service_repos, with_repo_key
@@ -333,7 +334,13 @@ def _rollbacks(
     for deployment_id, service, ancestor, descendant in pairs.select(
         "deployment_id", "service", "revision", "previous"
     ).iter_rows():
-        if _reaches(service, descendant, ancestor, ranks[(service, ancestor)], parents, ranks):
+        if reaches(
+            descendant,
+            ancestor,
+            ranks[(service, ancestor)],
+            lambda sha, service=service: parents.get((service, sha), ()),
+            lambda sha, service=service: ranks.get((service, sha), NOT_SHIPPED),
+        ):
             found.add(deployment_id)
     return found
 
@@ -344,24 +351,3 @@ def _with_service(graph: pl.DataFrame, repo_of: dict[str, str]) -> pl.DataFrame:
     return graph.with_columns(
         service=pl.col("repo").replace_strict(service_of, default=None, return_dtype=pl.Utf8)
     ).filter(pl.col("service").is_not_null())
-
-
-def _reaches(
-    service: str,
-    descendant: str,
-    ancestor: str,
-    floor: int,
-    parents: dict[tuple[str, str], tuple[str, ...]],
-    ranks: dict[tuple[str, str], int],
-) -> bool:
-    seen = {descendant}
-    stack = [descendant]
-    while stack:
-        for parent in parents.get((service, stack.pop()), ()):
-            if parent == ancestor:
-                return True
-            if parent in seen or ranks.get((service, parent), NOT_SHIPPED) < floor:
-                continue
-            seen.add(parent)
-            stack.append(parent)
-    return False

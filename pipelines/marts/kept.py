@@ -31,6 +31,7 @@ import hashlib
 import inspect
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import duckdb
 import polars as pl
@@ -57,45 +58,44 @@ MART_INPUTS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_mart_inputs (name VARCHAR PRIMARY KEY, fingerprint VARCHAR)
 """
 
-# What computes marts.costs: its metric function's module, the mart's frame shapes, the read
-# (models.mart_reads.COST_ROWS) and the module that calls it (any change there recomputes the
-# mart once), with the libraries that run them.
-_COSTS_CODE = "\n".join(
-    [
-        inspect.getsource(models.metrics.costs),
-        inspect.getsource(models.marts),
-        inspect.getsource(models.metrics.frames),
-        COST_ROWS,
-        repr(MARTS["costs"]),
-        f"polars {pl.__version__} duckdb {duckdb.__version__}",
-    ]
-)
 
-# What computes marts.dora_metrics from its inputs (the period digests hold the inputs).
-_DORA_CODE = hashlib.sha256(
-    "\n".join(
-        [
-            inspect.getsource(models.metrics.dora),
-            inspect.getsource(models.metrics.frames),
-            repr(MARTS["dora_metrics"]),
-            f"polars {pl.__version__}",
-        ]
-    ).encode()
-).hexdigest()
+def _fingerprint(*parts: object) -> str:
+    """A sha256 of what computes something: each module's source (any change there computes
+    it again once), each other part's text, and the versions of the libraries that run it."""
+    texts = [inspect.getsource(p) if inspect.ismodule(p) else str(p) for p in parts]
+    texts.append(f"polars {pl.__version__} duckdb {duckdb.__version__}")
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
-# What the stored walk is computed with (the services' repos are added by walk_context).
-_WALK_CODE = hashlib.sha256(
-    "\n".join(
-        [
-            inspect.getsource(models.metrics.walk),
-            inspect.getsource(models.metrics.ancestry),
-            inspect.getsource(models.metrics.deployments),
-            inspect.getsource(models.metrics.frames),
-            inspect.getsource(models.mart_reads),
-            f"polars {pl.__version__} duckdb {duckdb.__version__}",
-        ]
-    ).encode()
-).hexdigest()
+
+# Each computed on first use, not at import (they read the modules' source files).
+
+
+@cache
+def _costs_code() -> str:
+    """What computes marts.costs: its metric function's module, the module that calls it, the
+    frame shapes, the read (models.mart_reads.COST_ROWS) and the mart's columns."""
+    return _fingerprint(
+        models.metrics.costs, models.marts, models.metrics.frames, COST_ROWS, MARTS["costs"]
+    )
+
+
+@cache
+def _dora_code() -> str:
+    """What computes marts.dora_metrics from its inputs (the period digests hold the inputs)."""
+    return _fingerprint(models.metrics.dora, models.metrics.frames, MARTS["dora_metrics"])
+
+
+@cache
+def _walk_code() -> str:
+    """What the stored walk is computed with (the services' repos are added by walk_context)."""
+    return _fingerprint(
+        models.metrics.walk,
+        models.metrics.ancestry,
+        models.metrics.deployments,
+        models.metrics.frames,
+        models.mart_reads,
+    )
+
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
 
@@ -140,7 +140,7 @@ def costs_fingerprint(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> 
     (None if staging lacks an input)."""
     start, end = costs_window(options)
     window = {"start": start, "end": end}
-    digest = hashlib.sha256(_COSTS_CODE.encode())
+    digest = hashlib.sha256(_costs_code().encode())
     for table, columns, where in _COSTS_INPUTS:
         content = _content(conn, table, columns, where, window)
         if content is None:
@@ -216,7 +216,7 @@ def stored_periods(conn: duckdb.DuckDBPyConnection) -> StoredPeriods:
         finally:
             conn.unregister("paved_periods")
 
-    return StoredPeriods(context=_DORA_CODE, digests=digests, rows=rows)
+    return StoredPeriods(context=_dora_code(), digests=digests, rows=rows)
 
 
 def write_changed_periods(
@@ -288,7 +288,7 @@ def stored_walk(conn: duckdb.DuckDBPyConnection) -> tuple[StoredWalk, WalkKeeper
         rows = conn.execute("SELECT context FROM staging.paved_walk").fetchall()
         context = rows[0][0] if len(rows) == 1 else None
     keeper = WalkKeeper(conn)
-    return StoredWalk(_WALK_CODE, context, keeper), keeper
+    return StoredWalk(_walk_code(), context, keeper), keeper
 
 
 def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
