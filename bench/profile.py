@@ -105,7 +105,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts = build_marts(
             read_staging(conn),
             options,
-            keep=previous.kept,
+            cost_days=previous.costs.computed,
             periods=previous.periods,
             walk=previous.walk,
         )
@@ -115,7 +115,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, inputs=previous.inputs, periods=periods)
+        write_marts(conn, marts, costs=previous.costs, periods=periods)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

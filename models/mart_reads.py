@@ -18,7 +18,8 @@ number:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -87,13 +88,32 @@ appended): its users sort it by app and id themselves (:func:`models.metrics.
 collapse_self_heal`, ``environments``' latest entry), so an ``ORDER BY`` here would only add
 DuckDB's sort (1 M entries: read in 0.25-0.6 s, sorted in 0.9-1.05)."""
 
-COST_ROWS = (
-    "SELECT charge_period_start, tags, billing_currency, "
-    "sum(effective_cost) AS effective_cost, sum(billed_cost) AS billed_cost "
-    "FROM staging.cost_rows GROUP BY charge_period_start, tags, billing_currency"
-)
-"""The cost rows summed per what :func:`models.metrics.costs.costs` filters, allocates and
-groups by (an amount left empty stays NULL in a sum of NULLs only, which costs() counts as 0)."""
+
+def cost_rows(days: Sequence[date] | None = None) -> str:
+    """The cost rows summed per what :func:`models.metrics.costs.costs` filters, allocates and
+    groups by (an amount left empty stays NULL in a sum of NULLs only, which costs() counts as
+    0): all of them, or those whose charge period starts on one of the UTC ``days``."""
+    where = ""
+    if days is not None:
+        bounds = [
+            f"(charge_period_start >= {_utc_midnight(day)} "
+            f"AND charge_period_start < {_utc_midnight(day + timedelta(days=1))})"
+            for day in sorted(set(days))
+        ]
+        where = f" WHERE {' OR '.join(bounds) or 'false'}"
+    return (
+        "SELECT charge_period_start, tags, billing_currency, "
+        "sum(effective_cost) AS effective_cost, sum(billed_cost) AS billed_cost "
+        f"FROM staging.cost_rows{where} GROUP BY charge_period_start, tags, billing_currency"
+    )
+
+
+def _utc_midnight(day: date) -> str:
+    return f"TIMESTAMPTZ '{day.isoformat()} 00:00:00+00'"
+
+
+COST_ROWS = cost_rows()
+"""Every cost row, summed (:func:`cost_rows`)."""
 
 
 # The stored first-ship walk (models.metrics.walk), kept beside the marts by the pipeline.

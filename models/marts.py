@@ -5,25 +5,26 @@ reads, and handing the first-ship walk's state to the caller's ``walk.keep``) an
 frame per ``marts`` table with exactly the columns of ``models.schema.MARTS``
 (``data_quality`` and ``rejected_records`` excepted: they come from the raw layer's run
 records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`) and
-``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`).
+``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`). ``marts.costs`` may come with
+the rows of some days only, those the caller asks for (``cost_days``): it keeps the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import polars as pl
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
     COMMITS,
-    COST_ROWS,
     PR_COMMITS,
     PULL_REQUESTS,
     PUSHES,
     Reader,
+    cost_rows,
     table,
 )
 from models.metrics import (
@@ -74,10 +75,6 @@ class MartOptions:
     min_group: int = 5
     link_bases: LinkBases = field(default_factory=LinkBases)
 
-
-KEEPABLE = frozenset({"costs"})
-"""The marts :func:`build_marts` can be told to leave out (``keep``), because the caller keeps
-their tables: those whose inputs it can fingerprint (:mod:`pipelines.marts.kept`)."""
 
 DROPPED_LINKS = "dropped_links"
 """The key of :func:`build_marts`'s frame of links left out (DROPPED), not a mart: the
@@ -158,20 +155,19 @@ def build_marts(
     read: Reader,
     o: MartOptions,
     *,
-    keep: Collection[str] = (),
+    cost_days: Collection[date] | None = None,
     periods: StoredPeriods | None = None,
     walk: StoredWalk | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every mart but ``data_quality`` and those in ``keep`` (of :data:`KEEPABLE`: the caller
-    keeps their tables), keyed by table name, from the staging that ``read`` gives
-    (:mod:`models.mart_reads`). Each staging piece is read just before its first user and let
-    go after its last, so at most a few big ones are held at once. ``marts.dora_metrics``
+    """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
+    gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
+    and let go after its last, so at most a few big ones are held at once. ``marts.costs``
+    holds the rows of the UTC days in ``cost_days`` only, if given (the caller keeps the
+    others': their inputs did not change, :mod:`pipelines.marts.kept`). ``marts.dora_metrics``
     reuses the rows of ``periods`` whose inputs did not change
     (:func:`models.metrics.dora.dora_metrics_reusing`); the first-ship walk continues the
     stored one where that is exact (``walk``, :mod:`models.metrics.walk`), and hands what it
     leaves for the next run's to ``walk.keep`` as soon as it is done."""
-    if not set(keep) <= KEEPABLE:
-        raise ValueError(f"only {sorted(KEEPABLE)} can be kept, not {sorted(set(keep))}")
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
@@ -186,7 +182,7 @@ def build_marts(
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
     del pulls
-    kept = {} if "costs" in keep else {"costs": _costs(read, services, teams, o)}
+    spend = _costs(read, services, teams, o, cost_days)
     history = read(ARGOCD_HISTORY)
     envs = environments(
         read(table("argocd_status")),
@@ -279,6 +275,7 @@ def build_marts(
         "changes": chg,
         "incidents": to_mart(inc.sort("created_at", "incident_id"), "incidents"),
         "dora_metrics": dora,
+        "costs": spend,
         "dora_tiers": tiers,
         "benchmarks": benchmarks(),
         "satisfaction": survey,
@@ -290,17 +287,23 @@ def build_marts(
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
         DORA_PERIODS: digests,
-    } | kept
+    }
 
 
 def costs_window(o: MartOptions) -> tuple[datetime, datetime]:
     """The charge periods ``marts.costs`` sums: from the history's start to the run's clock
-    (also what :mod:`pipelines.marts.kept` fingerprints)."""
+    (also what :mod:`pipelines.marts.kept` digests)."""
     return o.history_start, o.as_of
 
 
 def _costs(
-    read: Reader, services: pl.DataFrame, teams: pl.DataFrame, o: MartOptions
+    read: Reader,
+    services: pl.DataFrame,
+    teams: pl.DataFrame,
+    o: MartOptions,
+    days: Collection[date] | None,
 ) -> pl.DataFrame:
+    """``marts.costs``, of the UTC ``days`` only if given (their cost rows alone are read)."""
     start, end = costs_window(o)
-    return costs(read(COST_ROWS), services, teams, start=start, end=end)
+    rows = read(cost_rows(None if days is None else sorted(days)))
+    return costs(rows, services, teams, start=start, end=end)

@@ -1,57 +1,64 @@
-"""Keeping a mart whose inputs did not change (pipelines.marts.kept).
-
-The second of two runs over the same staging also reads every period of
-``marts.dora_metrics`` back (``tests/test_dora_periods.py`` pins the periods' rules).
+"""Computing again only what of the marts changed inputs (pipelines.marts.kept): the days of
+``marts.costs``; the periods of ``marts.dora_metrics`` are read back whole here too
+(``tests/test_dora_periods.py`` pins the periods' rules).
 
 Pinned down here, on a copy of the small world's warehouse: the second of two runs over the
-same staging keeps ``marts.costs`` (and the marts come out identical, which
-``test_pipeline_marts`` checks); a change to any row the mart reads (a cost row in the window, a
-service's team, a team's name) or a window that takes in another cost row changes the
-fingerprint, so the mart is computed again; a cost row outside the window changes nothing; a
-mart written without a fingerprint, or whose table lost its contract shape, is never kept.
+same staging computes no day of ``marts.costs`` (and the marts come out identical, which
+``test_pipeline_marts`` checks); a changed cost row in the window has its day computed again,
+and only it; a change to the catalog the mart reads (a service's team, a team's name) has
+every day computed again; a window that takes in another cost row computes that row's day; a
+cost row outside the window changes nothing; a mart written without its days' digests, or
+whose table lost its contract shape, is computed whole. After each run the table holds exactly
+the rows a whole computation gives.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import polars as pl
 import pytest
 from marts_harness import Built
+from polars.testing import assert_frame_equal
 
 from models.marts import MartOptions, build_marts
-from pipelines.marts.kept import mart_inputs, unchanged_marts
+from pipelines.marts.kept import CostDays, costs_code, dora_code, previous_cost_days, walk_code
 from pipelines.marts.warehouse import read_staging, write_marts
 
+KEY = ["date", "service", "team", "currency"]
 
-def test_the_second_run_over_the_same_staging_keeps_the_costs_mart(small_marts: Built) -> None:
-    def kept(result_index: int) -> set[str]:
-        return {
-            event.asset_key.path[1]
-            for event in small_marts.results[result_index].get_asset_materialization_events()
-            if event.asset_key is not None and "inputs_unchanged" in event.materialization.metadata
-        }
 
-    assert kept(0) == set()
-    assert kept(1) == {"costs"}
+def counts(built: Built, result_index: int, mart: str) -> dict[str, int]:
+    """The counts in a run's materialisation of ``marts.<mart>``."""
+    [event] = [
+        event
+        for event in built.results[result_index].get_asset_materialization_events()
+        if event.asset_key is not None and event.asset_key.path == ["marts", mart]
+    ]
+    values = event.materialization.metadata
+    return {name: value.value for name, value in values.items() if isinstance(value.value, int)}
+
+
+def test_the_second_run_over_the_same_staging_computes_no_cost_day(small_marts: Built) -> None:
+    first, second = counts(small_marts, 0, "costs"), counts(small_marts, 1, "costs")
+    assert first["days_computed"] == first["days"] > 0
+    assert (second["days_computed"], second["days"]) == (0, first["days"])
+    assert second["rows"] == first["rows"] > 0
     assert small_marts.digests[0]["costs"] == small_marts.digests[1]["costs"]
 
 
 def test_the_second_run_over_the_same_staging_reads_every_dora_period_back(
     small_marts: Built,
 ) -> None:
-    def periods(result_index: int) -> tuple[int, int]:
-        [event] = [
-            event
-            for event in small_marts.results[result_index].get_asset_materialization_events()
-            if event.asset_key is not None and event.asset_key.path == ["marts", "dora_metrics"]
-        ]
-        metadata = event.materialization.metadata
-        return int(str(metadata["periods_recomputed"].value)), int(str(metadata["periods"].value))
-
-    recomputed, every = periods(0)
-    assert recomputed == every > 0
-    assert periods(1) == (0, every)
+    first, second = (
+        counts(small_marts, 0, "dora_metrics"),
+        counts(small_marts, 1, "dora_metrics"),
+    )
+    assert first["periods_recomputed"] == first["periods"] > 0
+    assert (second["periods_recomputed"], second["periods"]) == (0, first["periods"])
     assert small_marts.digests[0]["dora_metrics"] == small_marts.digests[1]["dora_metrics"]
 
 
@@ -61,20 +68,59 @@ def window(conn: duckdb.DuckDBPyConnection) -> MartOptions:
     return MartOptions(history_start=datetime(2000, 1, 1, tzinfo=UTC), as_of=latest)
 
 
-def recorded(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> str:
-    """Compute and write ``marts.costs`` for ``options`` with its fingerprint; returns it."""
-    inputs = mart_inputs(conn, options)
-    frames = build_marts(read_staging(conn), options)
-    write_marts(conn, {"costs": frames["costs"]}, inputs=inputs)
-    assert unchanged_marts(conn, mart_inputs(conn, options)) == {"costs"}
-    return inputs["costs"]
+def run(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> CostDays:
+    """A marts run's handling of ``marts.costs`` for ``options``: the days it found, and the
+    mart written (its computed days only, when the table allowed)."""
+    days = previous_cost_days(conn, options)
+    frames = build_marts(read_staging(conn), options, cost_days=days.computed)
+    write_marts(conn, {"costs": frames["costs"]}, costs=days)
+    return days
 
 
-CHANGES = {
-    "a cost row in the window": (
+def assert_whole(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> None:
+    """``marts.costs`` holds exactly what computing it whole for ``options`` gives."""
+    whole = build_marts(read_staging(conn), options)["costs"]
+    held = conn.sql("SELECT * FROM marts.costs").pl()
+    assert_frame_equal(held.sort(KEY, nulls_last=False), whole.sort(KEY, nulls_last=False))
+
+
+def every_day(days: CostDays) -> list[date]:
+    assert days.digests is not None
+    return days.digests.get_column("day").to_list()
+
+
+def recorded(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> CostDays:
+    """``marts.costs`` written for ``options`` with its days' digests: a run after it over the
+    same staging computes no day."""
+    days = run(conn, options)
+    assert previous_cost_days(conn, options).computed == []
+    return days
+
+
+def first_row_day(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> date:
+    [(start,)] = conn.execute(
+        "SELECT charge_period_start FROM staging.cost_rows WHERE rowid = "
+        "(SELECT min(rowid) FROM staging.cost_rows WHERE charge_period_start < $end)",
+        {"end": options.as_of},
+    ).fetchall()
+    return start.astimezone(UTC).date()
+
+
+def test_a_changed_cost_row_has_its_day_computed_again_and_only_it(
+    small_warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    options = window(small_warehouse)
+    recorded(small_warehouse, options)
+    small_warehouse.execute(
         "UPDATE staging.cost_rows SET effective_cost = effective_cost + 1 WHERE rowid = "
-        "(SELECT min(rowid) FROM staging.cost_rows WHERE charge_period_start < $end)"
-    ),
+        "(SELECT min(rowid) FROM staging.cost_rows WHERE charge_period_start < $end)",
+        {"end": options.as_of},
+    )
+    assert run(small_warehouse, options).computed == [first_row_day(small_warehouse, options)]
+    assert_whole(small_warehouse, options)
+
+
+CATALOG_CHANGES = {
     "a service's team": (
         "UPDATE staging.services SET team = 'group:default/elsewhere' "
         "WHERE service = (SELECT min(service) FROM staging.services)"
@@ -86,20 +132,22 @@ CHANGES = {
 }
 
 
-@pytest.mark.parametrize("change", CHANGES)
-def test_a_changed_input_of_the_costs_mart_has_it_computed_again(
+@pytest.mark.parametrize("change", CATALOG_CHANGES)
+def test_a_changed_catalog_has_every_cost_day_computed_again(
     small_warehouse: duckdb.DuckDBPyConnection, change: str
 ) -> None:
     options = window(small_warehouse)
     before = recorded(small_warehouse, options)
-    sql = CHANGES[change]
-    small_warehouse.execute(sql, {"end": options.as_of} if "$end" in sql else None)
-    after = mart_inputs(small_warehouse, options)
-    assert after["costs"] != before
-    assert unchanged_marts(small_warehouse, after) == set()
+    small_warehouse.execute(CATALOG_CHANGES[change])
+    days = run(small_warehouse, options)
+    assert days.computed is None  # every day, read and written whole
+    assert days.digests is not None and before.digests is not None
+    assert every_day(days) == every_day(before)
+    assert days.digests.join(before.digests, on="digest").is_empty()
+    assert_whole(small_warehouse, options)
 
 
-def test_a_window_taking_in_another_cost_row_has_the_costs_mart_computed_again(
+def test_a_window_taking_in_another_cost_row_computes_its_day(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
@@ -107,46 +155,77 @@ def test_a_window_taking_in_another_cost_row_has_the_costs_mart_computed_again(
     later = MartOptions(
         history_start=options.history_start, as_of=options.as_of + timedelta(seconds=1)
     )
-    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, later)) == set()
+    assert run(small_warehouse, later).computed == [options.as_of.astimezone(UTC).date()]
+    assert_whole(small_warehouse, later)
 
 
-def test_a_cost_row_outside_the_window_leaves_the_costs_mart_kept(
+def test_a_day_leaving_the_window_leaves_the_costs_mart(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
-    before = recorded(small_warehouse, options)
+    first = every_day(recorded(small_warehouse, options))[0]
+    start = datetime.combine(first + timedelta(days=1), datetime.min.time(), UTC)
+    later = MartOptions(history_start=start, as_of=options.as_of)
+    assert run(small_warehouse, later).computed == []
+    assert_whole(small_warehouse, later)
+    dates = small_warehouse.sql("SELECT DISTINCT date FROM marts.costs").pl()
+    assert first not in dates.get_column("date").to_list()
+
+
+def test_a_cost_row_outside_the_window_computes_no_day(
+    small_warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    options = window(small_warehouse)
+    recorded(small_warehouse, options)
     small_warehouse.execute(
         "UPDATE staging.cost_rows SET effective_cost = effective_cost + 1 "
         "WHERE charge_period_start >= $end",
         {"end": options.as_of},
     )
-    assert mart_inputs(small_warehouse, options)["costs"] == before
-    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == {"costs"}
+    assert previous_cost_days(small_warehouse, options).computed == []
 
 
-def test_a_costs_mart_written_without_its_fingerprint_is_not_kept(
+def test_a_costs_mart_written_without_its_days_digests_is_computed_whole(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
     recorded(small_warehouse, options)
     frame = small_warehouse.sql("SELECT * FROM marts.costs").pl()
     write_marts(small_warehouse, {"costs": frame})
-    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == set()
+    assert previous_cost_days(small_warehouse, options).computed is None
 
 
-def test_a_costs_table_out_of_its_contract_shape_is_not_kept(
+def test_a_costs_table_out_of_its_contract_shape_is_computed_whole(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
     recorded(small_warehouse, options)
     small_warehouse.execute("ALTER TABLE marts.costs ADD COLUMN extra INTEGER")
-    assert unchanged_marts(small_warehouse, mart_inputs(small_warehouse, options)) == set()
+    assert previous_cost_days(small_warehouse, options).computed is None
+    run(small_warehouse, options)
+    assert_whole(small_warehouse, options)
 
 
-def test_build_marts_leaves_out_a_kept_mart_and_refuses_another(
+def test_build_marts_computes_the_costs_of_the_days_asked_for(
     small_warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     options = window(small_warehouse)
-    assert "costs" not in build_marts(read_staging(small_warehouse), options, keep={"costs"})
-    with pytest.raises(ValueError, match="can be kept"):
-        build_marts(read_staging(small_warehouse), options, keep={"deployments"})
+    whole = build_marts(read_staging(small_warehouse), options)["costs"]
+    days = whole.get_column("date").unique().sort().to_list()
+    asked = [days[0], days[len(days) // 2]]
+    some = build_marts(read_staging(small_warehouse), options, cost_days=asked)["costs"]
+    assert_frame_equal(some, whole.filter(pl.col("date").is_in(asked)))
+    none = build_marts(read_staging(small_warehouse), options, cost_days=[])["costs"]
+    assert none.is_empty() and none.schema == whole.schema
+
+
+def test_the_code_fingerprints_are_the_same_in_another_process() -> None:
+    # Each run is a process of its own: a fingerprint holding anything of one process (an
+    # address in memory) would have every run compute everything again.
+    here = [costs_code(), dora_code(), walk_code()]
+    script = (
+        "from pipelines.marts.kept import costs_code, dora_code, walk_code; "
+        "print(costs_code(), dora_code(), walk_code())"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == here

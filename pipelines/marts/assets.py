@@ -30,7 +30,7 @@ from models.settings import Settings
 from models.staging import STAGING_TABLES, staged
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
-from pipelines.marts.kept import previous_marts, row_count
+from pipelines.marts.kept import previous_marts
 from pipelines.marts.warehouse import (
     data_quality,
     read_staging,
@@ -134,12 +134,15 @@ def marts(
     options = mart_options(paved, settings)
     started = time.perf_counter()
     with paved.warehouse() as conn:
-        # A mart (or a period of dora_metrics) whose inputs did not change since it was
-        # written is kept as it is.
+        # The days of marts.costs and periods of marts.dora_metrics whose inputs did not
+        # change since they were written are kept as they are.
         previous = previous_marts(conn, options)
-        kept = previous.kept
         frames = build_marts(
-            read_staging(conn), options, keep=kept, periods=previous.periods, walk=previous.walk
+            read_staging(conn),
+            options,
+            cost_days=previous.costs.computed,
+            periods=previous.periods,
+            walk=previous.walk,
         )
         periods = frames.pop(DORA_PERIODS)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
@@ -148,11 +151,9 @@ def marts(
         counts = write_marts(
             conn,
             {k: v for k, v in frames.items() if k in wanted},
-            inputs=previous.inputs,
+            costs=previous.costs,
             periods=periods,
-        ) | {name: row_count(conn, name) for name in sorted(kept & wanted)}
-    if kept:
-        context.log.info(f"kept as they were (inputs unchanged): {', '.join(sorted(kept))}")
+        )
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
     window = f"{options.history_start:%Y-%m-%d} .. {options.as_of:%Y-%m-%dT%H:%M:%SZ}"
@@ -162,8 +163,13 @@ def marts(
             "window": window,
             "elapsed_s": elapsed,
         }
-        if name in kept:
-            metadata["inputs_unchanged"] = True
+        if name == "costs":
+            # Days whose inputs changed since the last run, computed again (the table kept
+            # the others' rows), of the days with cost rows.
+            days = previous.costs
+            every = days.digests.height if days.digests is not None else None
+            metadata["days_computed"] = len(days.computed) if days.computed is not None else every
+            metadata["days"] = every
         if name == "dora_metrics":
             # Periods whose inputs changed since the last run, computed again (the others
             # were read back).

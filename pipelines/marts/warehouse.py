@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -17,7 +17,13 @@ from models.staging import Query, Table
 from models.staging.common import ROW_KEY, sql_literal
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
-from pipelines.marts.kept import record_inputs, record_periods, write_changed_periods
+from pipelines.marts.kept import (
+    CostDays,
+    record_cost_days,
+    record_periods,
+    write_changed_days,
+    write_changed_periods,
+)
 from pipelines.raw import transaction
 
 DATA_QUALITY_SQL = """
@@ -209,23 +215,30 @@ def write_marts(
     conn: duckdb.DuckDBPyConnection,
     marts: dict[str, pl.DataFrame],
     *,
-    inputs: Mapping[str, str] | None = None,
+    costs: CostDays | None = None,
     periods: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
-    columns, all in one transaction (a failure leaves the previous marts). A keyed mart that
-    exists in its contract shape gets only its changed rows (:func:`pipelines.mart_rows.
-    replace_mart`); any other is created again and filled. Each written mart's fingerprint in
-    ``inputs`` (:func:`pipelines.marts.kept.mart_inputs`) is stored with it, so a later run
-    with the same inputs may keep it; one written without is never kept. So are
-    ``marts.dora_metrics``'s period digests (``periods``, from :func:`models.marts.build_marts`),
-    so that a later run reuses the periods whose inputs are unchanged; and then only its
-    recomputed periods are written (:func:`pipelines.marts.kept.write_changed_periods`)."""
+    columns, all in one transaction (a failure leaves the previous marts); returns the rows
+    each holds. A keyed mart that exists in its contract shape gets only its changed rows
+    (:func:`pipelines.mart_rows.replace_mart`); any other is created again and filled.
+
+    ``marts.costs``'s days' digests (``costs``, :func:`pipelines.marts.kept.cost_days`) are
+    stored with it, so that a later run computes only the days whose inputs changed; one
+    written without is computed whole next time. If ``costs`` says which days were computed,
+    its frame holds only their rows, which replace the table's of those days
+    (:func:`pipelines.marts.kept.write_changed_days`). So are ``marts.dora_metrics``'s period
+    digests (``periods``, from :func:`models.marts.build_marts`), so that a later run reuses
+    the periods whose inputs are unchanged; and then only its recomputed periods are written
+    (:func:`pipelines.marts.kept.write_changed_periods`)."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
         for name, frame in marts.items():
             counts[name] = frame.height
+            if name == "costs" and costs is not None and costs.computed is not None:
+                counts[name] = write_changed_days(conn, frame, costs)
+                continue
             if (
                 name == "dora_metrics"
                 and periods is not None
@@ -235,7 +248,7 @@ def write_marts(
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
             replace_mart(conn, name, source="paved_frame")
             conn.unregister("paved_frame")
-        record_inputs(conn, set(marts), dict(inputs or {}))
+        record_cost_days(conn, set(marts), costs.digests if costs is not None else None)
         record_periods(conn, set(marts), periods)
     return counts
 
