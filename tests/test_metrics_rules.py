@@ -1186,6 +1186,25 @@ def test_tiers_name_their_report_year_over_the_trailing_window() -> None:
     assert found.schema == pl.Schema(mart_schema("dora_tiers"))
 
 
+def test_deployment_frequency_is_the_exact_quotient_of_deployments_by_window_days() -> None:
+    as_of, n = date(2024, 3, 31), 5  # 5 * (1 / 90) is one ulp below 5 / 90
+    assert n * (1 / 90) != n / 90
+    deployments = scored_deployments(
+        [
+            dep(f"argocd:u1:{i}", f"{as_of - timedelta(days=i)} 10:00", service=CART)
+            for i in range(n)
+        ]
+    )
+    found = dora_tiers(
+        deployments, mart_changes([]), mart_incidents([]), SERVICES, as_of=as_of
+    ).filter(
+        (pl.col("scope_id") == CART)
+        & (pl.col("metric") == "deployment_frequency")
+        & (pl.col("report_year") == 0)
+    )
+    assert found.get_column("value").to_list() == [n / 90]
+
+
 def test_benchmarks_are_rows_per_report_year_metric_and_level() -> None:
     rows = benchmarks()
     assert rows.schema == pl.Schema(mart_schema("benchmarks"))
