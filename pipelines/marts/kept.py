@@ -2,9 +2,10 @@
 
 A run recomputes the marts over the whole history, though a day changes little of them.
 ``marts.costs`` reads the cost rows of the history's window (11 M FOCUS rows at the enterprise
-scale) and the catalog's services and teams; a day adds or changes the cost rows of a day or
-two (OpenCost's allocations of the day before), and reading and summing all of them is ~2 s of
-each daily run. A day's rows of the mart depend only on that day's cost rows and the catalog.
+scale) and the catalog's services and teams; a source adds a day of cost rows each day
+(OpenCost's allocations of the day before, a FOCUS export's new day), and reading and summing
+all of them is ~2 s of a daily run. A day's rows of the mart depend only on that day's cost
+rows and the catalog.
 
 So the mart is written with a digest of each UTC day's inputs (``staging.paved_cost_days``, in
 the marts' transaction, by :func:`pipelines.marts.warehouse.write_marts`), and a run computes
@@ -221,6 +222,9 @@ def record_cost_days(
     and store ``digests``, those its rows were computed from, if given."""
     if "costs" not in written:
         return
+    # The whole mart's fingerprint that the days' digests replaced, in a warehouse written
+    # before them: nothing reads it any more.
+    conn.execute("DROP TABLE IF EXISTS staging.paved_mart_inputs")
     if has_table(conn, "staging", "paved_cost_days"):
         conn.execute("DELETE FROM staging.paved_cost_days")
     if digests is not None:
