@@ -296,6 +296,10 @@ def costs_window(o: MartOptions) -> tuple[datetime, datetime]:
     return o.history_start, o.as_of
 
 
+DAYS_READ_APART = 31
+"""Up to how many days of ``marts.costs`` are computed from their own cost rows only."""
+
+
 def _costs(
     read: Reader,
     services: pl.DataFrame,
@@ -303,7 +307,13 @@ def _costs(
     o: MartOptions,
     days: Collection[date] | None,
 ) -> pl.DataFrame:
-    """``marts.costs``, of the UTC ``days`` only if given (their cost rows alone are read)."""
+    """``marts.costs``, of the UTC ``days`` only if given: their cost rows alone are read, or,
+    for more than :data:`DAYS_READ_APART` days, all of them and the other days' sums left out
+    (a query of a thousand day ranges would cost more than the rows it spares)."""
     start, end = costs_window(o)
-    rows = read(cost_rows(None if days is None else sorted(days)))
-    return costs(rows, services, teams, start=start, end=end)
+    apart = days is not None and len(days) <= DAYS_READ_APART
+    rows = read(cost_rows(sorted(days) if apart and days is not None else None))
+    spend = costs(rows, services, teams, start=start, end=end)
+    if days is None or apart:
+        return spend
+    return spend.filter(pl.col("date").is_in(pl.Series(sorted(days), dtype=pl.Date).implode()))

@@ -24,7 +24,7 @@ import pytest
 from marts_harness import Built
 from polars.testing import assert_frame_equal
 
-from models.marts import MartOptions, build_marts
+from models.marts import DAYS_READ_APART, MartOptions, build_marts
 from pipelines.marts.kept import CostDays, costs_code, dora_code, previous_cost_days, walk_code
 from pipelines.marts.warehouse import read_staging, write_marts
 
@@ -217,6 +217,9 @@ def test_build_marts_computes_the_costs_of_the_days_asked_for(
     assert_frame_equal(some, whole.filter(pl.col("date").is_in(asked)))
     none = build_marts(read_staging(small_warehouse), options, cost_days=[])["costs"]
     assert none.is_empty() and none.schema == whole.schema
+    many = days[: DAYS_READ_APART + 1]  # read whole, the other days left out
+    more = build_marts(read_staging(small_warehouse), options, cost_days=many)["costs"]
+    assert_frame_equal(more, whole.filter(pl.col("date").is_in(many)))
 
 
 def test_the_code_fingerprints_are_the_same_in_another_process() -> None:

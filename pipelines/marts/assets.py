@@ -163,11 +163,11 @@ def marts(
             "window": window,
             "elapsed_s": elapsed,
         }
-        if name == "costs":
+        days = previous.costs
+        if name == "costs" and days.digests is not None:
             # Days whose inputs changed since the last run, computed again (the table kept
             # the others' rows), of the days with cost rows.
-            days = previous.costs
-            every = days.digests.height if days.digests is not None else None
+            every = days.digests.height
             metadata["days_computed"] = len(days.computed) if days.computed is not None else every
             metadata["days"] = every
         if name == "dora_metrics":
