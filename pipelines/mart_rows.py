@@ -5,7 +5,8 @@ For a mart keyed by a primary key, :func:`replace_mart` deletes the rows whose k
 whose content changed and inserts the new and changed ones (:func:`write_changed_rows`),
 instead of writing the whole table again: at the enterprise scale, with 25 k of 1.85 M changes
 differing, ``marts.changes`` in 0.6 s instead of 2.7 s. The warehouse's marts and the published
-snapshot are both written so.
+snapshot are both written so. A mart without a key is written again whole, unless its table
+holds the same rows already (the same count and sum of row hashes, :func:`same_rows`).
 
 Rows are compared by their key and a 64-bit hash of all their columns, each cast to the
 contract's type first (a hash depends on the type: ``10.0`` as a FLOAT and as a DOUBLE hash
@@ -25,10 +26,15 @@ from models.schema import MARTS, column_type, create_table_sql, primary_key
 def replace_mart(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> None:
     """Make ``marts.<table>`` of the current database hold exactly the rows of ``source`` in
     the contract's shape: only the changed rows of a keyed mart whose table exists in that
-    shape, else the table created again and filled. Run it inside the caller's transaction."""
-    if primary_key(table) and has_contract_shape(conn, table):
-        write_changed_rows(conn, table, source=source)
-        return
+    shape; nothing for a mart without a key whose table holds the same rows already
+    (:func:`same_rows`); else the table created again and filled. Run it inside the caller's
+    transaction."""
+    if has_contract_shape(conn, table):
+        if primary_key(table):
+            write_changed_rows(conn, table, source=source)
+            return
+        if same_rows(conn, table, source=source):
+            return
     names = ", ".join(f'"{c}"' for c in MARTS[table])
     conn.execute(create_table_sql(table))
     conn.execute(f"INSERT INTO marts.{table} ({names}) SELECT {names} FROM {source}")
@@ -55,6 +61,25 @@ def has_contract_shape(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     return found == expected
 
 
+def _hashed(table: str) -> str:
+    """A 64-bit hash of a row of ``marts.<table>``: of all its columns, each cast to the
+    contract's type first (a hash depends on the type)."""
+    cast = ", ".join(f'CAST("{c}" AS {column_type(table, c)})' for c in MARTS[table])
+    return f"hash({cast})"
+
+
+def same_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> bool:
+    """Whether ``marts.<table>`` (in the contract's shape) holds the same rows as ``source``:
+    the same count and the same sum of row hashes (:func:`_hashed`; a difference goes unseen
+    only if the sums collide, odds 2^-64). Reading both is far cheaper than writing the table
+    again: at the enterprise scale, ``marts.costs``' 2.4 M rows, unchanged on most days, in the
+    published snapshot."""
+    digest = f"SELECT count(*), sum({_hashed(table)}::HUGEINT) FROM "
+    held = conn.execute(digest + f"marts.{table}").fetchall()
+    given = conn.execute(digest + source).fetchall()
+    return held == given
+
+
 def write_changed_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> int:
     """Make ``marts.<table>`` (in the contract's shape, keyed by its primary key) hold
     exactly the rows of ``source`` (a relation with at least the contract's columns, unique by
@@ -64,13 +89,12 @@ def write_changed_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: s
     if key is None:
         raise ValueError(f"marts.{table} has no one-column primary key to compare rows by")
     columns = list(MARTS[table])
-    cast = ", ".join(f'CAST("{c}" AS {column_type(table, c)})' for c in columns)
     conn.execute(
-        f'CREATE OR REPLACE TEMP TABLE paved_old AS SELECT "{key}" AS k, hash({cast}) AS h '
+        f'CREATE OR REPLACE TEMP TABLE paved_old AS SELECT "{key}" AS k, {_hashed(table)} AS h '
         f"FROM {target}"
     )
     conn.execute(
-        f'CREATE OR REPLACE TEMP TABLE paved_new AS SELECT "{key}" AS k, hash({cast}) AS h '
+        f'CREATE OR REPLACE TEMP TABLE paved_new AS SELECT "{key}" AS k, {_hashed(table)} AS h '
         f"FROM {source}"
     )
     conn.execute(

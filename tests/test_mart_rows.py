@@ -4,7 +4,9 @@ Pinned down here: a rewrite deletes the stale rows and inserts only the new and 
 leaving the table equal to the frame (as a whole write would); rows equal in value but handed
 over in another type (a FLOAT for a DOUBLE column) count as unchanged; a table of another
 shape than the contract's is written whole, in the contract's shape; a key given twice fails
-the write (and leaves the previous rows), as a whole write would.
+the write (and leaves the previous rows), as a whole write would. A mart without a key is left
+as it is when given the same rows (in any order, in other types of equal value), and written
+whole when a row differs.
 """
 
 from __future__ import annotations
@@ -127,3 +129,42 @@ def test_a_key_given_twice_is_an_error_as_in_a_whole_write_never_a_quiet_drop() 
     with pytest.raises(ValueError, match=r"3 rows given, 2 held"):
         write_marts(conn, {"changes": twice})
     assert table_rows(conn, "changes") == frame_rows(changes(("c1", 10.0), ("c2", 20.0)), "changes")
+
+
+def benchmark_rows(values: list[float]) -> pl.DataFrame:
+    """``marts.benchmarks`` (a mart without a key) rows, one per value."""
+    schema = mart_schema("benchmarks")
+    frame = pl.DataFrame(
+        {
+            "report_year": [2024] * len(values),
+            "metric": [f"m{i}" for i in range(len(values))],
+            "level": ["elite"] * len(values),
+            "lower": values,
+        }
+    )
+    return frame.with_columns(
+        [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns]
+    ).select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def test_a_mart_without_a_key_given_the_same_rows_is_left_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = duckdb.connect()
+    write_marts(conn, {"benchmarks": benchmark_rows([1.0, 2.0, 3.0])})
+    created: list[str] = []
+    create = pipelines.mart_rows.create_table_sql
+
+    def counting(table: str, **kwargs: object) -> str:
+        if not kwargs.get("temporary"):  # not the shape check's temporary table
+            created.append(table)
+        return create(table, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipelines.mart_rows, "create_table_sql", counting)
+    same = benchmark_rows([1.0, 2.0, 3.0]).reverse()
+    write_marts(conn, {"benchmarks": same})
+    assert created == []
+    changed = benchmark_rows([1.0, 2.0, 4.0])
+    write_marts(conn, {"benchmarks": changed})
+    assert created == ["benchmarks"]
+    assert table_rows(conn, "benchmarks") == frame_rows(changed, "benchmarks")
