@@ -236,7 +236,7 @@ def record_cost_days(
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int:
-    """The rows ``marts.<name>`` holds (a kept mart's count, for its run's metadata)."""
+    """The rows ``marts.<name>`` holds (after a write by days, for the run's metadata)."""
     return conn.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
 
 
