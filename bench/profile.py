@@ -102,13 +102,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts = build_marts(
-            read_staging(conn),
-            options,
-            cost_days=previous.costs.computed,
-            periods=previous.periods,
-            walk=previous.walk,
-        )
+        marts = previous.build(read_staging(conn), options)
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
     with phase("data_quality + rejected_records"):

@@ -23,7 +23,7 @@ from datetime import time as clock
 
 import dagster as dg
 
-from models.marts import DORA_PERIODS, DROPPED_LINKS, MartOptions, build_marts
+from models.marts import DORA_PERIODS, DROPPED_LINKS, MartOptions
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
@@ -137,13 +137,7 @@ def marts(
         # The days of marts.costs and periods of marts.dora_metrics whose inputs did not
         # change since they were written are kept as they are.
         previous = previous_marts(conn, options)
-        frames = build_marts(
-            read_staging(conn),
-            options,
-            cost_days=previous.costs.computed,
-            periods=previous.periods,
-            walk=previous.walk,
-        )
+        frames = previous.build(read_staging(conn), options)
         periods = frames.pop(DORA_PERIODS)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())

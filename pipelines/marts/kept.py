@@ -40,8 +40,8 @@ from functools import cache
 import duckdb
 import polars as pl
 
-from models.mart_reads import walk_key
-from models.marts import MartOptions, costs_window
+from models.mart_reads import Reader, walk_key
+from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
 from models.metrics.frames import empty, mart_schema
 from models.metrics.walk import StoredWalk, WalkState
@@ -191,6 +191,47 @@ def previous_cost_days(conn: duckdb.DuckDBPyConnection, options: MartOptions) ->
     return CostDays(digests, days_to_compute(conn, digests))
 
 
+def _write_parts(
+    conn: duckdb.DuckDBPyConnection, mart: str, kept: pl.DataFrame, frame: pl.DataFrame
+) -> int:
+    """Within the marts' write: delete the rows of ``marts.<mart>`` that match no row of
+    ``kept`` (its columns are the mart's, e.g. the days or periods whose rows stay), insert
+    ``frame``'s rows; the rows the table then holds."""
+    match = " AND ".join(f'k."{c}" = m."{c}"' for c in kept.columns)
+    names = ", ".join(f'"{c}"' for c in MARTS[mart])
+    conn.register("paved_kept", kept.to_arrow())
+    conn.register("paved_frame", frame.select(list(MARTS[mart])).to_arrow())
+    try:
+        conn.execute(
+            f"DELETE FROM marts.{mart} m WHERE NOT EXISTS "
+            f"(SELECT 1 FROM paved_kept k WHERE {match})"
+        )
+        conn.execute(f"INSERT INTO marts.{mart} ({names}) SELECT {names} FROM paved_frame")
+    finally:
+        conn.unregister("paved_kept")
+        conn.unregister("paved_frame")
+    return row_count(conn, mart)
+
+
+def _store_digests(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    ddl: str,
+    digests: pl.DataFrame | None,
+    schema: dict[str, pl.DataType],
+) -> None:
+    """Within the marts' write: forget the digests ``staging.<table>`` holds and store
+    ``digests`` (``schema``'s columns), if given."""
+    if has_table(conn, "staging", table):
+        conn.execute(f"DELETE FROM staging.{table}")
+    if digests is not None:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        conn.execute(ddl)
+        conn.register("paved_digests", digests.select(list(schema)).to_arrow())
+        conn.execute(f"INSERT INTO staging.{table} SELECT * FROM paved_digests")
+        conn.unregister("paved_digests")
+
+
 def write_changed_days(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, days: CostDays) -> int:
     """Within the marts' write: make ``marts.costs`` hold the rows of every day of
     ``days.digests``, given ``frame``, the rows of the ``days.computed`` days: the table's rows
@@ -199,20 +240,8 @@ def write_changed_days(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, day
     table then holds."""
     if days.digests is None or days.computed is None:
         raise ValueError("marts.costs by day needs the days' digests and those computed")
-    kept = days.digests.filter(~pl.col("day").is_in(days.computed)).select("day")
-    names = ", ".join(f'"{c}"' for c in MARTS["costs"])
-    conn.register("paved_kept_days", kept.to_arrow())
-    conn.register("paved_frame", frame.select(list(MARTS["costs"])).to_arrow())
-    try:
-        conn.execute(
-            "DELETE FROM marts.costs c WHERE NOT EXISTS "
-            "(SELECT 1 FROM paved_kept_days k WHERE k.day = c.date)"
-        )
-        conn.execute(f"INSERT INTO marts.costs ({names}) SELECT {names} FROM paved_frame")
-    finally:
-        conn.unregister("paved_kept_days")
-        conn.unregister("paved_frame")
-    return row_count(conn, "costs")
+    kept = days.digests.filter(~pl.col("day").is_in(days.computed)).select(date="day")
+    return _write_parts(conn, "costs", kept, frame)
 
 
 def record_cost_days(
@@ -225,14 +254,7 @@ def record_cost_days(
     # The whole mart's fingerprint that the days' digests replaced, in a warehouse written
     # before them: nothing reads it any more.
     conn.execute("DROP TABLE IF EXISTS staging.paved_mart_inputs")
-    if has_table(conn, "staging", "paved_cost_days"):
-        conn.execute("DELETE FROM staging.paved_cost_days")
-    if digests is not None:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-        conn.execute(COST_DAYS_DDL)
-        conn.register("paved_digests", digests.select(list(COST_DAYS)).to_arrow())
-        conn.execute("INSERT INTO staging.paved_cost_days SELECT * FROM paved_digests")
-        conn.unregister("paved_digests")
+    _store_digests(conn, "paved_cost_days", COST_DAYS_DDL, digests, COST_DAYS)
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -282,18 +304,8 @@ def write_changed_periods(
         return False
     key = ["grain", "period_start"]
     fresh = frame.join(periods.filter("recomputed").select(key), on=key, how="semi")
-    names = ", ".join(f'"{c}"' for c in MARTS["dora_metrics"])
-    conn.register("paved_kept", periods.filter(~pl.col("recomputed")).select(key).to_arrow())
-    conn.register("paved_frame", fresh.select(list(MARTS["dora_metrics"])).to_arrow())
-    conn.execute(
-        "DELETE FROM marts.dora_metrics m WHERE NOT EXISTS (SELECT 1 FROM paved_kept k "
-        "WHERE k.grain = m.grain AND k.period_start = m.period_start)"
-    )
-    conn.execute(f"INSERT INTO marts.dora_metrics ({names}) SELECT {names} FROM paved_frame")
-    after = conn.execute("SELECT count(*) FROM marts.dora_metrics").fetchall()[0][0]
-    conn.unregister("paved_kept")
-    conn.unregister("paved_frame")
-    return after == frame.height
+    kept = periods.filter(~pl.col("recomputed")).select(key)
+    return _write_parts(conn, "dora_metrics", kept, fresh) == frame.height
 
 
 def record_periods(
@@ -303,14 +315,7 @@ def record_periods(
     period digests and store ``digests``, those it was computed from, if given."""
     if "dora_metrics" not in written:
         return
-    if has_table(conn, "staging", "paved_dora_periods"):
-        conn.execute("DELETE FROM staging.paved_dora_periods")
-    if digests is not None:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-        conn.execute(DORA_PERIODS_DDL)
-        conn.register("paved_digests", digests.select(list(PERIOD_DIGESTS)).to_arrow())
-        conn.execute("INSERT INTO staging.paved_dora_periods SELECT * FROM paved_digests")
-        conn.unregister("paved_digests")
+    _store_digests(conn, "paved_dora_periods", DORA_PERIODS_DDL, digests, PERIOD_DIGESTS)
 
 
 @dataclass
@@ -390,6 +395,12 @@ class Previous:
     periods: StoredPeriods
     walk: StoredWalk
     walk_keeper: WalkKeeper
+
+    def build(self, read: Reader, options: MartOptions) -> dict[str, pl.DataFrame]:
+        """:func:`models.marts.build_marts` reusing all of this."""
+        return build_marts(
+            read, options, cost_days=self.costs.computed, periods=self.periods, walk=self.walk
+        )
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
