@@ -109,7 +109,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, costs=previous.costs, periods=periods)
+        write_marts(conn, marts, costs=previous.costs, periods=periods, changes=previous.changes)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

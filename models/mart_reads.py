@@ -39,7 +39,8 @@ def table(name: str, *columns: str) -> str:
     return f"SELECT {', '.join(columns) or '*'} FROM staging.{name}"
 
 
-_COPY_KEY = f"hash(author_email, message) AS {COPY_KEY}"
+COPY_KEY_SQL = f"hash(author_email, message) AS {COPY_KEY}"
+"""The :data:`models.metrics.changes.COPY_KEY` of a commit row, as the reads below select it."""
 
 COMMITS = (
     "SELECT repo, sha, CASE WHEN contains(message, "
@@ -51,10 +52,10 @@ elsewhere): what revision resolution, the prehistory reverts and the revert rule
 COMMIT_GRAPH = table("commits", "repo", "sha", "parents")
 """The commit graph the ancestry walk indexes."""
 
-PUSHES = f"SELECT repo, sha, author_date, committer_date, {_COPY_KEY} FROM staging.commits"
+PUSHES = f"SELECT repo, sha, author_date, committer_date, {COPY_KEY_SQL} FROM staging.commits"
 """The default-branch commits as candidate direct pushes."""
 
-PR_COMMITS = f"SELECT repo, number, sha, author_date, {_COPY_KEY} FROM staging.pr_commits"
+PR_COMMITS = f"SELECT repo, number, sha, author_date, {COPY_KEY_SQL} FROM staging.pr_commits"
 """The commits each PR lists: its start, and what its rebased copies look like."""
 
 PULL_REQUESTS = table("pull_requests", *(f'"{c}"' for c in PULL_REQUEST_SHAPE))

@@ -45,6 +45,7 @@ from models.metrics import (
     satisfaction,
     to_mart,
 )
+from models.metrics.changes import ChangeDelta, changes_by_delta
 from models.metrics.deployments import (
     collapse_self_heal,
     order_keys,
@@ -158,6 +159,7 @@ def build_marts(
     cost_days: Collection[date] | None = None,
     periods: StoredPeriods | None = None,
     walk: StoredWalk | None = None,
+    change_delta: ChangeDelta | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
     gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
@@ -167,21 +169,22 @@ def build_marts(
     reuses the rows of ``periods`` whose inputs did not change
     (:func:`models.metrics.dora.dora_metrics_reusing`); the first-ship walk continues the
     stored one where that is exact (``walk``, :mod:`models.metrics.walk`), and hands what it
-    leaves for the next run's to ``walk.keep`` as soon as it is done."""
+    leaves for the next run's to ``walk.keep`` as soon as it is done. The change rows are
+    computed again only where ``change_delta`` says (:func:`models.metrics.changes.
+    changes_by_delta`), if given."""
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
-    pulls = read(PULL_REQUESTS)
-    chg = changes(
-        read(PUSHES).filter(pl.col("committer_date") <= o.as_of),
-        pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
-        read(PR_COMMITS),
-        history_start=o.history_start,
-    )
+    if change_delta is None:
+        chg = _changes(read(PUSHES), read(PULL_REQUESTS), read(PR_COMMITS), o)
+    else:
+        d = change_delta
+        computed = _changes(d.commits, d.pull_requests, d.pr_commits, o)
+        chg = changes_by_delta(d, computed, history_start=o.history_start)
+        del d, computed
     # Frames held across later steps are compacted (frames.compacted): 2 M changes would
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
-    del pulls
     spend = _costs(read, services, teams, o, cost_days)
     history = read(ARGOCD_HISTORY)
     envs = environments(
@@ -288,6 +291,19 @@ def build_marts(
         DROPPED_LINKS: dropped,
         DORA_PERIODS: digests,
     }
+
+
+def _changes(
+    commits: pl.DataFrame, pulls: pl.DataFrame, pr_commits: pl.DataFrame, o: MartOptions
+) -> pl.DataFrame:
+    """:func:`models.metrics.changes` as of the run's clock: the commits and merges after it
+    are not there yet."""
+    return changes(
+        commits.filter(pl.col("committer_date") <= o.as_of),
+        pulls.filter(pl.col("merged_at").is_null() | (pl.col("merged_at") <= o.as_of)),
+        pr_commits,
+        history_start=o.history_start,
+    )
 
 
 def costs_window(o: MartOptions) -> tuple[datetime, datetime]:

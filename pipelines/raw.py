@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from connectors.items import Item, Rejection
 from connectors.payloads import encode
+from models.staging.common import sql_literal
 from models.tables import has_column
 from pipelines.raw_writer import Writer
 
@@ -167,6 +168,22 @@ def ensure_object_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
         )
         conn.execute(f"DROP TABLE raw.{table}")
         conn.execute(f"ALTER TABLE raw.{rekeyed} RENAME TO {table}")
+
+
+# The run that last wrote a raw row ('' for none: NOT IN over a NULL would select nothing).
+RUN = "coalesce(run_id, '')"
+
+
+def written_by(runs: list[str]) -> str:
+    """The condition on a raw row that one of ``runs`` wrote it ('' for none): the run ids
+    as literals, which DuckDB checks in the scan itself, reading the other columns (the
+    payload) only of the rows that pass; a subquery, or a function around ``run_id``, would
+    make it read every row's (the enterprise world's commits: 1.24 s against 0.04 s)."""
+    ids = [run for run in runs if run]
+    clauses = [f"run_id IN ({', '.join(sql_literal(run) for run in ids)})"] if ids else []
+    if "" in runs:
+        clauses.append("run_id IS NULL")
+    return " OR ".join(clauses)
 
 
 def write_objects(

@@ -4,17 +4,19 @@ schedule would have, materialising staging and marts, and comparing marts with t
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 from pydantic import AliasChoices
 
@@ -23,6 +25,7 @@ from models.settings import Settings
 from pipelines.definitions import RAW_ASSETS
 from pipelines.demo import daily_polls, replay_argocd
 from pipelines.marts import assets as MART_ASSETS
+from pipelines.raw import transaction, write_objects
 from pipelines.resources import PavedResource
 from pipelines.run import QUIET
 from sandbox.servers import Sandbox
@@ -193,3 +196,23 @@ def expected_and_got(
     got = {joined(keys, r): r for r in frame.iter_rows(named=True)}
     expected = {joined(keys, i): {c: getattr(i, c) for c in columns} for i in items}
     return expected, got, columns
+
+
+def later_run(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[tuple[str, str, Any]],
+    run_id: str = "a-later-run",
+) -> None:
+    """Write ``rows`` (key, scope, payload) to ``raw.<table>`` as a later ingestion run
+    ``run_id`` would."""
+    batch = pa.table(
+        {
+            "key": [key for key, _, _ in rows],
+            "scope": [scope for _, scope, _ in rows],
+            "payload": [json.dumps(payload) for _, _, payload in rows],
+            "unmapped_reason": pa.array([None] * len(rows), pa.string()),
+        }
+    )
+    with transaction(conn):
+        write_objects(conn, table, batch, extracted_at=datetime.now(UTC), run_id=run_id)

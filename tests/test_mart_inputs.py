@@ -25,7 +25,8 @@ from marts_harness import Built
 from polars.testing import assert_frame_equal
 
 from models.marts import DAYS_READ_APART, MartOptions, build_marts
-from pipelines.marts.kept import CostDays, costs_code, dora_code, previous_cost_days, walk_code
+from pipelines.marts.code import costs_code, dora_code, walk_code
+from pipelines.marts.kept import CostDays, previous_cost_days
 from pipelines.marts.warehouse import read_staging, write_marts
 
 KEY = ["date", "service", "team", "currency"]
@@ -227,7 +228,7 @@ def test_the_code_fingerprints_are_the_same_in_another_process() -> None:
     # address in memory) would have every run compute everything again.
     here = [costs_code(), dora_code(), walk_code()]
     script = (
-        "from pipelines.marts.kept import costs_code, dora_code, walk_code; "
+        "from pipelines.marts.code import costs_code, dora_code, walk_code; "
         "print(costs_code(), dora_code(), walk_code())"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

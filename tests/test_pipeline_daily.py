@@ -6,7 +6,8 @@ whatever it skips or reuses from the previous run) leaves every staging table an
 with exactly the content (hash of its sorted rows) that staging and marts built from scratch
 give over the raw layer that run left. The day really brings new data, so a run that kept
 yesterday's tables would fail; and the daily run continues yesterday's first-ship walk
-(models.metrics.walk) rather than walking every deployment again.
+(models.metrics.walk) rather than walking every deployment again, and computes only the change
+rows the day's new rows can touch (pipelines.marts.change_delta).
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ def staging_digest(home: Path) -> dict[str, str]:
         }
 
 
-def deployment_metadata(result: dg.ExecuteInProcessResult, key: str) -> int:
-    """A number the run's ``marts.deployments`` materialisation carries."""
+def mart_metadata(result: dg.ExecuteInProcessResult, mart: str) -> dict[str, object]:
+    """What the run's ``marts.<mart>`` materialisation carries."""
     [event] = [
         event
         for event in result.get_asset_materialization_events()
-        if event.asset_key is not None and event.asset_key.path == ["marts", "deployments"]
+        if event.asset_key is not None and event.asset_key.path == ["marts", mart]
     ]
-    return int(str(event.materialization.metadata[key].value))
+    return {key: value.value for key, value in event.materialization.metadata.items()}
 
 
 def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
@@ -68,8 +69,12 @@ def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
         assert materialize(scratch, LAYERS, window_to=to).success
         rebuilt = (staging_digest(scratch), marts_digest(scratch))
 
-    walked = deployment_metadata(daily, "deployments_walked")
-    assert 0 < walked < deployment_metadata(daily, "rows"), "the walk went on from yesterday's"
+    deployments, changes = mart_metadata(daily, "deployments"), mart_metadata(daily, "changes")
+    walked = int(str(deployments["deployments_walked"]))
+    assert 0 < walked < int(str(deployments["rows"])), "the walk went on from yesterday's"
+    assert "computed_whole" not in changes, changes
+    computed = int(str(changes["rows_computed"]))
+    assert 0 < computed < int(str(changes["rows"])), "the changes were computed by delta"
     changed = {t for t in STAGING_TABLES if after_daily[0][t] != yesterday[0][t]}
     assert {"commits", "pull_requests", "argocd_history"} <= changed, "the day brings new data"
     assert after_daily[1]["changes"] != yesterday[1]["changes"]

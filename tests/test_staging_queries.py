@@ -14,20 +14,18 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import pytest
-from marts_harness import Built
+from marts_harness import Built, later_run
 
 from models.staging import Query, stage, staged
 from models.staging.common import ROW_KEY
-from pipelines.marts.warehouse import _fingerprint, _written_by, write_staging
-from pipelines.raw import OBJECT_DDL, open_warehouse, transaction, write_objects
+from pipelines.marts.warehouse import _fingerprint, write_staging
+from pipelines.raw import OBJECT_DDL, open_warehouse, written_by
 
 # The big tables at the enterprise scale: each must stay a query.
 BIG = {
@@ -123,22 +121,6 @@ def test_cost_tags_are_the_json_text_of_the_tags_string_or_map(tags: Any, expect
 ROW_BY_ROW = {"commits", "pull_requests", "pr_commits", "argocd_history", "cost_rows"}
 
 
-def _later_run(
-    conn: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[str, str, Any]]
-) -> None:
-    """Write ``rows`` (key, scope, payload) to ``raw.<table>`` as a later ingestion run would."""
-    batch = pa.table(
-        {
-            "key": [key for key, _, _ in rows],
-            "scope": [scope for _, scope, _ in rows],
-            "payload": [json.dumps(payload) for _, _, payload in rows],
-            "unmapped_reason": pa.array([None] * len(rows), pa.string()),
-        }
-    )
-    with transaction(conn):
-        write_objects(conn, table, batch, extracted_at=datetime.now(UTC), run_id="a-later-run")
-
-
 def _first_row(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[str, str, Any]:
     """The key, scope and parsed payload of ``raw.<table>``'s first row by key."""
     key, scope, payload = conn.execute(
@@ -168,13 +150,13 @@ def test_a_table_made_row_by_row_restages_only_new_runs_and_equals_a_whole_build
     changed = copy.deepcopy(payload)
     changed["commit"]["message"] = "Reworded after a force-push"
     new = payload | {"sha": "f" * 40}
-    _later_run(warehouse, "github_commits", [(key, scope, changed), ("f" * 40, scope, new)])
+    later_run(warehouse, "github_commits", [(key, scope, changed), ("f" * 40, scope, new)])
     key, scope, payload = _first_row(warehouse, "focus_rows")
-    _later_run(warehouse, "focus_rows", [(key + "-next", scope, payload)])
+    later_run(warehouse, "focus_rows", [(key + "-next", scope, payload)])
     # And an Argo CD app's next sync.
     key, scope, payload = _first_row(warehouse, "argocd_history")
     uid = key.split(":")[0]
-    _later_run(warehouse, "argocd_history", [(f"{uid}:9999", scope, payload | {"id": 9999})])
+    later_run(warehouse, "argocd_history", [(f"{uid}:9999", scope, payload | {"id": 9999})])
 
     written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
     built = {name: w.built for name, w in written_now.items()}
@@ -202,7 +184,7 @@ def test_a_table_made_row_by_row_is_built_whole_when_what_it_joins_changed(
     # A repository renamed: every commit of it has a new repo name, though no commit changed.
     key, scope, payload = _first_row(warehouse, "github_repositories")
     renamed = payload | {"full_name": "paved-sandbox/renamed"}
-    _later_run(warehouse, "github_repositories", [(key, scope, renamed)])
+    later_run(warehouse, "github_repositories", [(key, scope, renamed)])
     written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
     commits = written_now["commits"]
     assert commits.built == commits.rows > 0
@@ -219,7 +201,7 @@ def test_a_commit_written_again_moves_to_the_end_of_raw_and_of_staging(
     # table keeps a whole build's order; a list column (a commit's parents) included.
     key, scope, payload = _first_row(warehouse, "github_commits")
     changed = payload | {"parents": [{"sha": "e" * 40}]}
-    _later_run(warehouse, "github_commits", [(key, scope, changed)])
+    later_run(warehouse, "github_commits", [(key, scope, changed)])
     last = warehouse.execute(
         "SELECT key FROM raw.github_commits ORDER BY rowid DESC LIMIT 1"
     ).fetchall()
@@ -241,7 +223,7 @@ def test_the_rows_of_new_runs_are_selected_by_run_id_literals_null_for_no_run() 
     )
 
     def selected(runs: list[str]) -> list[str | None]:
-        where = _written_by(runs)
+        where = written_by(runs)
         return [r for (r,) in conn.execute(f"SELECT run_id FROM t WHERE {where}").fetchall()]
 
     assert selected(["b"]) == ["b"]

@@ -7,6 +7,7 @@ squash and rebase merges (the PR lists its own commits, whatever landed on the b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -119,6 +120,39 @@ def changes(
     )
     both = pl.concat([conform(prs, CHANGES), conform(pushes, CHANGES)], how="vertical")
     return both.sort("repo", "merged_at", "change_id")
+
+
+@dataclass(frozen=True)
+class ChangeDelta:
+    """What a run's change rows can differ in from those stored (the caller finds it:
+    :mod:`pipelines.marts.change_delta`). ``affected``: the ids of the rows to compute again;
+    ``commits``, ``pull_requests`` and ``pr_commits``: every input row that decides them (and
+    maybe more), in the shapes :func:`changes` takes; ``stored``: the stored rows
+    (:data:`models.metrics.frames.CHANGES` columns), of which the others are kept."""
+
+    stored: pl.DataFrame
+    commits: pl.DataFrame
+    pull_requests: pl.DataFrame
+    pr_commits: pl.DataFrame
+    affected: pl.Series
+
+
+def changes_by_delta(
+    delta: ChangeDelta, computed: pl.DataFrame, *, history_start: datetime
+) -> pl.DataFrame:
+    """The change rows: the ``delta``'s affected ones as ``computed`` (:func:`changes` over the
+    delta's inputs) has them, the other stored ones as they were, less those merged before
+    ``history_start``. Unsorted (:func:`lead_times` orders them)."""
+    stored = conform(delta.stored, CHANGES).filter(pl.col("merged_at") >= history_start)
+    ids = delta.affected.to_frame("change_id")
+    # Narrowed by hashes first: the text of 1.85 M ids is compared only for the few that may be.
+    maybe = maybe_in("change_id", delta.affected)
+    kept = pl.concat(
+        [stored.filter(~maybe), stored.filter(maybe).join(ids, on="change_id", how="anti")],
+        how="vertical",
+    )
+    fresh = computed.join(ids, on="change_id", how="semi")
+    return pl.concat([kept, fresh], how="vertical")
 
 
 def lead_times(

@@ -147,6 +147,7 @@ def marts(
             {k: v for k, v in frames.items() if k in wanted},
             costs=previous.costs,
             periods=periods,
+            changes=previous.changes,
         )
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
@@ -169,6 +170,13 @@ def marts(
             # were read back).
             metadata["periods_recomputed"] = periods.filter("recomputed").height
             metadata["periods"] = periods.height
+        if name == "changes":
+            # Change rows computed again, those new staging rows could touch (the others were
+            # read back), or all of them, and why.
+            delta = previous.changes.delta
+            metadata["rows_computed"] = counts[name] if delta is None else delta.affected.len()
+            if previous.changes.why:
+                metadata["computed_whole"] = previous.changes.why
         if name == "deployments":
             # Deployments the first-ship walk walked: all, or those from the first that differs
             # from the stored walk's.

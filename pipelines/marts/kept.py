@@ -30,12 +30,8 @@ changed, reading the others' rows back from the table (:func:`stored_periods`).
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 import duckdb
 import polars as pl
@@ -48,51 +44,9 @@ from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
+from pipelines.marts.change_delta import ChangeInputs, previous_changes
+from pipelines.marts.code import costs_code, dora_code, walk_code
 from pipelines.raw import transaction
-
-
-def _fingerprint(modules: Sequence[str], *texts: object) -> str:
-    """A sha256 of what computes something: the source of each module named in ``modules``
-    (any change there computes it again once), each of ``texts`` as text, and the versions
-    of the libraries that run it. Modules are named, not passed: ``models.metrics.costs``
-    as an attribute is the function the package re-exports under the module's name, whose
-    text holds its address in memory, different in each process."""
-    parts = [inspect.getsource(importlib.import_module(name)) for name in modules]
-    parts += [str(text) for text in texts]
-    parts.append(f"polars {pl.__version__} duckdb {duckdb.__version__}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-# Each computed on first use, not at import (they read the modules' source files).
-
-
-@cache
-def costs_code() -> str:
-    """What computes marts.costs: its metric function's module, the module that calls it, the
-    frame shapes, the reads (models.mart_reads.cost_rows) and the mart's columns."""
-    modules = ("models.metrics.costs", "models.marts", "models.metrics.frames", "models.mart_reads")
-    return _fingerprint(modules, MARTS["costs"])
-
-
-@cache
-def dora_code() -> str:
-    """What computes marts.dora_metrics from its inputs (the period digests hold the inputs)."""
-    return _fingerprint(("models.metrics.dora", "models.metrics.frames"), MARTS["dora_metrics"])
-
-
-@cache
-def walk_code() -> str:
-    """What the stored walk is computed with (the services' repos are added by walk_context)."""
-    return _fingerprint(
-        (
-            "models.metrics.walk",
-            "models.metrics.ancestry",
-            "models.metrics.deployments",
-            "models.metrics.frames",
-            "models.mart_reads",
-        )
-    )
-
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
 
@@ -389,21 +343,34 @@ def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
 class Previous:
     """What a marts run can reuse of the previous one: ``marts.costs``'s days (their digests
     now, to store with it, and those to compute), ``marts.dora_metrics``'s stored periods, the
-    stored walk and its keeper."""
+    stored walk and its keeper, and the change rows to compute again
+    (:mod:`pipelines.marts.change_delta`)."""
 
     costs: CostDays
     periods: StoredPeriods
     walk: StoredWalk
     walk_keeper: WalkKeeper
+    changes: ChangeInputs
 
     def build(self, read: Reader, options: MartOptions) -> dict[str, pl.DataFrame]:
         """:func:`models.marts.build_marts` reusing all of this."""
         return build_marts(
-            read, options, cost_days=self.costs.computed, periods=self.periods, walk=self.walk
+            read,
+            options,
+            cost_days=self.costs.computed,
+            periods=self.periods,
+            walk=self.walk,
+            change_delta=self.changes.delta,
         )
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
     """What the marts in ``conn`` let a run with ``options`` reuse."""
     walk, keeper = stored_walk(conn)
-    return Previous(previous_cost_days(conn, options), stored_periods(conn), walk, keeper)
+    return Previous(
+        previous_cost_days(conn, options),
+        stored_periods(conn),
+        walk,
+        keeper,
+        previous_changes(conn, options),
+    )
