@@ -73,7 +73,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     """Pass 1: the layers' code outside Dagster, over ``home``'s warehouse, as the assets run
     it: staging built and written table by table (the big tables by DuckDB, straight from raw),
     then the marts built over the staging reader (each read inside ``build_marts``)."""
-    from models.marts import DORA_PERIODS, DROPPED_LINKS, build_marts
+    from models.marts import CHANGES_COMPUTED, DORA_PERIODS, DROPPED_LINKS, build_marts
     from models.settings import Settings
     from models.staging import staged
     from pipelines.marts.assets import _salt, mart_options
@@ -105,11 +105,19 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         marts = previous.build(read_staging(conn), options)
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
+        computed = marts.pop(CHANGES_COMPUTED)
     with phase("data_quality + rejected_records"):
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(conn, marts, costs=previous.costs, periods=periods, changes=previous.changes)
+        write_marts(
+            conn,
+            marts,
+            costs=previous.costs,
+            periods=periods,
+            changes=previous.changes,
+            changes_computed=computed,
+        )
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

@@ -4,8 +4,9 @@
 reads, and handing the first-ship walk's state to the caller's ``walk.keep``) and returns one
 frame per ``marts`` table with exactly the columns of ``models.schema.MARTS``
 (``data_quality`` and ``rejected_records`` excepted: they come from the raw layer's run
-records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`) and
-``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`). ``marts.costs`` may come with
+records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`),
+``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`) and the change rows computed
+again (:data:`CHANGES_COMPUTED`). ``marts.costs`` may come with
 the rows of some days only, those the caller asks for (``cost_days``): it keeps the others.
 """
 
@@ -45,7 +46,7 @@ from models.metrics import (
     satisfaction,
     to_mart,
 )
-from models.metrics.changes import ChangeDelta, changes_by_delta
+from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_by_delta
 from models.metrics.deployments import (
     collapse_self_heal,
     order_keys,
@@ -56,7 +57,7 @@ from models.metrics.deployments import (
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA, reverts
-from models.metrics.frames import compacted, maybe_in
+from models.metrics.frames import compacted, empty, mart_schema, maybe_in
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
 from models.metrics.survey_choices import survey_choices
@@ -81,6 +82,11 @@ DROPPED_LINKS = "dropped_links"
 """The key of :func:`build_marts`'s frame of links left out (DROPPED), not a mart: the
 pipeline counts them in ``data_quality``'s notes."""
 
+
+CHANGES_COMPUTED = "changes_computed"
+"""The key of :func:`build_marts`'s frame of the ``marts.changes`` rows it computed again when
+given a ``change_delta`` (the others are the stored ones; empty without): the pipeline writes
+only those."""
 
 DORA_PERIODS = "dora_periods"
 """The key of :func:`build_marts`'s frame of ``marts.dora_metrics``'s period digests
@@ -175,13 +181,16 @@ def build_marts(
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
+    # By delta, the change rows computed again (`chg`) and the stored ones kept (`kept`); then
+    # the rows whose lead times were computed again (`computed`).
+    kept, computed = None, empty(mart_schema("changes"))
     if change_delta is None:
         chg = _changes(read(PUSHES), read(PULL_REQUESTS), read(PR_COMMITS), o)
     else:
         d = change_delta
-        computed = _changes(d.commits, d.pull_requests, d.pr_commits, o)
-        chg = changes_by_delta(d, computed, history_start=o.history_start)
-        del d, computed
+        rows = _changes(d.commits, d.pull_requests, d.pr_commits, o)
+        chg, kept = changes_by_delta(d, rows, history_start=o.history_start)
+        del d, rows
     # Frames held across later steps are compacted (frames.compacted): 2 M changes would
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
@@ -233,6 +242,7 @@ def build_marts(
     if walk is not None:
         walk.keep(walked.state)
     shipped, deps = walked.shipped, walked.deployments
+    walked_again = walked.state.ranked.get_column("deployment_id")
     del walked  # `shipped` is let go below
     commits = read(COMMITS)
     shipped = with_prehistory_commits(shipped, deps, commits, services)
@@ -240,7 +250,13 @@ def build_marts(
     # none in COMMITS): those few rows, not the 4 M shas, stay for them.
     revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
-    chg = lead_times(chg, shipped, deps, services)
+    if kept is None:
+        chg = lead_times(chg, shipped, deps, services)
+    else:
+        again = walked_again if change_delta is not None and change_delta.walk_kept else None
+        chg, computed = lead_times_by_delta(chg, kept, again, shipped, deps, services)
+        del kept
+    del walked_again
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
     inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
     reverting = reverts(shipped, revert_commits, services)
@@ -290,6 +306,7 @@ def build_marts(
         "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
         DROPPED_LINKS: dropped,
         DORA_PERIODS: digests,
+        CHANGES_COMPUTED: computed,
     }
 
 

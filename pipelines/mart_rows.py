@@ -80,18 +80,25 @@ def same_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> bo
     return held == given
 
 
-def write_changed_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> int:
+def write_changed_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, *, source: str, among: str | None = None
+) -> int:
     """Make ``marts.<table>`` (in the contract's shape, keyed by its primary key) hold
     exactly the rows of ``source`` (a relation with at least the contract's columns, unique by
     key): delete the stale rows, insert the new and changed ones. Returns how many rows were
-    inserted. Run it inside the caller's transaction."""
+    inserted. Run it inside the caller's transaction.
+
+    With ``among`` (a query of keys), only the table's rows of those keys are compared with
+    ``source``, which holds rows of those keys only: the caller knows the others stay as they
+    are, and checks the count itself."""
     key, target = primary_key(table), f"marts.{table}"
     if key is None:
         raise ValueError(f"marts.{table} has no one-column primary key to compare rows by")
     columns = list(MARTS[table])
+    old = target if among is None else f'{target} WHERE "{key}" IN ({among})'
     conn.execute(
         f'CREATE OR REPLACE TEMP TABLE paved_old AS SELECT "{key}" AS k, {_hashed(table)} AS h '
-        f"FROM {target}"
+        f"FROM {old}"
     )
     conn.execute(
         f'CREATE OR REPLACE TEMP TABLE paved_new AS SELECT "{key}" AS k, {_hashed(table)} AS h '
@@ -109,6 +116,8 @@ def write_changed_rows(conn: duckdb.DuckDBPyConnection, table: str, *, source: s
     ).fetchall()[0][0]
     conn.execute("DROP TABLE paved_old")
     conn.execute("DROP TABLE paved_new")
+    if among is not None:
+        return inserted
     # What a whole write would refuse (a key twice, a NULL key) the comparison could let by
     # quietly: the counts must agree.
     held = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]

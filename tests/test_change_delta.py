@@ -8,7 +8,9 @@ delta, or whole for the reason the rules give:
 
 - by delta: nothing new; the clock moving on (commits and merges entering the window); a new
   direct push; a pull request merged that lists, or merges, commits that were pushes, or
-  rebased copies of them; the history's start moving on;
+  rebased copies of them; the history's start moving on. Their lead times are kept but for
+  the rows the walk can have changed, or all computed again after a walk stored without its
+  marts (a failed write);
 - whole: a merged pull request rewritten with another merge commit; a listed commit rewritten
   with other content; the clock moving back; a service given a repo; a raw run staging has not
   staged; no stored state.
@@ -23,15 +25,17 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import duckdb
 import pytest
 from marts_harness import later_run
 from polars.testing import assert_frame_equal
 
-from models.marts import MartOptions, build_marts
+from models.marts import CHANGES_COMPUTED, MartOptions, build_marts
 from models.staging import staged
-from pipelines.marts.change_delta import ChangeInputs
+from pipelines.marts import warehouse
+from pipelines.marts.change_delta import ChangeInputs, write_computed_rows
 from pipelines.marts.kept import previous_marts
 from pipelines.marts.warehouse import read_staging, write_marts, write_staging
 
@@ -41,10 +45,25 @@ START = datetime(2000, 1, 1, tzinfo=UTC)
 
 def run(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> ChangeInputs:
     """A marts run's handling of ``marts.changes`` for ``options``; the table then holds
-    exactly what computing it whole gives."""
+    exactly what computing it whole gives, and was written by the rows computed again only if
+    they were computed by delta."""
     previous = previous_marts(conn, options)
     frames = previous.build(read_staging(conn), options)
-    write_marts(conn, {"changes": frames["changes"]}, changes=previous.changes)
+    computed = frames[CHANGES_COMPUTED]
+    written: list[bool] = []
+
+    def recorded(*args: Any) -> bool:
+        written.append(write_computed_rows(*args))
+        return written[-1]
+
+    with mock.patch.object(warehouse, "write_computed_rows", recorded):
+        write_marts(
+            conn,
+            {"changes": frames["changes"]},
+            changes=previous.changes,
+            changes_computed=computed,
+        )
+    assert written == [previous.changes.delta is not None]
     whole = build_marts(read_staging(conn), options)["changes"]
     held = conn.sql("SELECT * FROM marts.changes").pl()
     assert_frame_equal(
@@ -54,9 +73,11 @@ def run(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> ChangeInputs:
 
 
 def by_delta(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> int:
-    """A run that computes by delta: how many rows it computed again."""
+    """A run that computes by delta, keeping the lead times of the rows the walk did not walk
+    again: how many rows it computed again."""
     inputs = run(conn, options)
     assert inputs.delta is not None, inputs.why
+    assert inputs.delta.walk_kept
     return inputs.delta.affected.len()
 
 
@@ -292,6 +313,18 @@ def test_a_listed_commit_rewritten_with_other_content_is_computed_whole(
     number = change.rsplit(":", 1)[1]
     like = f"%#{number}:{'c' * 40}"
     rewritten_whole(small_warehouse, options, "github_pull_commits", like, reworded, push)
+
+
+def test_lead_times_are_computed_again_after_a_walk_stored_without_its_marts(
+    small_warehouse: duckdb.DuckDBPyConnection, options: MartOptions
+) -> None:
+    # A run stores its walk as soon as it is done; its marts' write then fails: the stored
+    # lead times did not come from the walk the next run continues.
+    later = MartOptions(history_start=START, as_of=options.as_of + timedelta(days=1))
+    previous_marts(small_warehouse, later).build(read_staging(small_warehouse), later)
+    inputs = run(small_warehouse, later)
+    assert inputs.delta is not None and not inputs.delta.walk_kept
+    assert by_delta(small_warehouse, later) == 0
 
 
 def test_the_clock_moving_back_is_computed_whole(

@@ -127,23 +127,25 @@ class ChangeDelta:
     """What a run's change rows can differ in from those stored (the caller finds it:
     :mod:`pipelines.marts.change_delta`). ``affected``: the ids of the rows to compute again;
     ``commits``, ``pull_requests`` and ``pr_commits``: every input row that decides them (and
-    maybe more), in the shapes :func:`changes` takes; ``stored``: the stored rows
-    (:data:`models.metrics.frames.CHANGES` columns), of which the others are kept."""
+    maybe more), in the shapes :func:`changes` takes; ``stored``: the stored ``marts.changes``
+    rows, of which the others are kept; ``walk_kept``: whether their lead times came from the
+    first-ship walk this run's continues (else all are computed again)."""
 
     stored: pl.DataFrame
     commits: pl.DataFrame
     pull_requests: pl.DataFrame
     pr_commits: pl.DataFrame
     affected: pl.Series
+    walk_kept: bool = False
 
 
 def changes_by_delta(
     delta: ChangeDelta, computed: pl.DataFrame, *, history_start: datetime
-) -> pl.DataFrame:
-    """The change rows: the ``delta``'s affected ones as ``computed`` (:func:`changes` over the
-    delta's inputs) has them, the other stored ones as they were, less those merged before
-    ``history_start``. Unsorted (:func:`lead_times` orders them)."""
-    stored = conform(delta.stored, CHANGES).filter(pl.col("merged_at") >= history_start)
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The change rows as ``(fresh, kept)``: the ``delta``'s affected ones as ``computed``
+    (:func:`changes` over the delta's inputs) has them, and the other stored rows (with their
+    lead times), less those merged before ``history_start``."""
+    stored = delta.stored.filter(pl.col("merged_at") >= history_start)
     ids = delta.affected.to_frame("change_id")
     # Narrowed by hashes first: the text of 1.85 M ids is compared only for the few that may be.
     maybe = maybe_in("change_id", delta.affected)
@@ -151,8 +153,40 @@ def changes_by_delta(
         [stored.filter(~maybe), stored.filter(maybe).join(ids, on="change_id", how="anti")],
         how="vertical",
     )
-    fresh = computed.join(ids, on="change_id", how="semi")
-    return pl.concat([kept, fresh], how="vertical")
+    return computed.join(ids, on="change_id", how="semi"), kept
+
+
+def lead_times_by_delta(
+    fresh: pl.DataFrame,
+    kept: pl.DataFrame,
+    walked: pl.Series | None,
+    shipped: pl.DataFrame,
+    deployments: pl.DataFrame,
+    services: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``marts.changes`` as :func:`lead_times` gives it for ``fresh`` and ``kept``'s rows
+    (:func:`changes_by_delta`), computing again only the lead times that can differ from
+    ``kept``'s: those of ``fresh``, and of the kept rows not shipped yet, shipped by a
+    deployment the walk walked again (``walked``: None for every one), by one no longer
+    there, or by a service's first observed deployment (now or then). The others' first
+    shipment is the stored walk's, which the run's continues unchanged before ``walked``.
+    Returns all the rows (unsorted) and those computed again."""
+    dep = pl.col("deployment_id")
+    again = pl.lit(True)
+    if walked is not None:
+        present = deployments.get_column("deployment_id")
+        firsts = deployments.filter("first_observed").get_column("deployment_id")
+        again = (
+            dep.is_null()
+            | dep.is_in(pl.concat([walked, firsts]).implode())
+            | ~dep.is_in(present.implode())
+            | (pl.col("excluded_reason") == FIRST_OBSERVED).fill_null(False)
+        )
+    flagged = kept.with_columns(_again=again)
+    redo = pl.concat([fresh, conform(flagged.filter("_again"), CHANGES)], how="vertical")
+    timed = lead_times(redo, shipped, deployments, services)
+    still = to_mart(flagged.filter(~pl.col("_again")), "changes")
+    return pl.concat([still, timed], how="vertical"), timed
 
 
 def lead_times(

@@ -23,7 +23,7 @@ from datetime import time as clock
 
 import dagster as dg
 
-from models.marts import DORA_PERIODS, DROPPED_LINKS, MartOptions
+from models.marts import CHANGES_COMPUTED, DORA_PERIODS, DROPPED_LINKS, MartOptions
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
@@ -139,6 +139,7 @@ def marts(
         previous = previous_marts(conn, options)
         frames = previous.build(read_staging(conn), options)
         periods = frames.pop(DORA_PERIODS)
+        computed = frames.pop(CHANGES_COMPUTED)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
@@ -148,6 +149,7 @@ def marts(
             costs=previous.costs,
             periods=periods,
             changes=previous.changes,
+            changes_computed=computed,
         )
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
@@ -171,10 +173,11 @@ def marts(
             metadata["periods_recomputed"] = periods.filter("recomputed").height
             metadata["periods"] = periods.height
         if name == "changes":
-            # Change rows computed again, those new staging rows could touch (the others were
-            # read back), or all of them, and why.
+            # Change rows computed again (those new staging rows could touch, and those whose
+            # first shipment the walk could change; the others were read back), or all of them,
+            # and why.
             delta = previous.changes.delta
-            metadata["rows_computed"] = counts[name] if delta is None else delta.affected.len()
+            metadata["rows_computed"] = counts[name] if delta is None else computed.height
             if previous.changes.why:
                 metadata["computed_whole"] = previous.changes.why
         if name == "deployments":

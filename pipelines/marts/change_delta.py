@@ -38,17 +38,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import duckdb
+import polars as pl
 
 from models.mart_reads import COPY_KEY_SQL, table
 from models.marts import MartOptions
 from models.metrics.changes import ChangeDelta
 from models.metrics.deployments import repo_owners
-from models.metrics.frames import CHANGES
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
-from models.tables import has_table
-from pipelines.mart_rows import has_contract_shape
+from models.schema import MARTS
+from models.tables import has_column, has_table
+from pipelines.mart_rows import has_contract_shape, write_changed_rows
 from pipelines.marts.code import changes_code
 from pipelines.raw import RUN, written_by
 
@@ -62,7 +64,7 @@ SOURCES = {
 STATE_DDL = """
 CREATE OR REPLACE TABLE staging.paved_changes (
     context VARCHAR, as_of TIMESTAMPTZ, history_start TIMESTAMPTZ,
-    commits VARCHAR[], pull_requests VARCHAR[], pr_commits VARCHAR[])
+    commits VARCHAR[], pull_requests VARCHAR[], pr_commits VARCHAR[], walk VARCHAR)
 """
 
 # The merged pull requests' merge commits and every listed commit's content, by raw key.
@@ -77,16 +79,26 @@ FROM staging.pr_commits
 KEPT_TABLES = {"paved_changes_pulls": PULLS_SQL, "paved_changes_listed": LISTED_SQL}
 
 
+class WalkTokens(Protocol):
+    """The stored first-ship walk's tokens (:class:`pipelines.marts.kept.WalkKeeper`): the one
+    stored before the run, and the one the run stored."""
+
+    stored_token: str | None
+    token: str | None
+
+
 @dataclass(frozen=True)
 class ChangeRuns:
     """What a run's change rows are computed from, stored with ``marts.changes``: the
     ``context`` (None when a table is not made from raw runs: nothing is stored, the next run
-    computes whole), the clock and history start, and the raw runs each staging table holds."""
+    computes whole), the clock and history start, the raw runs each staging table holds, and
+    the token of the stored walk their lead times came from (``walk``, None if unknown)."""
 
     context: str | None
     as_of: datetime
     history_start: datetime
     runs: dict[str, list[str]]
+    walk: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,7 @@ class ChangeInputs:
     whole (``delta`` None, ``why`` says why), the delta and the raw runs it took in."""
 
     now: ChangeRuns
+    walk: WalkTokens | None = None
     delta: ChangeDelta | None = None
     new: dict[str, list[str]] | None = None
     why: str = ""
@@ -130,14 +143,16 @@ def _stored(conn: duckdb.DuckDBPyConnection) -> ChangeRuns | None:
         has_table(conn, "staging", name) for name in ("paved_changes", *KEPT_TABLES)
     ) or not has_contract_shape(conn, "changes"):
         return None
+    if not has_column(conn, "staging", "paved_changes", "walk"):
+        return None  # stored before the walk's token
     rows = conn.execute(
-        "SELECT context, as_of, history_start, commits, pull_requests, pr_commits "
+        "SELECT context, as_of, history_start, commits, pull_requests, pr_commits, walk "
         "FROM staging.paved_changes"
     ).fetchall()
     if len(rows) != 1:
         return None
-    context, as_of, start, *runs = rows[0]
-    return ChangeRuns(context, as_of, start, dict(zip(SOURCES, runs, strict=True)))
+    context, as_of, start, *runs, walk = rows[0]
+    return ChangeRuns(context, as_of, start, dict(zip(SOURCES, runs, strict=True)), walk)
 
 
 def _why_whole(conn: duckdb.DuckDBPyConnection, now: ChangeRuns, stored: ChangeRuns | None) -> str:
@@ -278,7 +293,7 @@ UNION ALL
 SELECT format('push:{}:{}', repo, sha) FROM paved_d_commits
 """
 
-STORED_SQL = f"SELECT {', '.join(CHANGES)} FROM marts.changes"
+STORED_SQL = f"SELECT {', '.join(MARTS['changes'])} FROM marts.changes"
 
 DELTA_TABLES = (
     "paved_d_new_commits",
@@ -319,14 +334,17 @@ def _drop(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def previous_changes(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> ChangeInputs:
+def previous_changes(
+    conn: duckdb.DuckDBPyConnection, options: MartOptions, walk: WalkTokens | None = None
+) -> ChangeInputs:
     """The change rows a run with ``options`` computes again, and what it reads back
-    (:class:`ChangeInputs`); whole when that would not be exact."""
+    (:class:`ChangeInputs`); whole when that would not be exact. Their stored lead times are
+    kept where the run's walk (``walk``) continues the one they came from."""
     now = current_runs(conn, options)
     stored = _stored(conn)
     why = _why_whole(conn, now, stored)
     if why or stored is None:
-        return ChangeInputs(now, why=why)
+        return ChangeInputs(now, walk, why=why)
     new = {name: sorted(set(now.runs[name]) - set(stored.runs[name])) for name in SOURCES}
     _execute(conn, NEW_KEYS_SQL.format(**_written(new)), stored.as_of, now.as_of)
     [(taking,)] = conn.execute(
@@ -334,7 +352,8 @@ def previous_changes(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> C
     ).fetchall()
     if taking:
         _drop(conn)
-        return ChangeInputs(now, why="a merged pull request or a listed commit was rewritten")
+        why = "a merged pull request or a listed commit was rewritten"
+        return ChangeInputs(now, walk, why=why)
     sql = DELTA_SQL.format(
         commit_columns=f"repo, sha, author_date, committer_date, {COPY_KEY_SQL}",
         listed_columns=f"repo, number, sha, author_date, {COPY_KEY_SQL}",
@@ -347,9 +366,10 @@ def previous_changes(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> C
         pull_requests=conn.sql("SELECT * FROM paved_d_pull_requests").pl(),
         pr_commits=conn.sql("SELECT * FROM paved_d_pr_commits").pl(),
         affected=conn.sql(AFFECTED_SQL).pl().get_column("change_id"),
+        walk_kept=walk is not None and stored.walk is not None and stored.walk == walk.stored_token,
     )
     _drop(conn)
-    return ChangeInputs(now, delta, new)
+    return ChangeInputs(now, walk, delta, new)
 
 
 def record_changes(
@@ -368,8 +388,14 @@ def record_changes(
     now = inputs.now
     conn.execute(STATE_DDL)
     conn.execute(
-        "INSERT INTO staging.paved_changes VALUES (?, ?, ?, ?, ?, ?)",
-        [now.context, now.as_of, now.history_start, *(now.runs[name] for name in SOURCES)],
+        "INSERT INTO staging.paved_changes VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            now.context,
+            now.as_of,
+            now.history_start,
+            *(now.runs[name] for name in SOURCES),
+            inputs.walk.token if inputs.walk is not None else None,
+        ],
     )
     for name, sql in KEPT_TABLES.items():
         source = "pull_requests" if name == "paved_changes_pulls" else "pr_commits"
@@ -381,3 +407,35 @@ def record_changes(
         keys = f"(SELECT key_hash FROM raw.{SOURCES[source]} WHERE {where})"
         conn.execute(f"DELETE FROM staging.{name} WHERE key IN {keys}")
         conn.execute(f"INSERT INTO staging.{name} SELECT * FROM ({sql}) WHERE key IN {keys}")
+
+
+def write_computed_rows(
+    conn: duckdb.DuckDBPyConnection,
+    frame: pl.DataFrame,
+    computed: pl.DataFrame,
+    inputs: ChangeInputs,
+) -> bool:
+    """Within the marts' write: make ``marts.changes`` hold exactly ``frame``'s rows by
+    comparing with the table only the rows computed again (``computed``, when the run computed
+    by delta: the others are the table's own rows), the affected ones and those merged before
+    the history's start (:func:`pipelines.mart_rows.write_changed_rows`). False when the run
+    did not compute by delta or the table is not in its contract shape (nothing written), or
+    when the table then holds another number of rows than ``frame``: the caller then writes it
+    by comparing every row."""
+    delta = inputs.delta
+    if delta is None or not has_contract_shape(conn, "changes"):
+        return False
+    conn.register("paved_computed", computed.select(list(MARTS["changes"])).to_arrow())
+    conn.register("paved_affected", delta.affected.to_frame("change_id").to_arrow())
+    start = inputs.now.history_start.isoformat()
+    among = (
+        "SELECT change_id FROM paved_computed UNION ALL SELECT change_id FROM paved_affected "
+        f"UNION ALL SELECT change_id FROM marts.changes WHERE merged_at < TIMESTAMPTZ '{start}'"
+    )
+    try:
+        write_changed_rows(conn, "changes", source="paved_computed", among=among)
+    finally:
+        conn.unregister("paved_computed")
+        conn.unregister("paved_affected")
+    [(rows,)] = conn.execute("SELECT count(*) FROM marts.changes").fetchall()
+    return rows == frame.height

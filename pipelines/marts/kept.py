@@ -30,6 +30,7 @@ changed, reading the others' rows back from the table (:func:`stored_periods`).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -275,38 +276,50 @@ def record_periods(
 @dataclass
 class WalkKeeper:
     """Stores what a run's walk leaves (:func:`record_walk`) in ``conn``, in a transaction of
-    its own, and remembers how many deployments it walked (for the run's metadata)."""
+    its own, and remembers how many deployments it walked (for the run's metadata). Each
+    stored walk gets a new ``token``: ``stored_token`` is the one stored before the run, which
+    the change rows stored with the marts name when their lead times came from it
+    (:mod:`pipelines.marts.change_delta`)."""
 
     conn: duckdb.DuckDBPyConnection
+    stored_token: str | None = None
     walked: int | None = None
+    token: str | None = None
 
     def __call__(self, state: WalkState) -> None:
+        token = uuid.uuid4().hex if state.context is not None else None
         with transaction(self.conn):
-            record_walk(self.conn, state)
+            record_walk(self.conn, state, token)
         self.walked = state.ranked.height
+        self.token = token
 
 
 def stored_walk(conn: duckdb.DuckDBPyConnection) -> tuple[StoredWalk, WalkKeeper]:
     """The stored first-ship walk's context, if its tables are all there, and the keeper of
     the next one."""
-    context = None
+    context = token = None
     if all(has_table(conn, "staging", name) for name in WALK_TABLES):
-        rows = conn.execute("SELECT context FROM staging.paved_walk").fetchall()
-        context = rows[0][0] if len(rows) == 1 else None
-    keeper = WalkKeeper(conn)
+        # Walks stored before tokens have none.
+        rows = conn.sql("SELECT * FROM staging.paved_walk").fetchall()
+        if len(rows) == 1:
+            context, token = (*rows[0], None)[:2]
+    keeper = WalkKeeper(conn, stored_token=token)
     return StoredWalk(walk_code(), context, keeper), keeper
 
 
-def record_walk(conn: duckdb.DuckDBPyConnection, state: WalkState) -> None:
-    """Store what a run's walk leaves: the rows from rank ``state.since`` on replace the
-    stored ones; a walk that cannot be continued (``context`` None) leaves no stored walk."""
+def record_walk(
+    conn: duckdb.DuckDBPyConnection, state: WalkState, token: str | None = None
+) -> None:
+    """Store what a run's walk leaves, under ``token``: the rows from rank ``state.since`` on
+    replace the stored ones; a walk that cannot be continued (``context`` None) leaves no
+    stored walk."""
     if state.context is None:
         for name in WALK_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
         return
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    conn.execute("CREATE OR REPLACE TABLE staging.paved_walk (context VARCHAR)")
-    conn.execute("INSERT INTO staging.paved_walk VALUES (?)", [state.context])
+    conn.execute("CREATE OR REPLACE TABLE staging.paved_walk (context VARCHAR, token VARCHAR)")
+    conn.execute("INSERT INTO staging.paved_walk VALUES (?, ?)", [state.context, token])
     frames = {
         "paved_ranked": state.ranked,
         "paved_shipped": state.shipped,
@@ -372,5 +385,5 @@ def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Pre
         stored_periods(conn),
         walk,
         keeper,
-        previous_changes(conn, options),
+        previous_changes(conn, options, keeper),
     )

@@ -17,7 +17,7 @@ from models.staging import Query, Table
 from models.staging.common import ROW_KEY
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
-from pipelines.marts.change_delta import ChangeInputs, record_changes
+from pipelines.marts.change_delta import ChangeInputs, record_changes, write_computed_rows
 from pipelines.marts.kept import (
     CostDays,
     record_cost_days,
@@ -203,6 +203,7 @@ def write_marts(
     costs: CostDays | None = None,
     periods: pl.DataFrame | None = None,
     changes: ChangeInputs | None = None,
+    changes_computed: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts); returns the rows
@@ -217,7 +218,9 @@ def write_marts(
     digests (``periods``, from :func:`models.marts.build_marts`), so that a later run reuses
     the periods whose inputs are unchanged; and then only its recomputed periods are written
     (:func:`pipelines.marts.kept.write_changed_periods`). And what ``marts.changes``' rows were
-    computed from (``changes``, :func:`pipelines.marts.change_delta.record_changes`)."""
+    computed from (``changes``, :func:`pipelines.marts.change_delta.record_changes`); if they
+    were computed by delta, only those computed again (``changes_computed``) are written
+    (:func:`pipelines.marts.change_delta.write_computed_rows`)."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -230,6 +233,13 @@ def write_marts(
                 name == "dora_metrics"
                 and periods is not None
                 and write_changed_periods(conn, frame, periods)
+            ):
+                continue
+            if (
+                name == "changes"
+                and changes is not None
+                and changes_computed is not None
+                and write_computed_rows(conn, frame, changes_computed, changes)
             ):
                 continue
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
