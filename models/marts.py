@@ -181,16 +181,13 @@ def build_marts(
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
-    # By delta, the change rows computed again (`chg`) and the stored ones kept (`kept`); then
-    # the rows whose lead times were computed again (`computed`).
-    kept, computed = None, empty(mart_schema("changes"))
+    # By delta, only the change rows computed again: the stored ones are read after the walk.
     if change_delta is None:
         chg = _changes(read(PUSHES), read(PULL_REQUESTS), read(PR_COMMITS), o)
     else:
         d = change_delta
-        rows = _changes(d.commits, d.pull_requests, d.pr_commits, o)
-        chg, kept = changes_by_delta(d, rows, history_start=o.history_start)
-        del d, rows
+        chg = _changes(d.commits, d.pull_requests, d.pr_commits, o)
+        del d
     # Frames held across later steps are compacted (frames.compacted): 2 M changes would
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
@@ -250,12 +247,15 @@ def build_marts(
     # none in COMMITS): those few rows, not the 4 M shas, stay for them.
     revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
-    if kept is None:
+    # By delta, the rows whose lead times were computed again (`computed`).
+    computed = empty(mart_schema("changes"))
+    if change_delta is None:
         chg = lead_times(chg, shipped, deps, services)
     else:
-        again = walked_again if change_delta is not None and change_delta.walk_kept else None
-        chg, computed = lead_times_by_delta(chg, kept, again, shipped, deps, services)
-        del kept
+        fresh, kept = changes_by_delta(change_delta, chg, history_start=o.history_start)
+        again = walked_again if change_delta.walk_kept else None
+        chg, computed = lead_times_by_delta(fresh, kept, again, shipped, deps, services)
+        del fresh, kept
     del walked_again
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
     inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)

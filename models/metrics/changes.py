@@ -7,6 +7,7 @@ squash and rebase merges (the PR lists its own commits, whatever landed on the b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,11 +128,13 @@ class ChangeDelta:
     """What a run's change rows can differ in from those stored (the caller finds it:
     :mod:`pipelines.marts.change_delta`). ``affected``: the ids of the rows to compute again;
     ``commits``, ``pull_requests`` and ``pr_commits``: every input row that decides them (and
-    maybe more), in the shapes :func:`changes` takes; ``stored``: the stored ``marts.changes``
-    rows, of which the others are kept; ``walk_kept``: whether their lead times came from the
-    first-ship walk this run's continues (else all are computed again)."""
+    maybe more), in the shapes :func:`changes` takes; ``stored``: reads the stored
+    ``marts.changes`` rows, of which the others are kept (when asked: 1.85 M rows with their
+    lead times, not to be held through the first-ship walk); ``walk_kept``: whether their
+    lead times came from the first-ship walk this run's continues (else all are computed
+    again)."""
 
-    stored: pl.DataFrame
+    stored: Callable[[], pl.DataFrame]
     commits: pl.DataFrame
     pull_requests: pl.DataFrame
     pr_commits: pl.DataFrame
@@ -145,7 +148,7 @@ def changes_by_delta(
     """The change rows as ``(fresh, kept)``: the ``delta``'s affected ones as ``computed``
     (:func:`changes` over the delta's inputs) has them, and the other stored rows (with their
     lead times), less those merged before ``history_start``."""
-    stored = delta.stored.filter(pl.col("merged_at") >= history_start)
+    stored = delta.stored().filter(pl.col("merged_at") >= history_start)
     ids = delta.affected.to_frame("change_id")
     # Narrowed by hashes first: the text of 1.85 M ids is compared only for the few that may be.
     maybe = maybe_in("change_id", delta.affected)
