@@ -11,8 +11,8 @@ number:
   DECIMAL sums are exact (a sum overflowing DECIMAL(38, 10) is an error, not a rounding);
 - commits and PR commits carry :data:`models.metrics.changes.COPY_KEY` instead of the author
   email and message texts, which only the rebased-copy match compares;
-- the commits the revert rules read carry their message only where it names a revert
-  (:data:`COMMITS`): those rules read no other.
+- the commits the revert rules read are those whose message names a revert, and those such a
+  message may name (:data:`REVERT_COMMITS`): those rules read no other.
 """
 
 from __future__ import annotations
@@ -42,12 +42,24 @@ def table(name: str, *columns: str) -> str:
 COPY_KEY_SQL = f"hash(author_email, message) AS {COPY_KEY}"
 """The :data:`models.metrics.changes.COPY_KEY` of a commit row, as the reads below select it."""
 
-COMMITS = (
-    "SELECT repo, sha, CASE WHEN contains(message, "
-    f"{sql_literal(REVERT_MARKER)}) THEN message END AS message FROM staging.commits"
-)
-"""Every commit's repo and sha, and its message where it contains the revert marker (NULL
-elsewhere): what revision resolution, the prehistory reverts and the revert rules read."""
+COMMIT_SHAS = table("commits", "repo", "sha")
+"""Every commit's repo and sha: what revision resolution matches image tags against."""
+
+_REVERTING = f"contains(message, {sql_literal(REVERT_MARKER)})"
+
+REVERT_COMMITS = f"""
+WITH reverting AS (SELECT repo, sha, message FROM staging.commits WHERE {_REVERTING})
+SELECT repo, sha, message FROM reverting
+UNION ALL
+SELECT repo, sha, NULL AS message FROM staging.commits
+WHERE NOT coalesce({_REVERTING}, false) AND substr(sha, 1, 7) IN (
+    SELECT lower(substr(unnest(regexp_extract_all(message, '[0-9a-fA-F]{{7,}}')), 1, 7))
+    FROM reverting)
+"""
+"""The commits whose message contains the revert marker, with it, and those (message NULL)
+whose 7-character prefix a hex run of such a message has: all the revert rules and the
+prehistory reverts can match (a revert names its target's sha, of 7 to 40 hex digits), ~25 k
+of 3.9 M at the enterprise scale."""
 
 COMMIT_GRAPH = table("commits", "repo", "sha", "parents")
 """The commit graph the ancestry walk indexes."""

@@ -20,10 +20,11 @@ import polars as pl
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
-    COMMITS,
+    COMMIT_SHAS,
     PR_COMMITS,
     PULL_REQUESTS,
     PUSHES,
+    REVERT_COMMITS,
     Reader,
     cost_rows,
     table,
@@ -206,7 +207,7 @@ def build_marts(
     envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
     history = resolve_revision(
         collapse_self_heal(history),
-        read(COMMITS),
+        read(COMMIT_SHAS),
         services,
         helm_tag_parameter=o.helm_tag_parameter,
     )
@@ -241,10 +242,10 @@ def build_marts(
     shipped, deps = walked.shipped, walked.deployments
     walked_again = walked.state.ranked.get_column("deployment_id")
     del walked  # `shipped` is let go below
-    commits = read(COMMITS)
+    # Only the commits the revert rules and the prehistory reverts can match, not the 4 M.
+    commits = read(REVERT_COMMITS)
     shipped = with_prehistory_commits(shipped, deps, commits, services)
-    # The revert rules read only the commits whose message names a revert (the others have
-    # none in COMMITS): those few rows, not the 4 M shas, stay for them.
+    # The revert rules read only the commits whose message names a revert.
     revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
     # By delta, the rows whose lead times were computed again (`computed`).
