@@ -20,6 +20,10 @@ The first-ship walk is stored too (``staging.paved_walk*``, :mod:`models.metrics
 first shipped each commit, so that a run walks only the deployments that differ from the
 stored walk's, over the commits not shipped before them.
 
+The change rows of ``marts.changes`` are computed again only where the day's new staging rows
+can touch them, and their lead times only where the continued walk can have changed them
+(:mod:`pipelines.marts.change_delta`).
+
 ``marts.dora_metrics`` changes every day, but only in a few of its hundreds of periods: the
 current week, month and quarter, and those a late arrival falls in. So it is written with a
 digest of each period's inputs (``staging.paved_dora_periods``,
