@@ -10,13 +10,14 @@ deployments' own rule; and that a rejected record's excerpt can hold no email no
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
 from models.metrics import mart_schema
-from models.metrics.environments import ARGOCD_STATUS, OPERATIONS, environments
+from models.metrics.environments import ARGOCD_STATUS, OPERATIONS, _latest, environments
 from models.metrics.frames import ARGOCD_HISTORY, empty
 from models.metrics.links import (
     CATALOG_LINKS,
@@ -361,3 +362,30 @@ def test_rejected_records_keep_source_object_key_reason_and_run() -> None:
         ("pulls", None),  # newest first
         ("commits", '{"author": {"email": "[email]"}}'),
     ]
+
+
+def test_each_targets_latest_row_is_found_among_its_greatest_first_values_only() -> None:
+    # Groups with nulls in the first order column, ties on it, and a group of nulls only:
+    # the narrowed search gives the rows a sort of the whole frame gives.
+    rng = random.Random(7)
+    rows = [
+        {
+            "target": rng.choice("abcdefgh"),
+            "at": rng.choice([None, 1, 2, 3, 3]) if rng.random() > 0.1 else None,
+            "seq": rng.choice([None, 1, 2, 5]),
+            "row": i,
+        }
+        for i in range(400)
+    ]
+    rows += [{"target": "z", "at": None, "seq": s, "row": 400 + i} for i, s in enumerate((2, 1))]
+    rows.append({"target": "z", "at": None, "seq": None, "row": 402})
+    frame = pl.DataFrame(
+        rows, schema={"target": pl.Utf8, "at": pl.Int64, "seq": pl.Int64, "row": pl.Int64}
+    )
+    # Ordered to the row, as every caller's order ends in an id (a sort is not stable).
+    order = ["at", "seq", "row"]
+    whole = frame.sort(["target", *order], nulls_last=False).unique(
+        ["target"], keep="last", maintain_order=True
+    )
+    assert _latest(frame, ["target"], order).equals(whole)
+    assert whole.height == 9
