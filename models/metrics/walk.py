@@ -328,8 +328,16 @@ def _rollbacks(
         .join(searched, on="service", how="semi")
         .iter_rows()
     }
-    known = shipped.select("service", "sha", "rank").join(searched, on="service", how="semi")
-    ranks = {(s, sha): rank for s, sha, rank in known.iter_rows()}
+    # The ranks of the commits the searches may enter: those first shipped from their
+    # service's lowest floor on (a commit shipped before is never entered, nor are its parents
+    # known: taken as not shipped, it is a dead end all the same).
+    floors = pairs.group_by("service").agg(_lowest=pl.col("_floor").min())
+    known = (
+        shipped.select("service", "sha", "rank")
+        .join(floors, on="service", how="inner")
+        .filter(pl.col("rank") >= pl.col("_lowest"))
+    )
+    ranks = {(s, sha): rank for s, sha, rank, _ in known.iter_rows()}
     found = set()
     for deployment_id, service, ancestor, descendant in pairs.select(
         "deployment_id", "service", "revision", "previous"
