@@ -312,16 +312,14 @@ def _rollbacks(
         return set()
     # The commits taken before `since` the searches may enter, per service: their parents
     # come from the stored walk; the later ones are in this run's graph.
-    ranges = (
-        pairs.group_by("service")
-        .agg(pl.col("_floor").min(), pl.col("_above").max())
-        .with_columns(pl.min_horizontal("_above", pl.lit(since - 1)).alias("_above"))
-        .filter(pl.col("_above") >= pl.col("_floor"))
-    )
+    bounds = pairs.group_by("service").agg(pl.col("_floor").min(), pl.col("_above").max())
+    ranges = bounds.with_columns(
+        pl.min_horizontal("_above", pl.lit(since - 1)).alias("_above")
+    ).filter(pl.col("_above") >= pl.col("_floor"))
     rows = [graph.select("service", "sha", "parents")]
     if not ranges.is_empty():
         rows.append(read(walk_parents(list(ranges.iter_rows()))))
-    searched = pairs.select("service").unique()
+    searched = bounds.select("service")
     parents = {
         (service, sha): tuple(listed or ())
         for service, sha, listed in pl.concat(rows, how="vertical")
@@ -331,11 +329,10 @@ def _rollbacks(
     # The ranks of the commits the searches may enter: those first shipped from their
     # service's lowest floor on (a commit shipped before is never entered, nor are its parents
     # known: taken as not shipped, it is a dead end all the same).
-    floors = pairs.group_by("service").agg(_lowest=pl.col("_floor").min())
     known = (
         shipped.select("service", "sha", "rank")
-        .join(floors, on="service", how="inner")
-        .filter(pl.col("rank") >= pl.col("_lowest"))
+        .join(bounds.select("service", "_floor"), on="service", how="inner")
+        .filter(pl.col("rank") >= pl.col("_floor"))
     )
     ranks = {(s, sha): rank for s, sha, rank, _ in known.iter_rows()}
     found = set()

@@ -76,7 +76,11 @@ LISTED_SQL = """
 SELECT _raw_key_hash AS key, hash(repo, number, sha, author_date, author_email, message) AS h
 FROM staging.pr_commits
 """
-KEPT_TABLES = {"paved_changes_pulls": PULLS_SQL, "paved_changes_listed": LISTED_SQL}
+KEPT_TABLES = {
+    "paved_changes_pulls": ("pull_requests", PULLS_SQL),
+    "paved_changes_listed": ("pr_commits", LISTED_SQL),
+}
+"""Each kept hash table: the staging table it hashes, and how."""
 
 
 class WalkTokens(Protocol):
@@ -172,16 +176,18 @@ def _why_whole(conn: duckdb.DuckDBPyConnection, now: ChangeRuns, stored: ChangeR
     return ""
 
 
-# The keys of the raw rows the new runs wrote, as temporary tables ({commits}, {pulls},
-# {listed}: the conditions on a raw row that a new run wrote it).
-NEW_KEYS_SQL = """
-CREATE OR REPLACE TEMP TABLE paved_d_new_commits AS
-    SELECT key_hash FROM raw.github_commits WHERE {commits};
-CREATE OR REPLACE TEMP TABLE paved_d_new_pulls AS
-    SELECT key_hash FROM raw.github_pulls WHERE {pulls};
-CREATE OR REPLACE TEMP TABLE paved_d_new_listed AS
-    SELECT key_hash FROM raw.github_pull_commits WHERE {listed};
-"""
+NEW_KEYS = {
+    "commits": "paved_d_new_commits",
+    "pull_requests": "paved_d_new_pulls",
+    "pr_commits": "paved_d_new_listed",
+}
+"""The temporary table of the raw keys the new runs wrote, for each staging table."""
+
+
+def _new_keys(name: str, runs: list[str]) -> str:
+    """The raw keys of staging table ``name`` that the ``runs`` wrote, as a query."""
+    where = written_by(runs) if runs else "false"
+    return f"SELECT key_hash FROM raw.{SOURCES[name]} WHERE {where}"
 
 
 def _rewritten(stored: str, staged: str, new: str, differs: str) -> str:
@@ -296,9 +302,7 @@ SELECT format('push:{}:{}', repo, sha) FROM paved_d_commits
 STORED_SQL = f"SELECT {', '.join(MARTS['changes'])} FROM marts.changes"
 
 DELTA_TABLES = (
-    "paved_d_new_commits",
-    "paved_d_new_pulls",
-    "paved_d_new_listed",
+    *NEW_KEYS.values(),
     "paved_d_pulls",
     "paved_d_listed",
     "paved_d_prs",
@@ -312,12 +316,6 @@ DELTA_TABLES = (
 def _clock(sql: str, a: datetime, b: datetime) -> dict[str, datetime]:
     """The parameters of ``sql`` among the stored clock ``$a`` and the run's ``$b``."""
     return {name: value for name, value in (("a", a), ("b", b)) if f"${name}" in sql}
-
-
-def _written(new: dict[str, list[str]]) -> dict[str, str]:
-    """The conditions on a raw row that one of the ``new`` runs wrote it, by table."""
-    keys = {"commits": "commits", "pull_requests": "pulls", "pr_commits": "listed"}
-    return {keys[name]: written_by(runs) if runs else "false" for name, runs in new.items()}
 
 
 def _execute(conn: duckdb.DuckDBPyConnection, sql: str, a: datetime, b: datetime) -> None:
@@ -346,7 +344,8 @@ def previous_changes(
     if why or stored is None:
         return ChangeInputs(now, walk, why=why)
     new = {name: sorted(set(now.runs[name]) - set(stored.runs[name])) for name in SOURCES}
-    _execute(conn, NEW_KEYS_SQL.format(**_written(new)), stored.as_of, now.as_of)
+    for name, runs in new.items():
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_KEYS[name]} AS {_new_keys(name, runs)}")
     [(taking,)] = conn.execute(
         TAKING_AWAY_SQL, _clock(TAKING_AWAY_SQL, stored.as_of, now.as_of)
     ).fetchall()
@@ -397,14 +396,11 @@ def record_changes(
             inputs.walk.token if inputs.walk is not None else None,
         ],
     )
-    for name, sql in KEPT_TABLES.items():
-        source = "pull_requests" if name == "paved_changes_pulls" else "pr_commits"
+    for name, (source, sql) in KEPT_TABLES.items():
         if inputs.new is None:
             conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {sql}")
             continue
-        runs = inputs.new[source]
-        where = written_by(runs) if runs else "false"
-        keys = f"(SELECT key_hash FROM raw.{SOURCES[source]} WHERE {where})"
+        keys = f"({_new_keys(source, inputs.new[source])})"
         conn.execute(f"DELETE FROM staging.{name} WHERE key IN {keys}")
         conn.execute(f"INSERT INTO staging.{name} SELECT * FROM ({sql}) WHERE key IN {keys}")
 
