@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from marts_harness import Built, later_run
 
 from models.staging import Query, stage, staged
 from models.staging.common import ROW_KEY
+from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from pipelines.marts.warehouse import _fingerprint, write_staging
 from pipelines.raw import OBJECT_DDL, open_warehouse, written_by
 
@@ -214,6 +216,76 @@ def test_a_commit_written_again_moves_to_the_end_of_raw_and_of_staging(
     warehouse.execute("DROP SCHEMA staging CASCADE")
     write_staging(warehouse, staged(warehouse), only={"commits"})
     assert restaged.equals(_tables(warehouse)["commits"])
+
+
+# The staging tables built from raw tables parsed once (models.staging.parsed).
+PARSED_READERS = ("github_deployments", "deployment_operations")
+
+
+def _readers(conn: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    return {name: conn.sql(f"SELECT * FROM staging.{name}").pl() for name in PARSED_READERS}
+
+
+def _parsed_rows(conn: duckdb.DuckDBPyConnection, names: Iterable[str]) -> dict[str, int]:
+    return {n: conn.execute(f"SELECT count(*) FROM staging.{n}").fetchall()[0][0] for n in names}
+
+
+def test_raw_tables_parsed_once_are_kept_and_reparsed_only_for_new_runs(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    parsed = {n: t for n, t in staged(warehouse) if isinstance(t, Parsed)}
+    assert set(parsed) == {p.name for p in (PARSED_DEPLOYMENTS, PARSED_STATUSES, PARSED_OPERATIONS)}
+    # A later run: a deployment's newer status (its latest state is now a failure) and an Argo
+    # CD operation a poll saw.
+    key, scope, status = _first_row(warehouse, "github_deployment_statuses")
+    deployment = key.rsplit(":", 1)[0]
+    newer = status | {
+        "id": 10**9,
+        "state": "failure",
+        "description": "rolled back",
+        "created_at": "2030-01-01T00:00:00Z",
+    }
+    later_run(warehouse, "github_deployment_statuses", [(f"{deployment}:{10**9}", scope, newer)])
+    key, scope, operation = _first_row(warehouse, "argocd_operations")
+    uid = key.split(":")[0]
+    failed = operation | {"phase": "Failed", "startedAt": "2030-01-02T00:00:00Z"}
+    later_run(warehouse, "argocd_operations", [(f"{uid}:2030-01-02T00:00:00Z", scope, failed)])
+
+    # Python's build reads the raw rows inline, whatever staging keeps.
+    frames = stage(warehouse)
+    inline = {name: getattr(frames, name) for name in PARSED_READERS}
+    deployment_id = int(deployment.rsplit(":", 1)[1])
+    states = inline["github_deployments"].filter(pl.col("deployment_id") == deployment_id)
+    assert states["latest_state"].to_list() == ["failure"]
+    phases = inline["deployment_operations"].filter(pl.col("key") == uid)["phase"]
+    assert "Failed" in phases.to_list()
+
+    # The writer parses the later run's rows into the parsed rows it keeps, and builds the
+    # tables from those.
+    before = _parsed_rows(warehouse, parsed)
+    write_staging(warehouse, staged(warehouse), only=set(PARSED_READERS))
+    after = _parsed_rows(warehouse, parsed)
+    assert after[PARSED_STATUSES.name] == before[PARSED_STATUSES.name] + 1
+    assert after[PARSED_OPERATIONS.name] == before[PARSED_OPERATIONS.name] + 1
+    restaged = _readers(warehouse)
+    for name in PARSED_READERS:
+        assert restaged[name].equals(inline[name]), name
+    # Without a new run nothing is parsed again: a kept row is read as kept.
+    warehouse.execute(
+        f"UPDATE staging.{PARSED_STATUSES.name} SET description = 'as kept' WHERE id = 10^9"
+    )
+    write_staging(warehouse, staged(warehouse), only={"deployment_operations"})
+    messages = warehouse.execute(
+        "SELECT message FROM staging.deployment_operations WHERE sequence = 10^9"
+    ).fetchall()
+    assert messages == [("as kept",)]
+
+    # And equal what a whole build gives.
+    warehouse.execute("DROP SCHEMA staging CASCADE")
+    write_staging(warehouse, staged(warehouse), only=set(PARSED_READERS))
+    whole = _readers(warehouse)
+    for name in PARSED_READERS:
+        assert restaged[name].equals(whole[name]), name
 
 
 def test_the_rows_of_new_runs_are_selected_by_run_id_literals_null_for_no_run() -> None:

@@ -11,6 +11,7 @@ import polars as pl
 from models.staging.catalog import stage_catalog
 from models.staging.common import Query, Table, raw_tables
 from models.staging.costs import stage_costs
+from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from models.staging.portal import stage_argocd_status, stage_catalog_links, stage_operations
 from models.staging.sources import (
     stage_argocd,
@@ -51,13 +52,15 @@ STAGING_TABLES = tuple(f.name for f in fields(Staging))
 
 def staged(
     conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
-) -> Iterator[tuple[str, Table]]:
+) -> Iterator[tuple[str, Table | Parsed]]:
     """Every staging table from the ``raw`` schema of ``conn`` (a missing raw table gives an
     empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for.
     The big tables (commits, pull requests and their commits, Argo CD history, cost rows,
     deployment operations) come as a :class:`Query`, which the caller runs (into a frame, or
     DuckDB straight into a table: their rows need not enter Python); the others as frames,
-    built in Python. Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
+    built in Python. Before the tables that read a raw table parsed once, its :class:`Parsed`
+    (under its own name: not a staging table; a writer may keep its rows). Sets the
+    session's TimeZone to UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
     services, teams, users = stage_catalog(conn, salt=salt)
@@ -71,6 +74,7 @@ def staged(
     apps, history = stage_argocd(conn, tables, services)
     yield "argocd_apps", apps
     yield "argocd_history", history
+    yield from _parsed(conn, tables, PARSED_DEPLOYMENTS, PARSED_STATUSES)
     yield "github_deployments", stage_github_deployments(conn, tables, services)
     yield "incidents", stage_incidents(conn, tables, services)
     responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
@@ -81,15 +85,30 @@ def staged(
     yield "catalog_links", stage_catalog_links(conn, tables)
     status = stage_argocd_status(conn, tables, services)
     yield "argocd_status", status
+    yield from _parsed(conn, tables, PARSED_OPERATIONS)
     yield "deployment_operations", stage_operations(tables, services, status)
+
+
+def _parsed(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], *parsed: Parsed
+) -> Iterator[tuple[str, Parsed]]:
+    """Each of ``parsed`` whose raw table there is, its view pointed at its query (the writer
+    points it at the rows it keeps instead, :mod:`models.staging.parsed`)."""
+    for each in parsed:
+        if each.query.rows_of in tables:
+            each.inline(conn)
+            yield each.name, each
 
 
 def stage(
     conn: duckdb.DuckDBPyConnection, *, salt: str | None = None, survey_timezone: str = "UTC"
 ) -> Staging:
-    """Every staging frame at once (see :func:`staged`; each query run into a frame)."""
+    """Every staging frame at once (see :func:`staged`; each query run into a frame; the
+    parsed raw tables read inline)."""
     tables = staged(conn, salt=salt, survey_timezone=survey_timezone)
-    return Staging(**{name: as_frame(conn, table) for name, table in tables})
+    return Staging(
+        **{name: as_frame(conn, table) for name, table in tables if not isinstance(table, Parsed)}
+    )
 
 
 def as_frame(conn: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:

@@ -19,24 +19,14 @@ from models.metrics.frames import conform, empty
 from models.metrics.links import CATALOG_LINKS
 from models.staging.catalog import service_index
 from models.staging.common import Query, Table
+from models.staging.parsed import (
+    OPERATION_SHAPE,
+    PARSED_DEPLOYMENTS,
+    PARSED_OPERATIONS,
+    PARSED_STATUSES,
+    operation_columns,
+)
 from models.staging.sources import _repos
-
-OPERATION_SHAPE = json.dumps(
-    {
-        "phase": "VARCHAR",
-        "message": "VARCHAR",
-        "startedAt": "VARCHAR",
-        "finishedAt": "VARCHAR",
-        "syncResult": {"revision": "VARCHAR", "revisions": ["VARCHAR"]},
-        "operation": {"sync": {"revision": "VARCHAR", "revisions": ["VARCHAR"]}},
-    }
-)
-GITHUB_STATUS_SHAPE = json.dumps(
-    {"id": "BIGINT", "state": "VARCHAR", "description": "VARCHAR", "created_at": "VARCHAR"}
-)
-GITHUB_DEPLOYMENT_SHAPE = json.dumps(
-    {"id": "BIGINT", "sha": "VARCHAR", "environment": "VARCHAR", "created_at": "VARCHAR"}
-)
 
 
 def stage_catalog_links(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
@@ -88,26 +78,25 @@ def stage_argocd_status(
 
 
 def _argocd_operations(tables: set[str]) -> str:
-    sources = [
-        "SELECT key AS uid, payload->'status'->'operationState' AS op FROM raw.argocd_applications "
+    # The current operation of each app's latest payload (a few thousand), and every one a
+    # poll saw (parsed once, PARSED_OPERATIONS); the same operation in both is one row.
+    current = (
+        "SELECT key AS uid, json_transform(payload->'status'->'operationState', "
+        f"'{OPERATION_SHAPE}') AS x FROM raw.argocd_applications "
         "WHERE (payload->'status'->'operationState') IS NOT NULL"
-    ]
+    )
+    sources = [f"SELECT uid, {operation_columns('x')} FROM ({current})"]
     if "argocd_operations" in tables:
         sources.append(
-            "SELECT split_part(key, ':', 1) AS uid, payload AS op FROM raw.argocd_operations"
+            "SELECT uid, phase, message, started_at, finished_at, revision "
+            f"FROM {PARSED_OPERATIONS.name}"
         )
     # paved_staging_status: the mapped apps (app_uid, app_name, service).
     return f"""
         SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
                s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
-               o.x.phase AS phase, o.x.message AS message,
-               o.x.startedAt::TIMESTAMPTZ AS started_at,
-               o.x.finishedAt::TIMESTAMPTZ AS finished_at,
-               lower(coalesce(o.x.syncResult.revision, o.x.operation.sync.revision,
-                     array_to_string(coalesce(o.x.syncResult.revisions,
-                                              o.x.operation.sync.revisions), ','))) AS revision
-        FROM (SELECT uid, json_transform(op, '{OPERATION_SHAPE}') AS x
-              FROM ({" UNION ALL ".join(sources)})) o
+               o.phase, o.message, o.started_at, o.finished_at, o.revision
+        FROM ({" UNION ALL ".join(sources)}) o
         JOIN paved_staging_status s ON s.app_uid = o.uid
     """
 
@@ -118,25 +107,16 @@ def _github_operations(tables: set[str]) -> str:
     # of the target: an environment may hold a colon, and 825 k regexes cost 0.2 s).
     return f"""
         WITH repos AS ({_repos(tables)}),
-        deployments AS (
-            SELECT lower(scope) AS scope, json_transform(payload, '{GITHUB_DEPLOYMENT_SHAPE}') AS d
-            FROM raw.github_deployments
-        ),
-        statuses AS (
-            SELECT lower(scope) AS scope,
-                   regexp_extract(key, ':(\\d+):\\d+$', 1)::BIGINT AS deployment_id,
-                   json_transform(payload, '{GITHUB_STATUS_SHAPE}') AS s
-            FROM raw.github_deployment_statuses
-        ),
         operations AS (
             SELECT 'github' AS source, coalesce(r.full_name, d.scope) AS repo,
-                   coalesce(r.full_name, d.scope) || ':' || d.d.environment AS target,
-                   d.d.environment AS environment, d.d.id::VARCHAR AS key, s.s.id AS sequence,
-                   s.s.state AS phase, nullif(s.s.description, '') AS message,
-                   d.d.created_at::TIMESTAMPTZ AS started_at,
-                   s.s.created_at::TIMESTAMPTZ AS finished_at, lower(d.d.sha) AS revision
-            FROM deployments d
-            JOIN statuses s ON s.scope = d.scope AND s.deployment_id = d.d.id
+                   coalesce(r.full_name, d.scope) || ':' || d.environment AS target,
+                   d.environment, d.id::VARCHAR AS key, s.id AS sequence,
+                   s.state AS phase, nullif(s.description, '') AS message,
+                   d.created_at AS started_at, s.created_at AS finished_at,
+                   d.sha AS revision
+            FROM (SELECT lower(scope) AS scope, id, sha, environment, created_at
+                  FROM {PARSED_DEPLOYMENTS.name}) d
+            JOIN {PARSED_STATUSES.name} s ON s.scope = d.scope AND s.deployment_id = d.id
             LEFT JOIN repos r ON r.scope = d.scope
         )
         SELECT o.source, x.service, o.target, o.environment, o.key, o.sequence, o.phase,

@@ -28,6 +28,7 @@ from models.metrics.frames import (
 )
 from models.staging.catalog import service_index
 from models.staging.common import ROW_KEY, Query, Table, TextFields, query, raw_tables
+from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_STATUSES
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -67,9 +68,6 @@ PR_COMMIT_FIELDS = TextFields(
         "message": "commit.message",
     },
 )
-DEPLOYMENT_SHAPE = json.dumps(
-    {"id": "BIGINT", "sha": "VARCHAR", "environment": "VARCHAR", "created_at": "VARCHAR"}
-)
 HISTORY_SHAPE = json.dumps(
     {
         "id": "BIGINT",
@@ -93,7 +91,6 @@ INCIDENT_SHAPE = json.dumps(
         "last_status_change_at": "VARCHAR",
     }
 )
-STATUS_SHAPE = json.dumps({"id": "BIGINT", "state": "VARCHAR", "created_at": "VARCHAR"})
 
 
 def _repos(tables: set[str]) -> str:
@@ -186,33 +183,26 @@ def stage_github_deployments(
     ``created_at``, then max id)."""
     if "github_deployments" not in tables:
         return empty(GITHUB_DEPLOYMENTS)
+    # The deployments and statuses parsed once (models.staging.parsed).
     statuses = (
-        f"""
-        SELECT regexp_extract(key, ':(\\d+):\\d+$', 1)::BIGINT AS deployment_id, lower(scope)
-               AS scope, s.state AS state, s.created_at::TIMESTAMPTZ AS created_at, s.id AS id
-        FROM (SELECT key, scope, json_transform(payload, '{STATUS_SHAPE}') AS s
-              FROM raw.github_deployment_statuses)
-        """
+        f"SELECT scope, deployment_id, state, created_at, id FROM {PARSED_STATUSES.name}"
         if "github_deployment_statuses" in tables
-        else "SELECT NULL::BIGINT AS deployment_id, NULL::VARCHAR AS scope, NULL::VARCHAR AS "
+        else "SELECT NULL::VARCHAR AS scope, NULL::BIGINT AS deployment_id, NULL::VARCHAR AS "
         "state, NULL::TIMESTAMPTZ AS created_at, NULL::BIGINT AS id WHERE false"
     )
     sql = f"""
         WITH repos AS ({_repos(tables)}),
-        statuses AS ({statuses}),
         latest AS (
-            SELECT scope, deployment_id, state, created_at FROM statuses
+            SELECT scope, deployment_id, state, created_at FROM ({statuses})
             QUALIFY row_number() OVER (
                 PARTITION BY scope, deployment_id ORDER BY created_at DESC, id DESC) = 1
         )
         SELECT coalesce(r.full_name, d.scope) AS repo, NULL::VARCHAR AS service,
-               d.p.id AS deployment_id, lower(d.p.sha) AS sha,
-               d.p.environment AS environment, d.p.created_at::TIMESTAMPTZ AS created_at,
+               d.id AS deployment_id, d.sha, d.environment, d.created_at,
                l.state AS latest_state, l.created_at AS latest_state_at
-        FROM (SELECT scope, json_transform(payload, '{DEPLOYMENT_SHAPE}') AS p
-              FROM raw.github_deployments) d
+        FROM {PARSED_DEPLOYMENTS.name} d
         LEFT JOIN repos r ON r.scope = lower(d.scope)
-        LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.p.id
+        LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.id
     """
     frame = query(conn, sql, GITHUB_DEPLOYMENTS).drop("service")
     mapped = _with_service(frame, services).filter(pl.col("service").is_not_null())

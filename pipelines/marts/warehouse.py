@@ -15,6 +15,7 @@ from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
 from models.staging.common import ROW_KEY
+from models.staging.parsed import Parsed
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
 from pipelines.marts.change_delta import ChangeInputs, record_changes, write_computed_rows
@@ -59,7 +60,7 @@ class Written:
 
 def write_staging(
     conn: duckdb.DuckDBPyConnection,
-    tables: Iterable[tuple[str, Table]],
+    tables: Iterable[tuple[str, Table | Parsed]],
     *,
     only: set[str] | None = None,
 ) -> dict[str, Written]:
@@ -67,12 +68,19 @@ def write_staging(
     transaction, each as soon as it comes (see :func:`models.staging.staged`). A
     :class:`Query` is written by DuckDB itself (``CREATE TABLE ... AS``), its rows never in
     Python; one made row by row from a raw table is brought up to date instead, from the raw
-    rows of runs it has not staged yet (:func:`_restage`); a frame goes through Arrow."""
+    rows of runs it has not staged yet (:func:`_restage`); a frame goes through Arrow. A raw
+    table parsed once (:class:`models.staging.parsed.Parsed`) is kept the same way, as
+    ``staging.<its name>``, and read from there by the tables built after it; it is not one of
+    the tables returned."""
     written = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     with transaction(conn):
         for name, table in tables:
-            if only is None or name in only:
+            if isinstance(table, Parsed):
+                # Kept whatever ``only`` says: the tables that read it are built next.
+                _restage(conn, name, table.query)
+                table.kept(conn)
+            elif only is None or name in only:
                 written[name] = _replace_staging(conn, name, table)
             del table  # let go of a frame before the next table is built
     return written
