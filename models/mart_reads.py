@@ -12,14 +12,17 @@ number:
 - commits and PR commits carry :data:`models.metrics.changes.COPY_KEY` instead of the author
   email and message texts, which only the rebased-copy match compares;
 - the commits the revert rules read are those whose message names a revert, and those such a
-  message may name (:data:`REVERT_COMMITS`): those rules read no other.
+  message may name (:data:`REVERT_COMMITS`): those rules read no other;
+- the stored walk's first shipments are looked up by sha (:func:`walk_shipped`): the lead
+  times and the revert rules read those of the commits they compute, not all 3.6 M.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Protocol
 
 import polars as pl
 
@@ -30,8 +33,12 @@ from models.metrics.frames import ARGOCD_HISTORY as ARGOCD_HISTORY_SHAPE
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
 from models.staging.common import sql_literal
 
-Reader = Callable[[str], pl.DataFrame]
-"""Runs one query over a warehouse holding the ``staging`` schema (UTC session) into a frame."""
+
+class Reader(Protocol):
+    """Runs one query over a warehouse holding the ``staging`` schema (UTC session) into a
+    frame; ``frames``: small frames the query reads by name, while it runs."""
+
+    def __call__(self, query: str, /, **frames: pl.DataFrame) -> pl.DataFrame: ...
 
 
 def table(name: str, *columns: str) -> str:
@@ -141,12 +148,25 @@ WALK_DANGLING = "SELECT service, _h, _h2 FROM staging.paved_walk_dangling"
 """The parents the stored walk's graph named but did not hold (the hashes of their shas)."""
 
 
+WALK_SHAS = "paved_walk_shas"
+"""The frame (one column, ``sha``) :func:`walk_shipped` is read with."""
+
+
 def walk_shipped(before: int) -> str:
-    """The commits the stored walk's deployments of ranks below ``before`` first shipped."""
+    """``SHIPPED`` and ``rank`` of the commits the stored walk's deployments of ranks below
+    ``before`` first shipped, of the shas of the frame :data:`WALK_SHAS` only: the users of
+    the first shipments look up a few (a day's changes, the revert rules' commits), not the
+    3.6 M of the enterprise scale."""
     return (
-        "SELECT repo, service, sha, deployment_id, finished_at, rank "
-        f"FROM staging.paved_walk_shipped WHERE rank < {int(before)}"
+        "SELECT s.service, s.sha, s.deployment_id, s.finished_at, s.rank "
+        f"FROM staging.paved_walk_shipped s SEMI JOIN {WALK_SHAS} w ON s.sha = w.sha "
+        f"WHERE s.rank < {int(before)}"
     )
+
+
+def walk_shipped_count(before: int) -> str:
+    """How many commits the stored walk's deployments of ranks below ``before`` first shipped."""
+    return f"SELECT count(*) FROM staging.paved_walk_shipped WHERE rank < {int(before)}"
 
 
 def walk_key(repo: str, sha: str) -> str:
@@ -168,11 +188,11 @@ def walk_unshipped(before: int) -> str:
 
 
 def walk_parents(ranges: list[tuple[str, int, int]]) -> str:
-    """``(service, sha, parents)`` of the commits the stored walk has each service's
+    """``(service, sha, rank, parents)`` of the commits the stored walk has each service's
     deployments of ranks ``lo`` to ``hi`` (``ranges``: ``(service, lo, hi)``) first ship."""
     values = ", ".join(f"({sql_literal(s)}, {int(lo)}, {int(hi)})" for s, lo, hi in ranges)
     return (
-        "SELECT s.service, s.sha, c.parents FROM staging.paved_walk_shipped s "
+        "SELECT s.service, s.sha, s.rank, c.parents FROM staging.paved_walk_shipped s "
         f"JOIN (VALUES {values}) AS w(service, lo, hi) "
         "ON s.service = w.service AND s.rank BETWEEN w.lo AND w.hi "
         "JOIN staging.commits c ON c.repo = s.repo AND c.sha = s.sha"

@@ -47,7 +47,7 @@ from models.metrics import (
     satisfaction,
     to_mart,
 )
-from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_by_delta
+from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_again
 from models.metrics.deployments import (
     collapse_self_heal,
     order_keys,
@@ -239,25 +239,30 @@ def build_marts(
     )
     if walk is not None:
         walk.keep(walked.state)
-    shipped, deps = walked.shipped, walked.deployments
-    walked_again = walked.state.ranked.get_column("deployment_id")
-    del walked  # `shipped` is let go below
+    deps = walked.deployments
     # Only the commits the revert rules and the prehistory reverts can match, not the 4 M.
     commits = read(REVERT_COMMITS)
-    shipped = with_prehistory_commits(shipped, deps, commits, services)
+    # By delta, the rows whose lead times are computed again (`computed`); the others kept.
+    computed = empty(mart_schema("changes"))
+    still = None
+    if change_delta is not None:
+        fresh, kept = changes_by_delta(change_delta, chg, history_start=o.history_start)
+        again = walked.state.ranked.get_column("deployment_id") if change_delta.walk_kept else None
+        chg, still = lead_times_again(fresh, kept, again, deps)
+        del fresh, kept
+    # The first shipments of the commits the lead times and the revert rules look up: all of
+    # them after a whole walk; after a continued one, the walked deployments' and the stored
+    # ones of those commits.
+    wanted = pl.concat([chg.get_column("commit_sha"), commits.get_column("sha")])
+    shipped = with_prehistory_commits(walked.shipped_of(wanted), deps, commits, services)
+    del walked, wanted
+    chg = lead_times(chg, shipped, deps, services)
+    if still is not None:
+        chg, computed = pl.concat([still, chg], how="vertical"), chg
+        del still
     # The revert rules read only the commits whose message names a revert.
     revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
-    # By delta, the rows whose lead times were computed again (`computed`).
-    computed = empty(mart_schema("changes"))
-    if change_delta is None:
-        chg = lead_times(chg, shipped, deps, services)
-    else:
-        fresh, kept = changes_by_delta(change_delta, chg, history_start=o.history_start)
-        again = walked_again if change_delta.walk_kept else None
-        chg, computed = lead_times_by_delta(fresh, kept, again, shipped, deps, services)
-        del fresh, kept
-    del walked_again
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
     inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
     reverting = reverts(shipped, revert_commits, services)

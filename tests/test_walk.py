@@ -68,7 +68,9 @@ def whole(deployments: pl.DataFrame, commits: pl.DataFrame) -> Walked:
 
 def assert_same(found: Walked, expected: Walked) -> None:
     order = ["service", "sha"]
-    assert found.shipped.sort(order).equals(expected.shipped.sort(order))
+    every = COMMITS.get_column("sha")
+    shipped = found.shipped_of(every).sort(order)
+    assert shipped.equals(expected.shipped_of(every).sort(order))
     flags = ["deployment_id", "is_rollback"]
     assert (
         found.deployments.select(flags)
@@ -93,7 +95,14 @@ def test_a_day_later_only_the_new_deployments_are_walked(conn: duckdb.DuckDBPyCo
     assert found.state.since == deployments.height
     assert found.state.ranked.height == DEPLOYMENTS.height - deployments.height
     assert_same(found, whole(DEPLOYMENTS, COMMITS))
-    assert found.shipped.height > first.shipped.height
+    # Its own shipped rows are the new deployments' only; the others are looked up as stored.
+    assert found.shipped.height == found.state.shipped.height > 0
+    every = COMMITS.get_column("sha")
+    assert found.shipped_of(every).height > first.shipped.height == first.shipped_of(every).height
+    # The parents it lacks are those the whole walk's graph lacks: not a commit shipped before.
+    lacked = ["service", "_h", "_h2"]
+    dangling = whole(DEPLOYMENTS, COMMITS).state.dangling.sort(lacked)
+    assert found.state.dangling.sort(lacked).equals(dangling)
     # The state it left continues again: nothing new, nothing walked.
     again = walk(conn, DEPLOYMENTS, COMMITS)
     assert again.state.ranked.height == 0

@@ -159,21 +159,19 @@ def changes_by_delta(
     return computed.join(ids, on="change_id", how="semi"), kept
 
 
-def lead_times_by_delta(
+def lead_times_again(
     fresh: pl.DataFrame,
     kept: pl.DataFrame,
     walked: pl.Series | None,
-    shipped: pl.DataFrame,
     deployments: pl.DataFrame,
-    services: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``marts.changes`` as :func:`lead_times` gives it for ``fresh`` and ``kept``'s rows
-    (:func:`changes_by_delta`), computing again only the lead times that can differ from
-    ``kept``'s: those of ``fresh``, and of the kept rows not shipped yet, shipped by a
-    deployment the walk walked again (``walked``: None for every one), by one no longer
-    there, or by a service's first observed deployment (now or then). The others' first
-    shipment is the stored walk's, which the run's continues unchanged before ``walked``.
-    Returns all the rows (unsorted) and those computed again."""
+    """Of ``fresh`` and ``kept``'s rows (:func:`changes_by_delta`), (those whose lead times
+    can differ from ``kept``'s, to compute again with :func:`lead_times`: those of ``fresh``,
+    and the kept rows not shipped yet, shipped by a deployment the walk walked again
+    (``walked``: None for every one), by one no longer there, or by a service's first
+    observed deployment (now or then); the other rows, as ``marts.changes``). The others'
+    first shipment is the stored walk's, which the run's continues unchanged before
+    ``walked``."""
     dep = pl.col("deployment_id")
     again = pl.lit(True)
     if walked is not None:
@@ -187,9 +185,7 @@ def lead_times_by_delta(
         )
     flagged = kept.with_columns(_again=again)
     redo = pl.concat([fresh, conform(flagged.filter("_again"), CHANGES)], how="vertical")
-    timed = lead_times(redo, shipped, deployments, services)
-    still = to_mart(flagged.filter(~pl.col("_again")), "changes")
-    return pl.concat([still, timed], how="vertical"), timed
+    return redo, to_mart(flagged.filter(~pl.col("_again")), "changes")
 
 
 def lead_times(

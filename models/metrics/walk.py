@@ -38,9 +38,11 @@ from models.mart_reads import (
     COMMIT_GRAPH,
     WALK_DANGLING,
     WALK_RANKED,
+    WALK_SHAS,
     Reader,
     walk_parents,
     walk_shipped,
+    walk_shipped_count,
     walk_unshipped,
 )
 from models.metrics.ancestry import (
@@ -106,11 +108,21 @@ class StoredWalk:
 @dataclass(frozen=True)
 class Walked:
     """The walk's results: ``shipped`` (:data:`models.metrics.frames.SHIPPED`), the
-    deployments with ``is_rollback``, and the state to store."""
+    deployments with ``is_rollback``, and the state to store. A continued walk's ``shipped``
+    holds the first shipments of the deployments it walked only; ``stored`` looks up the
+    stored walk's others by sha (:meth:`shipped_of`)."""
 
     shipped: pl.DataFrame
     deployments: pl.DataFrame
     state: WalkState
+    stored: Callable[[pl.Series], pl.DataFrame] | None = None
+
+    def shipped_of(self, shas: pl.Series) -> pl.DataFrame:
+        """The first shipments (SHIPPED) of every commit of ``shas``, and maybe others: what
+        a user that looks first shipments up by sha reads (all of them after a whole walk)."""
+        if self.stored is None:
+            return self.shipped
+        return pl.concat([self.stored(shas), self.shipped], how="vertical")
 
 
 def walk_context(code: str, services: pl.DataFrame) -> str:
@@ -213,9 +225,8 @@ def _continued(
     common = min(before.height, digests.height)
     differs = digests.get_column("digest").head(common) != before.get_column("digest").head(common)
     since = int(differs.arg_true()[0]) if differs.any() else common
-    kept = read(walk_shipped(since))
     graph = read(walk_unshipped(since))
-    if read(COMMIT_COUNT).item() != graph.height + kept.height:
+    if read(COMMIT_COUNT).item() != graph.height + read(walk_shipped_count(since)).item():
         return None  # a commit taken before `since` is gone from the graph, or listed twice
     dangling = read(WALK_DANGLING)
     hashes = graph.select(*sha_hashes(pl.col("sha")))
@@ -230,18 +241,19 @@ def _continued(
         # A deployment before `since` takes a commit: its revision arrived in the graph
         # since it was walked, so it may take commits a later one took then.
         return None
+
+    def stored(shas: pl.Series) -> pl.DataFrame:
+        """The first shipments (SHIPPED and rank) the deployments before `since` took of
+        ``shas``, as stored."""
+        wanted = shas.drop_nulls().unique().to_frame("sha")
+        return read(walk_shipped(since), **{WALK_SHAS: wanted})
+
     # What the deployments from `since` took (those before it reach nothing here: their
     # revisions were taken before `since`, so are not in this graph).
     new = deployed_at_by_ancestry(deployments, pl.DataFrame(), services, ancestry=ancestry)
     ranks = ranked.select("deployment_id", "rank")
-    shipped = pl.concat(
-        [
-            kept.select(*SHIPPED, "rank"),
-            new.join(ranks, on="deployment_id", how="left", maintain_order="left"),
-        ],
-        how="vertical",
-    )
-    rollbacks = _rollbacks(ranked, since, shipped, _with_service(graph, repo_of), read) | set(
+    taken = new.join(ranks, on="deployment_id", how="left", maintain_order="left")
+    rollbacks = _rollbacks(ranked, since, taken, stored, _with_service(graph, repo_of), read) | set(
         ranked.join(before.head(since).filter("is_rollback"), on="rank", how="semi")
         .get_column("deployment_id")
         .to_list()
@@ -251,9 +263,11 @@ def _continued(
             pl.Series(sorted(rollbacks), dtype=pl.Utf8).implode()
         )
     )
-    # Parents the new walk's graph lacks that no deployment before `since` took: missing.
+    # Parents the new walk's graph lacks that no deployment before `since` took: missing
+    # (the parents it lacks are among its commits' parents, looked up as stored).
+    parents = stored(graph.get_column("parents").explode())
     lacking = ancestry.dangling.join(
-        kept.select("service", *sha_hashes(pl.col("sha"))),
+        parents.select("service", *sha_hashes(pl.col("sha"))),
         on=["service", "_h", "_h2"],
         how="anti",
     )
@@ -265,13 +279,19 @@ def _continued(
         _repos(repo_of),
         pl.concat([dangling, conform(lacking, DANGLING)], how="vertical").unique(),
     )
-    return Walked(conform(shipped, SHIPPED), flagged, state)
+    return Walked(
+        conform(new, SHIPPED),
+        flagged,
+        state,
+        stored=lambda shas: conform(stored(shas), SHIPPED),
+    )
 
 
 def _rollbacks(
     ranked: pl.DataFrame,
     since: int,
-    shipped: pl.DataFrame,
+    taken: pl.DataFrame,
+    stored: Callable[[pl.Series], pl.DataFrame],
     graph: pl.DataFrame,
     read: Reader,
 ) -> set[str]:
@@ -280,7 +300,8 @@ def _rollbacks(
     :func:`models.metrics.ancestry.flag_rollbacks`). A revision's first shipment bounds the
     search as there: the walk from the previous revision only enters commits first shipped no
     earlier than the candidate ancestor, which the stored walk gives (``walk_parents``) or this
-    run's graph holds."""
+    run's graph holds. ``taken``: the first shipments (and ranks) of the deployments from
+    ``since``; ``stored`` looks up the earlier ones by sha."""
     # Each deployment from `since` on, after the previous one of its service and environment
     # (which may come before `since`).
     late = ranked.filter(pl.col("rank") >= since)
@@ -300,7 +321,13 @@ def _rollbacks(
         & (pl.col("revision") != pl.col("previous"))
     )
     revisions = pl.concat([followed.get_column("revision"), followed.get_column("previous")])
-    owner = shipped.select("service", "sha", "rank").filter(maybe_in("sha", revisions))
+    owner = pl.concat(
+        [
+            taken.select("service", "sha", "rank").filter(maybe_in("sha", revisions)),
+            stored(revisions).select("service", "sha", "rank"),
+        ],
+        how="vertical",
+    )
     pairs = (
         followed.join(
             owner.rename({"sha": "revision", "rank": "_floor"}), on=["service", "revision"]
@@ -317,8 +344,11 @@ def _rollbacks(
         pl.min_horizontal("_above", pl.lit(since - 1)).alias("_above")
     ).filter(pl.col("_above") >= pl.col("_floor"))
     rows = [graph.select("service", "sha", "parents")]
+    ranked_rows = [taken.select("service", "sha", "rank")]
     if not ranges.is_empty():
-        rows.append(read(walk_parents(list(ranges.iter_rows()))))
+        earlier = read(walk_parents(list(ranges.iter_rows())))
+        rows.append(earlier.select("service", "sha", "parents"))
+        ranked_rows.append(earlier.select("service", "sha", "rank"))
     searched = bounds.select("service")
     parents = {
         (service, sha): tuple(listed or ())
@@ -328,9 +358,10 @@ def _rollbacks(
     }
     # The ranks of the commits the searches may enter: those first shipped from their
     # service's lowest floor on (a commit shipped before is never entered, nor are its parents
-    # known: taken as not shipped, it is a dead end all the same).
+    # known: taken as not shipped, it is a dead end all the same), up to its highest previous
+    # revision's (every ancestor of a revision was first shipped no later than it).
     known = (
-        shipped.select("service", "sha", "rank")
+        pl.concat(ranked_rows, how="vertical")
         .join(bounds.select("service", "_floor"), on="service", how="inner")
         .filter(pl.col("rank") >= pl.col("_floor"))
     )

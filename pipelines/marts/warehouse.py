@@ -176,11 +176,18 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
 
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
     """What :func:`models.marts.build_marts` reads staging with: each query run on ``conn``
-    into a frame when it asks (UTC timestamps), so no table is held longer than its users."""
+    into a frame when it asks (UTC timestamps), so no table is held longer than its users;
+    the small frames it reads by name registered while it runs."""
     conn.execute("SET TimeZone = 'UTC'")
 
-    def read(query: str) -> pl.DataFrame:
-        frame = conn.sql(query).pl()
+    def read(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
+        for name, small in frames.items():
+            conn.register(name, small.to_arrow())
+        try:
+            frame = conn.sql(query).pl()
+        finally:
+            for name in frames:
+                conn.unregister(name)
         release_cache(conn)
         return frame
 
