@@ -28,8 +28,10 @@ import polars as pl
 
 from models.metrics.changes import COPY_KEY
 from models.metrics.deployments import SOURCE
+from models.metrics.environments import OPERATIONS as OPERATIONS_SHAPE
 from models.metrics.failures import REVERT_MARKER
 from models.metrics.frames import ARGOCD_HISTORY as ARGOCD_HISTORY_SHAPE
+from models.metrics.frames import GITHUB_DEPLOYMENTS as GITHUB_DEPLOYMENTS_SHAPE
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
 from models.staging.common import sql_literal
 
@@ -79,6 +81,12 @@ PR_COMMITS = f"SELECT repo, number, sha, author_date, {COPY_KEY_SQL} FROM stagin
 
 PULL_REQUESTS = table("pull_requests", *(f'"{c}"' for c in PULL_REQUEST_SHAPE))
 """The pull requests, in their shape's columns (not the raw key staging keeps beside them)."""
+
+GITHUB_DEPLOYMENTS = table("github_deployments", *(f'"{c}"' for c in GITHUB_DEPLOYMENTS_SHAPE))
+"""The GitHub deployments, in their shape's columns (not the raw key staging keeps)."""
+
+OPERATIONS = table("deployment_operations", *(f'"{c}"' for c in OPERATIONS_SHAPE))
+"""The observed deployment operations, in their shape's columns (not the raw key)."""
 
 
 def _json_shape(dtype: object) -> object:

@@ -21,6 +21,8 @@ import polars as pl
 from models.mart_reads import (
     ARGOCD_HISTORY,
     COMMIT_SHAS,
+    GITHUB_DEPLOYMENTS,
+    OPERATIONS,
     PR_COMMITS,
     PULL_REQUESTS,
     PUSHES,
@@ -197,9 +199,7 @@ def build_marts(
     envs = environments(
         read(table("argocd_status")),
         history.filter(pl.col("deployed_at") <= o.as_of),
-        read(table("deployment_operations")).filter(
-            pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)
-        ),
+        read(OPERATIONS).filter(pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)),
         services,
         production_pattern=o.production_pattern,
         production_envs=o.production_envs,
@@ -216,7 +216,7 @@ def build_marts(
         with_order(
             production_deployments(
                 history,
-                read(table("github_deployments")),
+                read(GITHUB_DEPLOYMENTS),
                 services,
                 read(table("argocd_apps")),
                 history_start=o.history_start,

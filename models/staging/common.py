@@ -45,6 +45,21 @@ ROW_KEY = "_raw_key_hash"
 
 
 @dataclass(frozen=True)
+class Keyed:
+    """How the writer brings a table made from raw tables parsed once
+    (:mod:`models.staging.parsed`) up to date row by row: each row carries ROW_KEY, the raw
+    key hash of the row of ``view`` (a parsed view the SQL reads once, as ``FROM <view>``) it
+    comes from, or NULL for a row built again on every run. ``raw``: the raw tables whose new
+    runs can change rows; ``dirty``: SQL of the keys (column ``key``) of the rows to build
+    again, over the temporary tables ``paved_new_<raw>`` (column ``key_hash``: the raw keys
+    each table's new runs wrote) and the parsed views."""
+
+    view: str
+    raw: tuple[str, ...]
+    dirty: str
+
+
+@dataclass(frozen=True)
 class Query:
     """A staging table that one SQL query gives, its columns cast to ``schema``'s types.
 
@@ -65,6 +80,9 @@ class Query:
     # pipelines.marts.warehouse).
     rows_of: str | None = None
     inputs: tuple[str, ...] = ()
+    # Else, a table made from raw tables parsed once, brought up to date row by row as
+    # ``keyed`` says; its rows depend on nothing else but ``inputs`` and ``views`` either.
+    keyed: Keyed | None = None
 
     @classmethod
     def shaped(
@@ -76,16 +94,17 @@ class Query:
         views: Mapping[str, pl.DataFrame] | None = None,
         rows_of: str | None = None,
         inputs: Sequence[str] = (),
+        keyed: Keyed | None = None,
     ) -> Query:
         """``sql``'s columns of ``schema``, in its order and cast to its DuckDB types (what
-        :func:`conform` would make of the frame), sorted by ``order_by``; with ``rows_of``,
-        followed by ROW_KEY (which ``sql`` selects)."""
+        :func:`conform` would make of the frame), sorted by ``order_by``; with ``rows_of`` or
+        ``keyed``, followed by ROW_KEY (which ``sql`` selects)."""
         columns = [f'CAST("{c}" AS {sql_type(t)}) AS "{c}"' for c, t in schema.items()]
-        if rows_of is not None:
+        if rows_of is not None or keyed is not None:
             columns.append(ROW_KEY)
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         text = f"SELECT {', '.join(columns)} FROM ({sql}){order}"
-        return cls(text, schema, dict(views or {}), rows_of, tuple(inputs))
+        return cls(text, schema, dict(views or {}), rows_of, tuple(inputs), keyed)
 
     def over_rows(self, where: str) -> str:
         """The SQL over only the rows of ``raw.<rows_of>`` that ``where`` selects."""
@@ -95,6 +114,17 @@ class Query:
         if self.sql.count(source) != 1:
             raise ValueError(f"the SQL must read raw.{self.rows_of} exactly once")
         return self.sql.replace(source, f"FROM (SELECT * FROM raw.{self.rows_of} WHERE {where})")
+
+    def over_keys(self, keys: str) -> str:
+        """The SQL over only the rows of its ``keyed.view`` whose ROW_KEY ``keys`` (a query)
+        gives, and its rows built on every run."""
+        if self.keyed is None:
+            raise ValueError("not a table made from raw tables parsed once")
+        source = f"FROM {self.keyed.view} "
+        if self.sql.count(source) != 1:
+            raise ValueError(f"the SQL must read {self.keyed.view} exactly once")
+        kept = f"FROM (SELECT * FROM {self.keyed.view} WHERE {ROW_KEY} IN ({keys})) "
+        return self.sql.replace(source, kept)
 
     @contextmanager
     def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:

@@ -131,3 +131,17 @@ PARSED_OPERATIONS = Parsed.of(
         "revision": pl.Utf8(),
     },
 )
+
+
+# What a run's new raw rows of GitHub deployments and statuses touch, for the tables that read
+# both (Keyed.dirty): a deployment written again, or given a status (its scope and id).
+NEW_DEPLOYMENTS = f"paved_new_{PARSED_DEPLOYMENTS.query.rows_of}"
+NEW_STATUSES = f"paved_new_{PARSED_STATUSES.query.rows_of}"
+TOUCHED_DEPLOYMENTS = f"""
+    SELECT lower(d.scope) AS scope, d.id FROM {PARSED_DEPLOYMENTS.name} d
+    SEMI JOIN {NEW_DEPLOYMENTS} n ON d.{ROW_KEY} = n.key_hash
+    UNION
+    SELECT s.scope, s.deployment_id FROM {PARSED_STATUSES.name} s
+    SEMI JOIN {NEW_STATUSES} n ON s.{ROW_KEY} = n.key_hash
+"""
+GITHUB_RAW = (PARSED_DEPLOYMENTS.query.rows_of or "", PARSED_STATUSES.query.rows_of or "")

@@ -18,15 +18,17 @@ from models.metrics.environments import ARGOCD_STATUS, OPERATIONS
 from models.metrics.frames import conform, empty
 from models.metrics.links import CATALOG_LINKS
 from models.staging.catalog import service_index
-from models.staging.common import Query, Table
+from models.staging.common import ROW_KEY, Keyed, Query, Table
 from models.staging.parsed import (
+    GITHUB_RAW,
     OPERATION_SHAPE,
     PARSED_DEPLOYMENTS,
     PARSED_OPERATIONS,
     PARSED_STATUSES,
+    TOUCHED_DEPLOYMENTS,
     operation_columns,
 )
-from models.staging.sources import _repos
+from models.staging.sources import _repo_inputs, _repos
 
 
 def stage_catalog_links(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
@@ -95,7 +97,8 @@ def _argocd_operations(tables: set[str]) -> str:
     return f"""
         SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
                s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
-               o.phase, o.message, o.started_at, o.finished_at, o.revision
+               o.phase, o.message, o.started_at, o.finished_at, o.revision,
+               NULL::UHUGEINT AS {ROW_KEY}
         FROM ({" UNION ALL ".join(sources)}) o
         JOIN paved_staging_status s ON s.app_uid = o.uid
     """
@@ -105,6 +108,7 @@ def _github_operations(tables: set[str]) -> str:
     # paved_staging_repos: (repo, service), the catalog's repo index (ServiceIndex.by_repo,
     # lower case); a target is ``<repo>:<environment>``, joined by its repo (not parsed back out
     # of the target: an environment may hold a colon, and 825 k regexes cost 0.2 s).
+    # One row per status (its raw key the row's ROW_KEY), with its deployment's.
     return f"""
         WITH repos AS ({_repos(tables)}),
         operations AS (
@@ -113,29 +117,45 @@ def _github_operations(tables: set[str]) -> str:
                    d.environment, d.id::VARCHAR AS key, s.id AS sequence,
                    s.state AS phase, nullif(s.description, '') AS message,
                    d.created_at AS started_at, s.created_at AS finished_at,
-                   d.sha AS revision
-            FROM (SELECT lower(scope) AS scope, id, sha, environment, created_at
+                   d.sha AS revision, s.{ROW_KEY}
+            FROM {PARSED_STATUSES.name} s
+            JOIN (SELECT lower(scope) AS scope, id, sha, environment, created_at
                   FROM {PARSED_DEPLOYMENTS.name}) d
-            JOIN {PARSED_STATUSES.name} s ON s.scope = d.scope AND s.deployment_id = d.id
+                ON s.scope = d.scope AND s.deployment_id = d.id
             LEFT JOIN repos r ON r.scope = d.scope
         )
         SELECT o.source, x.service, o.target, o.environment, o.key, o.sequence, o.phase,
-               o.message, o.started_at, o.finished_at, o.revision
+               o.message, o.started_at, o.finished_at, o.revision, o.{ROW_KEY}
         FROM operations o
         JOIN paved_staging_repos x ON x.repo = lower(o.repo)
     """
 
 
+# The operations to build again: those of the statuses of each deployment new raw rows touch
+# (the Argo CD ones, without a key, are built on every run).
+OPERATIONS_DIRTY = f"""
+    SELECT s.{ROW_KEY} AS key FROM {PARSED_STATUSES.name} s
+    SEMI JOIN ({TOUCHED_DEPLOYMENTS}) t ON s.scope = t.scope AND s.deployment_id = t.id
+"""
+
+
 def stage_operations(
     tables: set[str], services: pl.DataFrame, argocd_status: pl.DataFrame
 ) -> Table:
-    """Every observed operation of a mapped target (OPERATIONS), sorted."""
+    """Every observed operation of a mapped target (OPERATIONS), sorted when built whole.
+    The GitHub ones are kept row by row (:class:`models.staging.common.Keyed`): a daily run
+    builds again only those of the deployments its new raw rows touch (and the Argo CD
+    ones, a third of them, each time: the same operation may come twice, from an app's
+    payload and from the operations a poll saw)."""
     parts, views = [], {}
     if not argocd_status.is_empty():
         parts.append(_argocd_operations(tables))
         views["paved_staging_status"] = argocd_status.select("app_uid", "app_name", "service")
+    keyed, inputs = None, ()
     if "github_deployments" in tables and "github_deployment_statuses" in tables:
         parts.append(_github_operations(tables))
+        keyed = Keyed(PARSED_STATUSES.name, GITHUB_RAW, OPERATIONS_DIRTY)
+        inputs = _repo_inputs(tables)
         owners = service_index(services).by_repo
         views["paved_staging_repos"] = pl.DataFrame(
             {"repo": list(owners), "service": list(owners.values())},
@@ -149,4 +169,6 @@ def stage_operations(
         OPERATIONS,
         order_by=[f"{column} NULLS FIRST" for column in order],
         views=views,
+        inputs=inputs,
+        keyed=keyed,
     )

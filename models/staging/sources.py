@@ -27,8 +27,13 @@ from models.metrics.frames import (
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Query, Table, TextFields, query, raw_tables
-from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_STATUSES
+from models.staging.common import ROW_KEY, Keyed, Query, Table, TextFields, query, raw_tables
+from models.staging.parsed import (
+    GITHUB_RAW,
+    PARSED_DEPLOYMENTS,
+    PARSED_STATUSES,
+    TOUCHED_DEPLOYMENTS,
+)
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -178,17 +183,32 @@ def _with_service(frame: pl.DataFrame, services: pl.DataFrame) -> pl.DataFrame:
 
 def stage_github_deployments(
     conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
-) -> pl.DataFrame:
+) -> Table:
     """One row per GitHub Deployment of a mapped repo, with its latest status (max
-    ``created_at``, then max id)."""
+    ``created_at``, then max id), sorted when built whole. Kept row by row
+    (:class:`models.staging.common.Keyed`): a daily run builds again only the deployments its
+    new raw rows touch."""
     if "github_deployments" not in tables:
         return empty(GITHUB_DEPLOYMENTS)
     # The deployments and statuses parsed once (models.staging.parsed).
+    with_statuses = "github_deployment_statuses" in tables
     statuses = (
         f"SELECT scope, deployment_id, state, created_at, id FROM {PARSED_STATUSES.name}"
-        if "github_deployment_statuses" in tables
+        if with_statuses
         else "SELECT NULL::VARCHAR AS scope, NULL::BIGINT AS deployment_id, NULL::VARCHAR AS "
         "state, NULL::TIMESTAMPTZ AS created_at, NULL::BIGINT AS id WHERE false"
+    )
+    repo = "coalesce(r.full_name, d.scope)"
+    # The service of each repo the deployments name (by repo key, as everywhere).
+    named = conn.sql(
+        f"WITH repos AS ({_repos(tables)}) SELECT DISTINCT {repo} AS repo "
+        f"FROM {PARSED_DEPLOYMENTS.name} d LEFT JOIN repos r ON r.scope = lower(d.scope)"
+    ).pl()
+    owners = (
+        _with_service(named, services)
+        .filter(pl.col("service").is_not_null())
+        .select("repo", "service")
+        .sort("repo")
     )
     sql = f"""
         WITH repos AS ({_repos(tables)}),
@@ -197,16 +217,27 @@ def stage_github_deployments(
             QUALIFY row_number() OVER (
                 PARTITION BY scope, deployment_id ORDER BY created_at DESC, id DESC) = 1
         )
-        SELECT coalesce(r.full_name, d.scope) AS repo, NULL::VARCHAR AS service,
-               d.id AS deployment_id, d.sha, d.environment, d.created_at,
-               l.state AS latest_state, l.created_at AS latest_state_at
+        SELECT {repo} AS repo, o.service, d.id AS deployment_id, d.sha, d.environment,
+               d.created_at, l.state AS latest_state, l.created_at AS latest_state_at,
+               d.{ROW_KEY}
         FROM {PARSED_DEPLOYMENTS.name} d
         LEFT JOIN repos r ON r.scope = lower(d.scope)
+        JOIN paved_staging_owners o ON o.repo = {repo}
         LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.id
     """
-    frame = query(conn, sql, GITHUB_DEPLOYMENTS).drop("service")
-    mapped = _with_service(frame, services).filter(pl.col("service").is_not_null())
-    return conform(mapped, GITHUB_DEPLOYMENTS).sort("repo", "deployment_id")
+    # The deployments to build again: those new raw rows touch.
+    dirty = f"""
+        SELECT d.{ROW_KEY} AS key FROM {PARSED_DEPLOYMENTS.name} d
+        SEMI JOIN ({TOUCHED_DEPLOYMENTS}) t ON lower(d.scope) = t.scope AND d.id = t.id
+    """
+    return Query.shaped(
+        sql,
+        GITHUB_DEPLOYMENTS,
+        order_by=["repo", "deployment_id"],
+        views={"paved_staging_owners": owners},
+        inputs=_repo_inputs(tables),
+        keyed=Keyed(PARSED_DEPLOYMENTS.name, GITHUB_RAW, dirty) if with_statuses else None,
+    )
 
 
 def stage_argocd(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -90,6 +90,8 @@ def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -
     create = f"CREATE OR REPLACE TABLE staging.{name} AS"
     if isinstance(table, Query) and table.rows_of is not None:
         return _restage(conn, name, table)
+    if isinstance(table, Query) and table.keyed is not None:
+        return _restage_keyed(conn, name, table)
     if isinstance(table, Query):
         with table.registered(conn):
             rows = conn.execute(f"{create} {table.sql}").fetchall()[0][0]
@@ -112,16 +114,33 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     """Bring ``staging.<name>`` (a table made row by row from ``raw.<query.rows_of>``) up to
     date: only the raw rows written by runs it has not staged yet are parsed; the staged rows
     of their keys are deleted and the new ones appended in the raw table's order, so the
-    table equals (row order included) what building it whole gives. It is built whole the
-    first time, and whenever its SQL, the results of its ``inputs`` or its views' rows
-    changed (:func:`_fingerprint`).
+    table equals (row order included) what building it whole gives (:func:`_up_to_date`).
 
     Relies on the raw layer's rules (:func:`pipelines.raw.write_objects`): every write of a
     row sets the run that wrote it, and a row written again is deleted and appended, so it
     moves to the end of the raw table as its staged row does here."""
     raw = f"raw.{query.rows_of}"
-    conn.execute(STAGED_RUNS_DDL)
     runs = [r for (r,) in conn.execute(f"SELECT DISTINCT {RUN} FROM {raw} ORDER BY 1").fetchall()]
+
+    def update(staged: set[str]) -> int:
+        new = [run for run in runs if run not in staged]
+        return _append_new_rows(conn, name, query, new) if new else 0
+
+    return _up_to_date(conn, name, query, runs, update)
+
+
+def _up_to_date(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    query: Query,
+    runs: list[str],
+    update: Callable[[set[str]], int],
+) -> Written:
+    """``staging.<name>`` brought up to date with the raw ``runs`` by ``update`` (given the
+    runs the table holds; it returns the rows it built), or built whole: the first time, and
+    whenever its SQL, the results of its ``inputs`` or its views' rows changed
+    (:func:`_fingerprint`). The runs are stored with the fingerprint."""
+    conn.execute(STAGED_RUNS_DDL)
     fingerprint = _fingerprint(conn, query)
     known = conn.execute(
         "SELECT run_ids FROM staging.paved_staged_runs WHERE name = ? AND fingerprint = ?",
@@ -129,9 +148,7 @@ def _restage(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Writte
     ).fetchall()
     with query.registered(conn):
         if known and has_column(conn, "staging", name, ROW_KEY):
-            staged = set(known[0][0])
-            new = [run for run in runs if run not in staged]
-            built = _append_new_rows(conn, name, query, new) if new else 0
+            built = update(set(known[0][0]))
             rows = conn.execute(f"SELECT count(*) FROM staging.{name}").fetchall()[0][0]
         else:
             whole = conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS {query.sql}")
@@ -161,6 +178,42 @@ def _append_new_rows(
     conn.execute(f"INSERT INTO {target} SELECT {selected} FROM paved_restaged ORDER BY rowid")
     conn.execute("DROP TABLE paved_restaged")
     return built
+
+
+def _restage_keyed(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> Written:
+    """Bring ``staging.<name>`` (a table made from raw tables parsed once, :class:`models.
+    staging.common.Keyed`) up to date (:func:`_up_to_date`): the rows its ``dirty`` query
+    names after the new raw runs of each of its raw tables, and those without a key, are
+    deleted and built again (appended: the table then holds a whole build's rows, not in its
+    order)."""
+    keyed = query.keyed
+    assert keyed is not None
+    # Each raw table's runs, as "<table>:<run>".
+    runs = sorted(
+        f"{raw}:{run}"
+        for raw in keyed.raw
+        for (run,) in conn.execute(f"SELECT DISTINCT {RUN} FROM raw.{raw}").fetchall()
+    )
+
+    def update(staged: set[str]) -> int:
+        for raw in keyed.raw:
+            new = [r.split(":", 1)[1] for r in runs if r.startswith(f"{raw}:") and r not in staged]
+            conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE paved_new_{raw} AS "
+                f"SELECT key_hash FROM raw.{raw} WHERE {written_by(new) if new else 'false'}"
+            )
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE paved_dirty AS {keyed.dirty}")
+        conn.execute(
+            f"DELETE FROM staging.{name} WHERE {ROW_KEY} IS NULL "
+            f"OR {ROW_KEY} IN (SELECT key FROM paved_dirty)"
+        )
+        again = query.over_keys("SELECT key FROM paved_dirty")
+        built = conn.execute(f"INSERT INTO staging.{name} {again}").fetchall()[0][0]
+        for table in [*(f"paved_new_{raw}" for raw in keyed.raw), "paved_dirty"]:
+            conn.execute(f"DROP TABLE {table}")
+        return built
+
+    return _up_to_date(conn, name, query, runs, update)
 
 
 def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
