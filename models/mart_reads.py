@@ -51,8 +51,14 @@ def table(name: str, *columns: str) -> str:
 COPY_KEY_SQL = f"hash(author_email, message) AS {COPY_KEY}"
 """The :data:`models.metrics.changes.COPY_KEY` of a commit row, as the reads below select it."""
 
-COMMIT_SHAS = table("commits", "repo", "sha")
-"""Every commit's repo and sha: what revision resolution matches image tags against."""
+PREFIXES = "paved_prefixes"
+"""The frame (one column, ``p7``) :data:`COMMITS_OF_PREFIXES` is read with."""
+
+COMMITS_OF_PREFIXES = (
+    f"SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN {PREFIXES} p ON left(c.sha, 7) = p.p7"
+)
+"""The commits (repo and sha) whose 7-character prefix is one of :data:`PREFIXES`: those
+revision resolution may match an image tag with (a few thousand of the 4 M)."""
 
 _REVERTING = f"contains(message, {sql_literal(REVERT_MARKER)})"
 

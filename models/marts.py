@@ -20,10 +20,11 @@ import polars as pl
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
-    COMMIT_SHAS,
+    COMMITS_OF_PREFIXES,
     GITHUB_DEPLOYMENTS,
     OPERATIONS,
     PR_COMMITS,
+    PREFIXES,
     PULL_REQUESTS,
     PUSHES,
     REVERT_COMMITS,
@@ -207,7 +208,7 @@ def build_marts(
     envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
     history = resolve_revision(
         collapse_self_heal(history),
-        read(COMMIT_SHAS),
+        lambda prefixes: read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")}),
         services,
         helm_tag_parameter=o.helm_tag_parameter,
     )

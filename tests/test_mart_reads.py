@@ -24,9 +24,10 @@ from polars.testing import assert_frame_equal
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
-    COMMIT_SHAS,
+    COMMITS_OF_PREFIXES,
     COST_ROWS,
     PR_COMMITS,
+    PREFIXES,
     PUSHES,
     REVERT_COMMITS,
     Reader,
@@ -211,14 +212,23 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
             [reverts.drop_nulls("message"), expected.filter(pl.col("message").is_null())]
         ).sort("repo", "sha"),
     )
-    as_text = resolve_revision(
-        read(table("argocd_history")).drop(ROW_KEY), read(COMMIT_SHAS), services
-    )
-    decoded = resolve_revision(read(ARGOCD_HISTORY), read(COMMIT_SHAS), services)
+    commits = read(table("commits", "repo", "sha"))
+    as_text = resolve_revision(read(table("argocd_history")).drop(ROW_KEY), commits, services)
+    decoded = resolve_revision(read(ARGOCD_HISTORY), commits, services)
     assert decoded.get_column("source").dtype != pl.Utf8
     by_image = as_text.filter(pl.col("resolved_revision") != pl.col("revision"))
     assert by_image.height > 0  # some entries resolve through an image tag
     assert_frame_equal(decoded.drop("source", "sources"), as_text.drop("source", "sources"))
+    # Resolution reads only the commits whose 7-character prefix a tag has, and resolves alike.
+    asked: list[int] = []
+
+    def of_prefixes(prefixes: pl.Series) -> pl.DataFrame:
+        found = read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")})
+        asked.append(found.height)
+        return found
+
+    assert_frame_equal(resolve_revision(read(ARGOCD_HISTORY), of_prefixes, services), decoded)
+    assert 0 < asked[0] < commits.height
 
 
 def test_a_source_that_is_not_a_json_object_reads_as_naming_nothing() -> None:

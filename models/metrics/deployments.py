@@ -8,7 +8,7 @@ when needed), and each service's first observed deployment marked.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import polars as pl
@@ -175,7 +175,7 @@ def _decoded_sources(frame: pl.DataFrame) -> pl.Expr:
 
 def resolve_revision(
     argocd_history: pl.DataFrame,
-    commits: pl.DataFrame,
+    commits: pl.DataFrame | Callable[[pl.Series], pl.DataFrame],
     services: pl.DataFrame,
     *,
     helm_tag_parameter: str = DEFAULT_HELM_TAG_PARAMETER,
@@ -187,6 +187,8 @@ def resolve_revision(
     entry's source(s), each source's kustomize ``images`` (the text after the last ``:`` of the
     last ``/`` segment) then its Helm parameter ``helm_tag_parameter``, that is 7-40 lower-case
     hex and a unique prefix of a commit of the service's repo; else NULL (unresolved).
+    ``commits``: the commits (``repo``, ``sha``), or what gives those whose 7-character
+    prefix is one of the tags' (at least: a reader narrows the 4 M before they are read).
     """
     history = argocd_history.with_row_index("_row").join(
         service_repos(services), on="service", how="left"
@@ -255,10 +257,12 @@ def resolve_revision(
     )
     # Only the commits whose 7-character prefix some tag of their repo has, narrowed by hash
     # first: not all 4 M made unique (0.4 s).
+    prefixes = candidates.get_column("_p7").unique()
+    found = commits(prefixes) if callable(commits) else commits
     repo_commits = (
-        with_repo_key(commits.select("repo", "sha"))
+        with_repo_key(found.select("repo", "sha"))
         .select("repo_key", "sha", _p7=pl.col("sha").str.slice(0, 7))
-        .filter(maybe_in("_p7", candidates.get_column("_p7")))
+        .filter(maybe_in("_p7", prefixes))
         .join(candidates.select("repo_key", "_p7").unique(), on=["repo_key", "_p7"], how="semi")
         .unique()
     )
