@@ -243,7 +243,8 @@ def build_marts(
     deps = walked.deployments
     # Only the commits the revert rules and the prehistory reverts can match, not the 4 M.
     commits = read(REVERT_COMMITS)
-    # By delta, the rows whose lead times are computed again (`computed`); the others kept.
+    # By delta, `chg` becomes the rows whose lead times are computed again (`computed`), and
+    # `still` the others, kept as stored.
     computed = empty(mart_schema("changes"))
     still = None
     if change_delta is not None:

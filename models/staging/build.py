@@ -55,12 +55,12 @@ def staged(
 ) -> Iterator[tuple[str, Table | Parsed]]:
     """Every staging table from the ``raw`` schema of ``conn`` (a missing raw table gives an
     empty frame), one at a time in :data:`STAGING_TABLES` order, each built when asked for.
-    The big tables (commits, pull requests and their commits, Argo CD history, cost rows,
-    deployment operations) come as a :class:`Query`, which the caller runs (into a frame, or
-    DuckDB straight into a table: their rows need not enter Python); the others as frames,
-    built in Python. Before the tables that read a raw table parsed once, its :class:`Parsed`
-    (under its own name: not a staging table; a writer may keep its rows). Sets the
-    session's TimeZone to UTC, so timestamps come back in UTC."""
+    The big tables (commits, pull requests and their commits, Argo CD history, GitHub
+    deployments, cost rows, deployment operations) come as a :class:`Query`, which the caller
+    runs (into a frame, or DuckDB straight into a table: their rows need not enter Python);
+    the others as frames, built in Python. Before the tables that read a raw table parsed
+    once, its :class:`Parsed` (under its own name: not a staging table; a writer may keep its
+    rows). Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
     services, teams, users = stage_catalog(conn, salt=salt)
@@ -95,7 +95,7 @@ def _parsed(
     """Each of ``parsed`` whose raw table there is, its view pointed at its query (the writer
     points it at the rows it keeps instead, :mod:`models.staging.parsed`)."""
     for each in parsed:
-        if each.query.rows_of in tables:
+        if each.raw in tables:
             each.inline(conn)
             yield each.name, each
 

@@ -44,6 +44,12 @@ def sql_literal(text: str) -> str:
 ROW_KEY = "_raw_key_hash"
 
 
+def new_keys(raw: str) -> str:
+    """The temporary table of the raw keys (column ``key_hash``) the new runs of ``raw.<raw>``
+    wrote, while a :class:`Keyed` table is brought up to date."""
+    return f"paved_new_{raw}"
+
+
 @dataclass(frozen=True)
 class Keyed:
     """How the writer brings a table made from raw tables parsed once
@@ -51,8 +57,7 @@ class Keyed:
     key hash of the row of ``view`` (a parsed view the SQL reads once, as ``FROM <view>``) it
     comes from, or NULL for a row built again on every run. ``raw``: the raw tables whose new
     runs can change rows; ``dirty``: SQL of the keys (column ``key``) of the rows to build
-    again, over the temporary tables ``paved_new_<raw>`` (column ``key_hash``: the raw keys
-    each table's new runs wrote) and the parsed views."""
+    again, over the tables :func:`new_keys` names and the parsed views."""
 
     view: str
     raw: tuple[str, ...]

@@ -9,7 +9,9 @@ The view starts out as the query itself (the raw rows parsed as they are read: w
 :func:`models.staging.stage` and the tests see). The pipeline's writer keeps the parsed rows as
 ``staging.<name>``, brought up to date from the raw rows of runs it has not parsed yet like
 every table made row by row (``pipelines.marts.warehouse``), and points the view at that table
-before the tables that read it are built: a daily run parses only the day's rows.
+before the tables that read it are built: a daily run parses only the day's rows. Those tables
+are kept row by row too (:class:`models.staging.common.Keyed`): a daily run builds again only
+the rows of the deployments its new raw rows touch (:data:`TOUCHED_DEPLOYMENTS`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import duckdb
 import polars as pl
 
 from models.metrics.frames import UTC_TS
-from models.staging.common import ROW_KEY, Query
+from models.staging.common import ROW_KEY, Query, new_keys
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class Parsed:
                   FROM raw.{raw})
         """
         return cls(f"paved_parsed_{raw}", Query.shaped(sql, schema, rows_of=raw))
+
+    @property
+    def raw(self) -> str:
+        """The raw table it parses."""
+        assert self.query.rows_of is not None
+        return self.query.rows_of
 
     def inline(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Point the view ``name`` at the query itself: the raw rows parsed as they are read."""
@@ -135,13 +143,11 @@ PARSED_OPERATIONS = Parsed.of(
 
 # What a run's new raw rows of GitHub deployments and statuses touch, for the tables that read
 # both (Keyed.dirty): a deployment written again, or given a status (its scope and id).
-NEW_DEPLOYMENTS = f"paved_new_{PARSED_DEPLOYMENTS.query.rows_of}"
-NEW_STATUSES = f"paved_new_{PARSED_STATUSES.query.rows_of}"
 TOUCHED_DEPLOYMENTS = f"""
     SELECT lower(d.scope) AS scope, d.id FROM {PARSED_DEPLOYMENTS.name} d
-    SEMI JOIN {NEW_DEPLOYMENTS} n ON d.{ROW_KEY} = n.key_hash
+    SEMI JOIN {new_keys(PARSED_DEPLOYMENTS.raw)} n ON d.{ROW_KEY} = n.key_hash
     UNION
     SELECT s.scope, s.deployment_id FROM {PARSED_STATUSES.name} s
-    SEMI JOIN {NEW_STATUSES} n ON s.{ROW_KEY} = n.key_hash
+    SEMI JOIN {new_keys(PARSED_STATUSES.raw)} n ON s.{ROW_KEY} = n.key_hash
 """
-GITHUB_RAW = (PARSED_DEPLOYMENTS.query.rows_of or "", PARSED_STATUSES.query.rows_of or "")
+GITHUB_RAW = (PARSED_DEPLOYMENTS.raw, PARSED_STATUSES.raw)

@@ -14,7 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
-from models.staging.common import ROW_KEY
+from models.staging.common import ROW_KEY, new_keys
 from models.staging.parsed import Parsed
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
@@ -199,7 +199,7 @@ def _restage_keyed(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> 
         for raw in keyed.raw:
             new = [r.split(":", 1)[1] for r in runs if r.startswith(f"{raw}:") and r not in staged]
             conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE paved_new_{raw} AS "
+                f"CREATE OR REPLACE TEMP TABLE {new_keys(raw)} AS "
                 f"SELECT key_hash FROM raw.{raw} WHERE {written_by(new) if new else 'false'}"
             )
         conn.execute(f"CREATE OR REPLACE TEMP TABLE paved_dirty AS {keyed.dirty}")
@@ -209,7 +209,7 @@ def _restage_keyed(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> 
         )
         again = query.over_keys("SELECT key FROM paved_dirty")
         built = conn.execute(f"INSERT INTO staging.{name} {again}").fetchall()[0][0]
-        for table in [*(f"paved_new_{raw}" for raw in keyed.raw), "paved_dirty"]:
+        for table in [*map(new_keys, keyed.raw), "paved_dirty"]:
             conn.execute(f"DROP TABLE {table}")
         return built
 
