@@ -115,21 +115,22 @@ class Query:
         """The SQL over only the rows of ``raw.<rows_of>`` that ``where`` selects."""
         if self.rows_of is None:
             raise ValueError("not a table made row by row from one raw table")
-        source = f"FROM raw.{self.rows_of}"
-        if self.sql.count(source) != 1:
-            raise ValueError(f"the SQL must read raw.{self.rows_of} exactly once")
-        return self.sql.replace(source, f"FROM (SELECT * FROM raw.{self.rows_of} WHERE {where})")
+        return self._narrowed(f"raw.{self.rows_of}", "", where)
 
     def over_keys(self, keys: str) -> str:
         """The SQL over only the rows of its ``keyed.view`` whose ROW_KEY ``keys`` (a query)
         gives, and its rows built on every run."""
         if self.keyed is None:
             raise ValueError("not a table made from raw tables parsed once")
-        source = f"FROM {self.keyed.view} "
+        return self._narrowed(self.keyed.view, " ", f"{ROW_KEY} IN ({keys})")
+
+    def _narrowed(self, relation: str, after: str, where: str) -> str:
+        """The SQL with its one ``FROM <relation><after>`` reading only the rows ``where``
+        selects."""
+        source = f"FROM {relation}{after}"
         if self.sql.count(source) != 1:
-            raise ValueError(f"the SQL must read {self.keyed.view} exactly once")
-        kept = f"FROM (SELECT * FROM {self.keyed.view} WHERE {ROW_KEY} IN ({keys})) "
-        return self.sql.replace(source, kept)
+            raise ValueError(f"the SQL must read {relation} exactly once")
+        return self.sql.replace(source, f"FROM (SELECT * FROM {relation} WHERE {where}){after}")
 
     @contextmanager
     def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:

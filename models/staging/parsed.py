@@ -11,7 +11,7 @@ The view starts out as the query itself (the raw rows parsed as they are read: w
 every table made row by row (``pipelines.marts.warehouse``), and points the view at that table
 before the tables that read it are built: a daily run parses only the day's rows. Those tables
 are kept row by row too (:class:`models.staging.common.Keyed`): a daily run builds again only
-the rows of the deployments its new raw rows touch (:data:`TOUCHED_DEPLOYMENTS`).
+the rows of the deployments its new raw rows touch (:func:`by_touched_deployment`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 
 from models.metrics.frames import UTC_TS
-from models.staging.common import ROW_KEY, Query, new_keys
+from models.staging.common import ROW_KEY, Keyed, Query, new_keys
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,23 @@ PARSED_OPERATIONS = Parsed.of(
 )
 
 
-# What a run's new raw rows of GitHub deployments and statuses touch, for the tables that read
-# both (Keyed.dirty): a deployment written again, or given a status (its scope and id).
-TOUCHED_DEPLOYMENTS = f"""
+# What a run's new raw rows of GitHub deployments and statuses touch: a deployment written
+# again, or given a status (its scope and id).
+_TOUCHED_DEPLOYMENTS = f"""
     SELECT lower(d.scope) AS scope, d.id FROM {PARSED_DEPLOYMENTS.name} d
     SEMI JOIN {new_keys(PARSED_DEPLOYMENTS.raw)} n ON d.{ROW_KEY} = n.key_hash
     UNION
     SELECT s.scope, s.deployment_id FROM {PARSED_STATUSES.name} s
     SEMI JOIN {new_keys(PARSED_STATUSES.raw)} n ON s.{ROW_KEY} = n.key_hash
 """
-GITHUB_RAW = (PARSED_DEPLOYMENTS.raw, PARSED_STATUSES.raw)
+
+
+def by_touched_deployment(parsed: Parsed, scope: str, deployment_id: str) -> Keyed:
+    """A table kept row by row from ``parsed``'s rows (a deployment's or a status's): the rows
+    of the deployments a run's new raw rows touch are built again. ``scope`` and
+    ``deployment_id``: SQL of a row's deployment, over the parsed row ``r``."""
+    dirty = (
+        f"SELECT r.{ROW_KEY} AS key FROM {parsed.name} r SEMI JOIN ({_TOUCHED_DEPLOYMENTS}) t "
+        f"ON {scope} = t.scope AND {deployment_id} = t.id"
+    )
+    return Keyed(parsed.name, (PARSED_DEPLOYMENTS.raw, PARSED_STATUSES.raw), dirty)

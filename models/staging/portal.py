@@ -18,14 +18,13 @@ from models.metrics.environments import ARGOCD_STATUS, OPERATIONS
 from models.metrics.frames import conform, empty
 from models.metrics.links import CATALOG_LINKS
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Keyed, Query, Table
+from models.staging.common import ROW_KEY, Query, Table
 from models.staging.parsed import (
-    GITHUB_RAW,
     OPERATION_SHAPE,
     PARSED_DEPLOYMENTS,
     PARSED_OPERATIONS,
     PARSED_STATUSES,
-    TOUCHED_DEPLOYMENTS,
+    by_touched_deployment,
     operation_columns,
 )
 from models.staging.sources import _repo_inputs, _repos
@@ -131,14 +130,6 @@ def _github_operations(tables: set[str]) -> str:
     """
 
 
-# The operations to build again: those of the statuses of each deployment new raw rows touch
-# (the Argo CD ones, without a key, are built on every run).
-OPERATIONS_DIRTY = f"""
-    SELECT s.{ROW_KEY} AS key FROM {PARSED_STATUSES.name} s
-    SEMI JOIN ({TOUCHED_DEPLOYMENTS}) t ON s.scope = t.scope AND s.deployment_id = t.id
-"""
-
-
 def stage_operations(
     tables: set[str], services: pl.DataFrame, argocd_status: pl.DataFrame
 ) -> Table:
@@ -154,7 +145,9 @@ def stage_operations(
     keyed, inputs = None, ()
     if "github_deployments" in tables and "github_deployment_statuses" in tables:
         parts.append(_github_operations(tables))
-        keyed = Keyed(PARSED_STATUSES.name, GITHUB_RAW, OPERATIONS_DIRTY)
+        # The operations of the statuses of the deployments new raw rows touch are built
+        # again (the Argo CD ones, without a key, on every run).
+        keyed = by_touched_deployment(PARSED_STATUSES, "r.scope", "r.deployment_id")
         inputs = _repo_inputs(tables)
         owners = service_index(services).by_repo
         views["paved_staging_repos"] = pl.DataFrame(

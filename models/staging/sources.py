@@ -27,13 +27,8 @@ from models.metrics.frames import (
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Keyed, Query, Table, TextFields, query, raw_tables
-from models.staging.parsed import (
-    GITHUB_RAW,
-    PARSED_DEPLOYMENTS,
-    PARSED_STATUSES,
-    TOUCHED_DEPLOYMENTS,
-)
+from models.staging.common import ROW_KEY, Query, Table, TextFields, query, raw_tables
+from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_STATUSES, by_touched_deployment
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
 REPOS = """
@@ -225,18 +220,16 @@ def stage_github_deployments(
         JOIN paved_staging_owners o ON o.repo = {repo}
         LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.id
     """
-    # The deployments to build again: those new raw rows touch.
-    dirty = f"""
-        SELECT d.{ROW_KEY} AS key FROM {PARSED_DEPLOYMENTS.name} d
-        SEMI JOIN ({TOUCHED_DEPLOYMENTS}) t ON lower(d.scope) = t.scope AND d.id = t.id
-    """
     return Query.shaped(
         sql,
         GITHUB_DEPLOYMENTS,
         order_by=["repo", "deployment_id"],
         views={"paved_staging_owners": owners},
         inputs=_repo_inputs(tables),
-        keyed=Keyed(PARSED_DEPLOYMENTS.name, GITHUB_RAW, dirty) if with_statuses else None,
+        # The deployments new raw rows touch are built again.
+        keyed=by_touched_deployment(PARSED_DEPLOYMENTS, "lower(r.scope)", "r.id")
+        if with_statuses
+        else None,
     )
 
 

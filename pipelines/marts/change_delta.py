@@ -124,7 +124,8 @@ def _staged_runs(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, list[str]],
         return {}, []
     rows = conn.execute(
         "SELECT name, fingerprint, run_ids FROM staging.paved_staged_runs "
-        "WHERE name IN ('commits', 'pull_requests', 'pr_commits') ORDER BY name"
+        "WHERE list_contains(?, name) ORDER BY name",
+        [list(SOURCES)],
     ).fetchall()
     return {name: sorted(runs) for name, _, runs in rows}, [f for _, f, _ in rows]
 
