@@ -54,6 +54,7 @@ from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_aga
 from models.metrics.deployments import (
     collapse_self_heal,
     order_keys,
+    production_apps,
     repo_owners,
     with_order,
     with_repo_key,
@@ -206,6 +207,12 @@ def build_marts(
         production_envs=o.production_envs,
     )
     envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
+    apps = read(table("argocd_apps"))
+    # Only the production apps' entries are collapsed and resolved: the others' (a third of
+    # the enterprise world's million) are never deployments.
+    history = history.filter(
+        pl.col("app_uid").is_in(production_apps(apps, o.production_pattern).implode())
+    )
     history = resolve_revision(
         collapse_self_heal(history),
         lambda prefixes: read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")}),
@@ -219,7 +226,7 @@ def build_marts(
                 history,
                 read(GITHUB_DEPLOYMENTS),
                 services,
-                read(table("argocd_apps")),
+                apps,
                 history_start=o.history_start,
                 as_of=o.as_of,
                 production_pattern=o.production_pattern,

@@ -132,16 +132,15 @@ def collapse_self_heal(argocd_history: pl.DataFrame) -> pl.DataFrame:
     Runs over everything observed, before any window filter: a re-sync just after the window
     opens of a deployment made before it is not a new deployment either.
     """
-    key = pl.concat_str(
-        pl.col("revision").fill_null("\x00"),
-        pl.col("revisions").list.join("\x1f").fill_null("\x00"),
-        separator="\x1e",
+    # Sorted by app, an entry repeats the one before it when both are of its app (a shift of
+    # the whole frame: no window per app).
+    repeat = (
+        (pl.col("app_uid") == pl.col("app_uid").shift(1))
+        & pl.col("revision").eq_missing(pl.col("revision").shift(1))
+        & pl.col("revisions").eq_missing(pl.col("revisions").shift(1))
     )
-    return (
-        argocd_history.sort("app_uid", "history_id", maintain_order=True)
-        .with_columns(_key=key)
-        .filter(pl.col("_key").ne_missing(pl.col("_key").shift(1)).over("app_uid"))
-        .drop("_key")
+    return argocd_history.sort("app_uid", "history_id", maintain_order=True).filter(
+        ~repeat.fill_null(False)
     )
 
 
@@ -290,6 +289,14 @@ def production_app(name: str | None, namespace: str | None, pattern: re.Pattern[
     return any(n is not None and pattern.search(n) is not None for n in (name, namespace))
 
 
+def production_apps(apps: pl.DataFrame, production_pattern: str) -> pl.Series:
+    """The ``app_uid`` of each production app of ``apps`` (:func:`production_app`)."""
+    pattern = re.compile(production_pattern)
+    names = apps.select("app_uid", "app_name", "namespace").unique("app_uid").iter_rows()
+    uids = [uid for uid, name, namespace in names if production_app(name, namespace, pattern)]
+    return pl.Series("app_uid", uids, dtype=pl.Utf8)
+
+
 def production_deployments(
     argocd_history: pl.DataFrame,
     github_deployments: pl.DataFrame,
@@ -317,15 +324,9 @@ def production_deployments(
       ``github:<repo>:<deployment id>``, ``started_at`` = ``created_at``, ``finished_at`` = the
       status time, revision = ``sha``.
     """
-    pattern = re.compile(production_pattern)
     apps = argocd_apps if argocd_apps is not None else argocd_history
     apps = apps.select("app_uid", "app_name", "namespace", "service").unique("app_uid")
-    production_uids = [
-        uid
-        for uid, name, namespace in apps.select("app_uid", "app_name", "namespace").iter_rows()
-        if production_app(name, namespace, pattern)
-    ]
-    production = pl.Series(production_uids, dtype=pl.Utf8).implode()
+    production = production_apps(apps, production_pattern).implode()
     argo_services = (
         apps.filter(pl.col("app_uid").is_in(production) & pl.col("service").is_not_null())
         .get_column("service")
