@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 
 from models.catalog import Component, ServiceIndex
@@ -30,7 +31,8 @@ def _entities(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, dict[str, Any]
     ).fetchall()
     out = []
     for key, text in rows:
-        payload = json.loads(text) if text else {}
+        # orjson: the raw writer's own encoding (connectors.payloads), parsed 3-4 x faster.
+        payload = orjson.loads(text) if text else {}
         out.append((str(key).lower(), payload if isinstance(payload, dict) else {}))
     return out
 
