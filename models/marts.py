@@ -56,7 +56,6 @@ from models.metrics.deployments import (
     order_keys,
     production_apps,
     repo_owners,
-    with_order,
     with_repo_key,
 )
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
@@ -221,18 +220,17 @@ def build_marts(
     )
     # Ordered once: the later orderings of the deployments sort by their place (ORDER).
     deps = first_observed(
-        with_order(
-            production_deployments(
-                history,
-                read(GITHUB_DEPLOYMENTS),
-                services,
-                apps,
-                history_start=o.history_start,
-                as_of=o.as_of,
-                production_pattern=o.production_pattern,
-                production_envs=o.production_envs,
-                collapsed=True,
-            )
+        production_deployments(
+            history,
+            read(GITHUB_DEPLOYMENTS),
+            services,
+            apps,
+            history_start=o.history_start,
+            as_of=o.as_of,
+            production_pattern=o.production_pattern,
+            production_envs=o.production_envs,
+            collapsed=True,
+            ordered=True,
         )
     )
     deps = compacted(deps)

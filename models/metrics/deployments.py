@@ -34,18 +34,10 @@ _REPO_URL = r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]+@)?[^/:]+[/:]([^/]+/[^/]+)$"
 
 
 ORDER = "_order"
-"""A deployments frame's column of each row's place in deployment order (:func:`with_order`):
-:func:`order_keys` then sorts by it, for the frame or any part of it, instead of ordering
-again."""
-
-
-def with_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` (in its own row order) plus :data:`ORDER`. Deployment order is a total order
-    of unique ids, so a part of the frame sorted by it is in deployment order too."""
-    row = "_order_at"
-    ordered = order_keys(frame.drop(ORDER, strict=False).with_row_index(row))
-    places = ordered.select(row).with_row_index(ORDER).sort(row)
-    return frame.drop(ORDER, strict=False).with_columns(places.get_column(ORDER))
+"""A deployments frame's column of each row's place in deployment order (added by
+:func:`production_deployments`, ``ordered``): :func:`order_keys` then sorts by it, for the
+frame or any part of it, instead of ordering again. Deployment order is a total order of unique
+ids, so a part of the frame sorted by it is in deployment order too."""
 
 
 def order_keys(frame: pl.DataFrame) -> pl.DataFrame:
@@ -308,10 +300,13 @@ def production_deployments(
     production_pattern: str = DEFAULT_PRODUCTION_PATTERN,
     production_envs: Sequence[str] = DEFAULT_PRODUCTION_ENVS,
     collapsed: bool = False,
+    ordered: bool = False,
 ) -> pl.DataFrame:
-    """One row per production deployment finished in ``[history_start, as_of]`` (DEPLOYMENTS).
-    ``collapsed``: ``argocd_history`` is :func:`collapse_self_heal`'s already (collapsing is
-    idempotent, and 0.3 s at a million entries).
+    """One row per production deployment finished in ``[history_start, as_of]`` (DEPLOYMENTS),
+    by service, each service's in deployment order. ``collapsed``: ``argocd_history`` is
+    :func:`collapse_self_heal`'s already (collapsing is idempotent, and 0.3 s at a million
+    entries). ``ordered``: with :data:`ORDER` too (the frame is put in deployment order
+    here anyway).
 
     - Argo CD: entries of apps whose name or destination namespace matches
       ``production_pattern`` (``re.search``), self-heal re-syncs collapsed first; id
@@ -371,14 +366,23 @@ def production_deployments(
     if as_of is not None:
         both = both.filter(pl.col("finished_at") <= as_of)
     teams = services.select("service", "team").unique("service", keep="first")
-    both = both.join(teams, on="service", how="left")
-    return conform(order_keys(both).sort("service", maintain_order=True), DEPLOYMENTS)
+    both = order_keys(both.join(teams, on="service", how="left"))
+    frame = conform(both, DEPLOYMENTS)
+    if ordered:
+        frame = frame.with_row_index(ORDER)
+        frame = frame.select(*DEPLOYMENTS, ORDER)
+    return frame.sort("service", maintain_order=True)
 
 
 def first_observed(deployments: pl.DataFrame) -> pl.DataFrame:
     """``deployments`` plus ``first_observed``: true for each service's first deployment in
     deployment order (resolved or not). Its changes may predate the collected history, so they
-    are excluded from lead time."""
+    are excluded from lead time. With :data:`ORDER`, the row of each service's lowest place,
+    without ordering again."""
+    if ORDER in deployments.columns:
+        return deployments.with_columns(
+            first_observed=pl.col(ORDER) == pl.col(ORDER).min().over("service")
+        )
     ordered = order_keys(deployments).with_columns(
         first_observed=pl.int_range(pl.len()).over("service") == 0
     )
