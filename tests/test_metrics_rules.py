@@ -46,7 +46,7 @@ from models.metrics import (
     satisfaction,
 )
 from models.metrics import frames as F
-from models.metrics.deployments import order_keys
+from models.metrics.deployments import ORDER, order_keys
 
 SHOP = "component:default/shop"
 CART = "component:default/cart"
@@ -308,6 +308,32 @@ def test_first_observed_deployment_is_the_first_of_each_service_in_finish_then_i
     )
     flagged = first_observed(deployments)
     assert flagged.get_column("first_observed").to_list() == [False, False, True, True]
+
+
+def test_ordered_production_deployments_number_their_places_and_flag_the_first_alike() -> None:
+    """production_deployments(ordered=True) numbers each row's place in deployment order
+    (ORDER), and first_observed reads the flag off it: the same flags as ordering again."""
+    history = make(
+        F.ARGOCD_HISTORY,
+        [
+            history_row("u1", 10, revision="b", deployed_at=t("2024-01-02 10:00")),
+            history_row("u1", 9, revision="a", deployed_at=t("2024-01-02 10:00")),  # 9 first
+            history_row("u1", 11, revision="c", deployed_at=t("2024-01-03 09:00")),
+            history_row("u2", 1, service=CART, app_name="cart-prod", revision="d"),
+            history_row("u2", 2, service=CART, app_name="cart-prod", revision="e"),
+        ],
+    )
+    github = F.empty(F.GITHUB_DEPLOYMENTS)
+    plain = production_deployments(history, github, SERVICES, history_start=START)
+    ordered = production_deployments(history, github, SERVICES, history_start=START, ordered=True)
+    assert_frame_equal(ordered.drop(ORDER), plain)
+    assert plain.height == 5
+    places = order_keys(plain.drop(ORDER, strict=False)).get_column("deployment_id").to_list()
+    assert ordered.sort(ORDER).get_column("deployment_id").to_list() == places
+    assert_frame_equal(first_observed(ordered).drop(ORDER), first_observed(plain))
+    assert first_observed(ordered).filter("first_observed").get_column(
+        "deployment_id"
+    ).sort().to_list() == ["argocd:u1:9", "argocd:u2:1"]
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -369,8 +369,7 @@ def production_deployments(
     both = order_keys(both.join(teams, on="service", how="left"))
     frame = conform(both, DEPLOYMENTS)
     if ordered:
-        frame = frame.with_row_index(ORDER)
-        frame = frame.select(*DEPLOYMENTS, ORDER)
+        frame = frame.with_row_index(ORDER).select(*DEPLOYMENTS, ORDER)
     return frame.sort("service", maintain_order=True)
 
 
