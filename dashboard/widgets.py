@@ -38,6 +38,9 @@ MART_SOURCES: dict[str, tuple[str, ...]] = {
     "costs": ("focus", "opencost"),
     "environments": ("argocd", "github"),
 }
+MISSING = "—"
+"""What every table shows for a missing value (Streamlit's default is the word "None"): a tier
+without data in the window, an environment GitHub gives no health for, a NULL a query returns."""
 NOT_PUBLISHED = (
     "No published warehouse yet. Run `paved materialize` (or `paved demo` for the sandbox "
     "organisation) to collect data and publish it; this page picks it up without a restart."
@@ -50,7 +53,7 @@ def slug(text: str) -> str:
 
 def table(frame: pl.DataFrame, name: str) -> None:
     """A table and its CSV download (every table the dashboard shows has one)."""
-    st.dataframe(frame, hide_index=True, column_config=date_columns(frame))
+    st.dataframe(frame, hide_index=True, column_config=date_columns(frame), placeholder=MISSING)
     download(frame, name)
 
 
@@ -69,7 +72,9 @@ def rows_table(rows: Rows, name: str) -> None:
         st.caption(
             f"The latest {rows.frame.height:,} of {rows.total:,} rows; the CSV holds all of them."
         )
-    st.dataframe(rows.frame, hide_index=True, column_config=date_columns(rows.frame))
+    st.dataframe(
+        rows.frame, hide_index=True, column_config=date_columns(rows.frame), placeholder=MISSING
+    )
     download(rows.all, name)
 
 

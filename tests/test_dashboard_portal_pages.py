@@ -18,6 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_dashboard_dora_pages import APP, page, sql
 
+from dashboard.widgets import MISSING
 from models.runlog import RunEntry, record_run
 from models.sqlguard import QueryError, check_statement
 
@@ -375,6 +376,17 @@ def test_every_portal_page_of_the_small_world_runs_without_an_exception(home: Pa
     for name in ("catalog", "environments", "cost", "data_quality", "sql"):
         at = page(name)
         assert not at.error, (name, [e.value for e in at.error])
+
+
+@pytest.mark.parametrize(
+    "name", ["overview", "teams", "devex", "catalog", "environments", "cost", "data_quality", "sql"]
+)
+def test_every_table_shows_a_missing_value_as_a_dash_not_the_word_none(home: Path, name: str):
+    """Streamlit writes "None" in a cell without a value unless told otherwise: a tier without
+    data, an environment GitHub gives no health for."""
+    at = page(name)
+    assert at.dataframe, name
+    assert {frame.proto.placeholder for frame in at.dataframe} == {MISSING}, name
 
 
 # --- Sign-in for a shared deployment -----------------------------------------------------------

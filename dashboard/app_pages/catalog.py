@@ -15,7 +15,7 @@ from dashboard.charts_portal import (
 from dashboard.data import filter_options, loaded_sources, row_count
 from dashboard.data_portal import GOLDEN_PATH, RECENT_DAYS, TIER_METRICS, catalog_data
 from dashboard.filters import draw_filters
-from dashboard.widgets import download, empty_state, table
+from dashboard.widgets import MISSING, download, empty_state, table
 
 GRAPH_LIMIT = 150  # beyond this a graph is unreadable (and slow to lay out): narrow it first
 LINKS_LIMIT = 60
@@ -30,7 +30,8 @@ if catalog.services.is_empty():
 
 st.caption(
     f"{catalog.services.height} services · tiers of the {filters.year} report over the trailing "
-    f"window ending {catalog.as_of}"
+    f"window ending {catalog.as_of} ({MISSING} where the window holds no deployment, change or "
+    "failure to tier)"
 )
 first_links = catalog.links.group_by("service", "kind", maintain_order=True).agg(
     pl.col("url").first()
@@ -64,6 +65,7 @@ st.dataframe(
             for title in LINK_COLUMNS.values()
         },
     },
+    placeholder=MISSING,
 )
 download(shown, "services")
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard.data import published_path
 from dashboard.data_portal import schema_columns
-from dashboard.widgets import table
+from dashboard.widgets import MISSING, table
 from models.sqlguard import ALLOWED, DEFAULT_LIMIT, QueryError, run_query
 
 TIMEOUT_S = 20.0
@@ -32,7 +32,7 @@ with browser:
     columns = schema_columns()
     for (name,), rows in columns.group_by("table", maintain_order=True):
         with st.expander(f"marts.{name}"):
-            st.dataframe(rows.drop("table"), hide_index=True)
+            st.dataframe(rows.drop("table"), hide_index=True, placeholder=MISSING)
 with editor, st.form("sql"):
     text = st.text_area("Query", value=EXAMPLE, height=160)
     submitted = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")

@@ -13,7 +13,7 @@ from dashboard import charts
 from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
-from dashboard.widgets import download, empty_state, rows_table, table
+from dashboard.widgets import MISSING, download, empty_state, rows_table, table
 
 MAX_LINES = 12  # lines a per-team chart can show and still be read
 
@@ -97,6 +97,7 @@ def trends() -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="comparison_table",
+        placeholder=MISSING,
     )
     download(view.comparison, "team comparison")
     narrow_to_selected_team(picked)
