@@ -1,8 +1,11 @@
 """Chart builders: plain functions from frames to Plotly figures (no Streamlit here), so each is
-tested on its own. Durations arrive in seconds and are drawn in hours."""
+tested on its own. Durations arrive in seconds and are drawn in hours. Teams and services
+arrive as their catalog refs and are drawn by name where ``names`` gives one (:func:`labels`)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -21,14 +24,32 @@ TIER_ORDER = ["elite", "high", "medium", "low", "good", "between", "bad"]
 STAGES = (("coding_s", "Coding"), ("review_s", "Review"), ("deploy_wait_s", "Deploy wait"))
 
 
+def labels(refs: Iterable[object], names: Mapping[str, str] | None) -> dict[object, str]:
+    """Each distinct ref as a chart shows it: its catalog name (``names``: ref -> name) unless
+    another ref shown has the same one (two teams called "Platform" stay apart), else the ref
+    itself ("org" has no name)."""
+    distinct = list(dict.fromkeys(refs))
+    named = {ref: (names or {}).get(str(ref)) or str(ref) for ref in distinct}
+    counts = Counter(named.values())
+    return {ref: named[ref] if counts[named[ref]] == 1 else str(ref) for ref in distinct}
+
+
 def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
     fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, **axes)
     return fig
 
 
-def trend(frame: pl.DataFrame, column: str, title: str, *, hours: bool = False) -> go.Figure:
+def trend(
+    frame: pl.DataFrame,
+    column: str,
+    title: str,
+    *,
+    hours: bool = False,
+    names: Mapping[str, str] | None = None,
+) -> go.Figure:
     """One metric over ``period_start`` (one line per ``scope_id`` when there are several)."""
     fig = go.Figure()
+    shown = labels(frame["scope_id"], names)
     for (scope_id,), rows in frame.sort("period_start").group_by("scope_id", maintain_order=True):
         values = rows[column]
         fig.add_trace(
@@ -36,7 +57,7 @@ def trend(frame: pl.DataFrame, column: str, title: str, *, hours: bool = False) 
                 x=rows["period_start"].to_list(),
                 y=(values / HOUR if hours else values).to_list(),
                 mode="lines+markers",
-                name=str(scope_id),
+                name=shown[scope_id],
             )
         )
     return _layout(
@@ -71,10 +92,13 @@ def lead_time_distribution(bins: pl.DataFrame) -> go.Figure:
     return _layout(fig, "Lead time distribution", xaxis_title="hours", yaxis_title="changes")
 
 
-def deployment_timeline(frame: pl.DataFrame, *, row: str = "service") -> go.Figure:
+def deployment_timeline(
+    frame: pl.DataFrame, *, row: str = "service", names: Mapping[str, str] | None = None
+) -> go.Figure:
     """Each deployment at its ``finished_at`` on its ``row`` (service or team), coloured by
     ``status`` (failed, rollback, rework, succeeded)."""
     fig = go.Figure()
+    shown = labels(frame[row], names)
     for status, colour in STATUS_COLOURS.items():
         part = frame.filter(pl.col("status") == status)
         if part.is_empty():
@@ -82,7 +106,7 @@ def deployment_timeline(frame: pl.DataFrame, *, row: str = "service") -> go.Figu
         fig.add_trace(
             go.Scattergl(
                 x=part["finished_at"].to_list(),
-                y=part[row].to_list(),
+                y=[shown[ref] for ref in part[row]],
                 mode="markers",
                 name=status,
                 marker={"color": colour, "size": 9 if status != "succeeded" else 6},
@@ -93,11 +117,14 @@ def deployment_timeline(frame: pl.DataFrame, *, row: str = "service") -> go.Figu
     return _layout(fig, "Deployments", yaxis_title=None)
 
 
-def heatmap(cells: pl.DataFrame, value: str, title: str) -> go.Figure:
+def heatmap(
+    cells: pl.DataFrame, value: str, title: str, *, names: Mapping[str, str] | None = None
+) -> go.Figure:
     """Questions × teams; ``cells`` has ``question_key``, ``scope_id``, ``suppressed`` and
     ``value``. A suppressed cell is drawn empty with the word "suppressed", never its value."""
     questions = sorted(cells["question_key"].unique().to_list())
-    teams = sorted(cells["scope_id"].unique().to_list())
+    shown = labels(cells["scope_id"], names)
+    teams = sorted(shown, key=lambda team: (shown[team], str(team)))
     lookup = {(r["question_key"], r["scope_id"]): r for r in cells.iter_rows(named=True)}
     z: list[list[float | None]] = []
     text: list[list[str]] = []
@@ -120,7 +147,7 @@ def heatmap(cells: pl.DataFrame, value: str, title: str) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=teams,
+            x=[shown[team] for team in teams],
             y=questions,
             text=text,
             texttemplate="%{text}",
@@ -131,12 +158,17 @@ def heatmap(cells: pl.DataFrame, value: str, title: str) -> go.Figure:
     return _layout(fig, title)
 
 
-def response_rates(frame: pl.DataFrame) -> go.Figure:
+def response_rates(frame: pl.DataFrame, *, names: Mapping[str, str] | None = None) -> go.Figure:
     """Grouped bars of ``response_rate`` per ``scope_id`` and ``quarter``."""
     fig = go.Figure()
+    shown = labels(frame["scope_id"], names)
     for (quarter,), rows in frame.sort("quarter").group_by("quarter", maintain_order=True):
         fig.add_trace(
-            go.Bar(x=rows["scope_id"].to_list(), y=rows["response_rate"].to_list(), name=quarter)
+            go.Bar(
+                x=[shown[ref] for ref in rows["scope_id"]],
+                y=rows["response_rate"].to_list(),
+                name=quarter,
+            )
         )
     return _layout(fig, "Response rate", barmode="group", yaxis_tickformat=".0%")
 
@@ -155,13 +187,16 @@ def top_blockers(frame: pl.DataFrame, title: str) -> go.Figure:
     return _layout(fig, title, xaxis_tickformat=".0%", xaxis_title="share of those who answered")
 
 
-def satisfaction_by_tier(frame: pl.DataFrame, metric: str) -> go.Figure:
+def satisfaction_by_tier(
+    frame: pl.DataFrame, metric: str, *, names: Mapping[str, str] | None = None
+) -> go.Figure:
     """Each team's satisfaction (``mean_score``) against its DORA ``tier`` of ``metric``."""
+    shown = labels(frame["team"], names)
     fig = go.Figure(
         go.Scatter(
             x=frame["tier"].to_list(),
             y=frame["mean_score"].to_list(),
-            text=frame["team"].to_list(),
+            text=[shown[team] for team in frame["team"]],
             mode="markers+text",
             textposition="top center",
         )

@@ -121,7 +121,19 @@ def has_column(table: str, column: str) -> bool:
     return not rows.is_empty()
 
 
-# --- shared: what the filters offer, freshness -------------------------------------------------
+# --- shared: what the filters offer, names, freshness ------------------------------------------
+
+
+def scope_names() -> dict[str, str]:
+    """Each team's and service's catalog ref -> its name, as the charts label them
+    (:func:`dashboard.charts.labels`); the tables and filters keep the refs, the keys a user
+    queries the marts by."""
+    rows = query(
+        "SELECT team AS ref, name FROM marts.teams WHERE name IS NOT NULL AND name <> '' "
+        "UNION ALL "
+        "SELECT service, name FROM marts.services WHERE name IS NOT NULL AND name <> ''"
+    )
+    return dict(rows.iter_rows())
 
 
 def filter_options() -> FilterOptions:

@@ -142,6 +142,54 @@ def test_satisfaction_by_tier_places_each_team_at_its_tier():
     assert list(layout(fig).xaxis.categoryarray)[:4] == ["elite", "high", "medium", "low"]
 
 
+NAMES = {"group:default/a": "Alpha", "group:default/b": "Beta", "group:x/b": "Beta"}
+
+
+def test_refs_are_drawn_by_name_unless_two_shown_share_it():
+    assert charts.labels(["group:default/a", "org", "group:default/a"], NAMES) == {
+        "group:default/a": "Alpha",
+        "org": "org",
+    }
+    # Two teams called Beta stay apart by their refs; without names every ref is itself.
+    assert charts.labels(["group:default/b", "group:x/b"], NAMES) == {
+        "group:default/b": "group:default/b",
+        "group:x/b": "group:x/b",
+    }
+    assert charts.labels(["group:default/b"], NAMES) == {"group:default/b": "Beta"}
+    assert charts.labels(["group:default/b"], None) == {"group:default/b": "group:default/b"}
+
+
+def test_team_charts_draw_the_teams_names():
+    a, b = "group:default/a", "group:default/b"
+    cells = pl.DataFrame(
+        {
+            "question_key": ["ease", "ease"],
+            "scope_id": [b, a],
+            "mean_score": [3.0, 4.0],
+            "suppressed": [False, False],
+        }
+    )
+    heat = traces(charts.heatmap(cells, "mean_score", "Q3", names=NAMES))[0]
+    assert list(heat.x) == ["Alpha", "Beta"]
+    assert [list(row) for row in heat.z] == [[4.0, 3.0]]
+    rates = pl.DataFrame(
+        {"quarter": ["2026-Q3"] * 2, "scope_id": ["org", b], "response_rate": [1.0, 0.5]}
+    )
+    assert list(traces(charts.response_rates(rates, names=NAMES))[0].x) == ["org", "Beta"]
+    tiers = pl.DataFrame({"team": [a], "tier": ["elite"], "mean_score": [4.2]})
+    assert list(traces(charts.satisfaction_by_tier(tiers, "CFR", names=NAMES))[0].text) == ["Alpha"]
+    trend = pl.DataFrame(
+        {"scope_id": [a, b], "period_start": [date(2026, 7, 1)] * 2, "deployments": [1, 2]}
+    )
+    assert [t.name for t in traces(charts.trend(trend, "deployments", "D", names=NAMES))] == [
+        "Alpha",
+        "Beta",
+    ]
+    frame = deployments().with_columns(team=pl.col("team").replace({"a": a, "b": b}))
+    timeline = charts.deployment_timeline(frame, row="team", names=NAMES)
+    assert sorted({y for t in traces(timeline) for y in t.y}) == ["Alpha", "Beta"]
+
+
 @pytest.mark.parametrize(
     ("value", "unit", "text"),
     [

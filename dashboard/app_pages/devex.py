@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import devex_data, filter_options, loaded_sources, row_count
+from dashboard.data import devex_data, filter_options, loaded_sources, row_count, scope_names
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, year_label
 from dashboard.widgets import empty_state, table
@@ -18,6 +18,7 @@ st.title("Developer experience")
 filters = draw_filters(filter_options(), fields=("team", "system", "year"))
 quarter = st.session_state.get("devex_quarter")
 data = devex_data(filters, quarter)
+names = scope_names()
 
 if not data.quarters:
     empty_state("satisfaction", loaded_sources(), None, unfiltered_rows=row_count("satisfaction"))
@@ -37,13 +38,15 @@ else:
         "is) are suppressed: their scores are never shown."
     )
     if not likert.is_empty():
-        st.plotly_chart(charts.heatmap(likert, "mean_score", f"Mean score (1-5), {quarter}"))
+        st.plotly_chart(
+            charts.heatmap(likert, "mean_score", f"Mean score (1-5), {quarter}", names=names)
+        )
     if not promoters.is_empty():
-        st.plotly_chart(charts.heatmap(promoters, "enps", f"eNPS, {quarter}"))
+        st.plotly_chart(charts.heatmap(promoters, "enps", f"eNPS, {quarter}", names=names))
     table(data.grid, f"survey scores {quarter}")
 
 st.subheader("Response rates")
-st.plotly_chart(charts.response_rates(data.rates))
+st.plotly_chart(charts.response_rates(data.rates, names=names))
 table(data.rates, "response rates")
 
 st.subheader(f"Changes since the previous quarter ({quarter})")
@@ -74,6 +77,6 @@ else:
     tiered = [m for m in DORA if m.tier_metric in set(data.by_tier["metric"].to_list())]
     metric = st.selectbox("Tier of", tiered, format_func=lambda m: m.label, key="devex_tier")
     rows = data.by_tier.filter(pl.col("metric") == metric.tier_metric)
-    st.plotly_chart(charts.satisfaction_by_tier(rows, metric.label))
+    st.plotly_chart(charts.satisfaction_by_tier(rows, metric.label, names=names))
     st.caption(f"Tiers: {year_label(filters.year)}, trailing window of the marts.")
     table(data.by_tier, f"satisfaction by tier {quarter}")

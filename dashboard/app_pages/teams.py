@@ -10,7 +10,14 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
+from dashboard.data import (
+    drill_rows,
+    filter_options,
+    loaded_sources,
+    row_count,
+    scope_names,
+    teams_data,
+)
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
 from dashboard.widgets import MISSING, download, empty_state, rows_table, table
@@ -77,7 +84,7 @@ def trends() -> None:
     metric = st.selectbox("Metric", metrics, format_func=lambda m: m.label, key="trend_metric")
     hours = metric.unit == "duration"
     clicked = st.plotly_chart(
-        charts.trend(view.trends, metric.column, metric.label, hours=hours),
+        charts.trend(view.trends, metric.column, metric.label, hours=hours, names=scope_names()),
         on_select="rerun",
         selection_mode="points",
         key="trend_chart",
@@ -112,7 +119,7 @@ def trends() -> None:
         title = f"{metric.label} per team"
         if busiest.len() < view.team_trends["scope_id"].n_unique():
             title += f" (the {MAX_LINES} teams with the most deployments)"
-        st.plotly_chart(charts.trend(lines, metric.column, title, hours=hours))
+        st.plotly_chart(charts.trend(lines, metric.column, title, hours=hours, names=scope_names()))
 
 
 def lead_time() -> None:
@@ -134,7 +141,7 @@ def deployments() -> None:
     # One row per service within a team or service; per team across the org (2,000 service
     # rows would not read).
     row = "service" if filters.team or filters.service or filters.system else "team"
-    st.plotly_chart(charts.deployment_timeline(shown.frame, row=row))
+    st.plotly_chart(charts.deployment_timeline(shown.frame, row=row, names=scope_names()))
     counts = " · ".join(f"{s}: {n:,}" for s, n in view.statuses.iter_rows())
     latest = "" if shown.total == shown.frame.height else f" (the latest {shown.frame.height:,})"
     st.caption(f"{counts} of {shown.total:,} deployments{latest}")
