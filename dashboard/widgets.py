@@ -53,17 +53,32 @@ def slug(text: str) -> str:
 
 def table(frame: pl.DataFrame, name: str) -> None:
     """A table and its CSV download (every table the dashboard shows has one)."""
-    st.dataframe(frame, hide_index=True, column_config=date_columns(frame), placeholder=MISSING)
+    st.dataframe(frame, hide_index=True, column_config=column_formats(frame), placeholder=MISSING)
     download(frame, name)
 
 
-def date_columns(frame: pl.DataFrame) -> dict[str, Any]:
-    """Dates shown as dates (a DATE column would otherwise read as midnight timestamps)."""
-    return {
-        name: st.column_config.DateColumn(format="YYYY-MM-DD")
-        for name, dtype in frame.schema.items()
-        if dtype == pl.Date
-    }
+PERCENT_SUFFIXES = ("_rate", "share", "top2box")
+"""Columns holding a fraction of 1 (a rate, a share), shown as a percentage."""
+
+
+def column_formats(frame: pl.DataFrame) -> dict[str, Any]:
+    """How a table shows its columns, without changing the values (the CSV and any selection
+    keep them): dates as dates (a DATE would otherwise read as a midnight timestamp); a rate or
+    share (:data:`PERCENT_SUFFIXES`) as a percentage; durations in seconds (``*_s``) as whole
+    seconds with thousands separators; other decimals with two places."""
+    formats: dict[str, Any] = {}
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            formats[name] = st.column_config.DateColumn(format="YYYY-MM-DD")
+        elif dtype.is_float() or dtype.is_decimal():
+            if name.endswith(PERCENT_SUFFIXES):
+                number = "percent"
+            elif name.endswith("_s"):
+                number = "%,.0f"
+            else:
+                number = "%,.2f"
+            formats[name] = st.column_config.NumberColumn(format=number)
+    return formats
 
 
 def rows_table(rows: Rows, name: str) -> None:
@@ -73,7 +88,7 @@ def rows_table(rows: Rows, name: str) -> None:
             f"The latest {rows.frame.height:,} of {rows.total:,} rows; the CSV holds all of them."
         )
     st.dataframe(
-        rows.frame, hide_index=True, column_config=date_columns(rows.frame), placeholder=MISSING
+        rows.frame, hide_index=True, column_config=column_formats(rows.frame), placeholder=MISSING
     )
     download(rows.all, name)
 

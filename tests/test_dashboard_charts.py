@@ -14,7 +14,7 @@ import pytest
 from dashboard import charts
 from dashboard.filters import Filters
 from dashboard.metrics import show, show_delta
-from dashboard.widgets import csv_text, empty_reason
+from dashboard.widgets import column_formats, csv_text, empty_reason
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -243,3 +243,33 @@ def test_csv_downloads_neutralise_formulas_in_text_columns_only():
     frame = pl.DataFrame({"title": ["=1+1", "+cmd", "ok", None], "delta": [-1.5, 2.0, 0.0, None]})
     lines = csv_text(frame).splitlines()
     assert lines == ["title,delta", "'=1+1,-1.5", "'+cmd,2.0", "ok,0.0", ","]
+
+
+def test_tables_show_rates_as_percentages_seconds_whole_and_decimals_with_two_places():
+    frame = pl.DataFrame(
+        {
+            "period_start": [date(2026, 7, 1)],
+            "change_failure_rate": [0.0789],
+            "unallocated_share": [0.161],
+            "share": [0.375],
+            "lead_time_p50_s": [105769.4],
+            "effective_cost": [1234.5678],
+            "deploys_per_day": [4.1613],
+            "deployments": [99],
+            "pr_number": [1234],
+            "team": ["a"],
+        },
+        schema_overrides={"effective_cost": pl.Decimal(38, 10)},
+    )
+    formats = {
+        name: config["type_config"]["format"] for name, config in column_formats(frame).items()
+    }
+    assert formats == {
+        "period_start": "YYYY-MM-DD",
+        "change_failure_rate": "percent",
+        "unallocated_share": "percent",
+        "share": "percent",
+        "lead_time_p50_s": "%,.0f",
+        "effective_cost": "%,.2f",
+        "deploys_per_day": "%,.2f",
+    }  # whole numbers (counts, ids) and text as Streamlit shows them

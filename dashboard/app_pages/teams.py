@@ -20,7 +20,14 @@ from dashboard.data import (
 )
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
-from dashboard.widgets import MISSING, download, empty_state, rows_table, table
+from dashboard.widgets import (
+    MISSING,
+    column_formats,
+    download,
+    empty_state,
+    rows_table,
+    table,
+)
 
 MAX_LINES = 12  # lines a per-team chart can show and still be read
 
@@ -104,6 +111,7 @@ def trends() -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="comparison_table",
+        column_config=column_formats(view.comparison),
         placeholder=MISSING,
     )
     download(view.comparison, "team comparison")
