@@ -152,6 +152,7 @@ def filter_options() -> FilterOptions:
         first_day=bounds[0] or today,
         last_day=(bounds[1] + timedelta(days=6)) if bounds[1] else today,
         years=years["report_year"].to_list(),
+        names=scope_names(),
     )
 
 

@@ -8,12 +8,13 @@ another page keeps them. :func:`from_params` and :func:`to_params` are the pure 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import polars as pl
 import streamlit as st
 
+from dashboard.charts import labels
 from dashboard.metrics import year_label
 
 GRAINS = ("week", "month", "quarter")
@@ -34,6 +35,7 @@ class FilterOptions:
     first_day: date
     last_day: date
     years: list[int]
+    names: Mapping[str, str] = field(default_factory=dict)  # team or service ref -> its name
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,18 @@ def draw_filters(options: FilterOptions, fields: Collection[str] = FIELDS) -> Fi
     current = from_params(params, options)
     chosen = current
     if "team" in fields:
-        chosen = replace(chosen, team=_pick("Team", options.teams, chosen.team))
+        chosen = replace(chosen, team=_pick("Team", options.teams, chosen.team, options.names))
     if "system" in fields:
         chosen = replace(chosen, system=_pick("System", options.systems, chosen.system))
     if "service" in fields:
         chosen = replace(
             chosen,
-            service=_pick("Service", service_choices(options.services, chosen), chosen.service),
+            service=_pick(
+                "Service",
+                service_choices(options.services, chosen),
+                chosen.service,
+                options.names,
+            ),
         )
     if "dates" in fields:
         picked = st.sidebar.date_input(
@@ -161,10 +168,17 @@ _KEYS = ("from", "to", "grain", "year", "team", "system", "service")
 ALL = "All"
 
 
-def _pick(label: str, values: list[str], current: str | None) -> str | None:
+def _pick(
+    label: str, values: list[str], current: str | None, names: Mapping[str, str] | None = None
+) -> str | None:
+    """A sidebar choice of ``values`` (refs: what the URL and the queries carry), each shown by
+    its catalog name where it has one of its own (:func:`dashboard.charts.labels`)."""
     choices = [ALL, *values]
     index = choices.index(current) if current in choices else 0
-    picked = st.sidebar.selectbox(label, choices, index=index)
+    shown = labels(values, names)
+    picked = st.sidebar.selectbox(
+        label, choices, index=index, format_func=lambda ref: shown.get(ref) or str(ref)
+    )
     return None if picked == ALL else picked
 
 

@@ -378,6 +378,26 @@ def test_every_portal_page_of_the_small_world_runs_without_an_exception(home: Pa
         assert not at.error, (name, [e.value for e in at.error])
 
 
+def test_the_team_and_service_filters_show_names_and_keep_refs_in_the_url(home: Path):
+    team = team_of_most_services(home)
+    service = sql(home, "SELECT service FROM marts.services WHERE team = ? ORDER BY 1", [team])[
+        "service"
+    ][0]
+    names = dict(
+        sql(
+            home,
+            "SELECT team AS ref, name FROM marts.teams UNION ALL "
+            "SELECT service, name FROM marts.services",
+        ).iter_rows()
+    )
+    at = page("catalog", team=team, service=service)
+    picked = {box.label: box for box in at.selectbox}
+    assert picked["Team"].value == team and picked["Service"].value == service
+    assert names[team] in picked["Team"].options and team not in picked["Team"].options
+    assert names[service] in picked["Service"].options
+    assert at.query_params["team"] == team and at.query_params["service"] == service
+
+
 @pytest.mark.parametrize(
     "name", ["overview", "teams", "devex", "catalog", "environments", "cost", "data_quality", "sql"]
 )
