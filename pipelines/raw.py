@@ -186,6 +186,12 @@ def written_by(runs: list[str]) -> str:
     return " OR ".join(clauses)
 
 
+def keys_written_by(raw: str, runs: list[str]) -> str:
+    """SQL: the keys (column ``key_hash``) of the rows of ``raw.<raw>`` that one of ``runs``
+    wrote (:func:`written_by`; none for no run)."""
+    return f"SELECT key_hash FROM raw.{raw} WHERE {written_by(runs) or 'false'}"
+
+
 def write_objects(
     conn: duckdb.DuckDBPyConnection,
     table: str,

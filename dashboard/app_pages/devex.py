@@ -8,17 +8,18 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import devex_data, filter_options, loaded_sources, row_count, scope_names
+from dashboard.data import devex_data, filter_options, loaded_sources, row_count
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, year_label
 from dashboard.widgets import empty_state, table
 from models.metrics.surveys import DEFAULT_SURVEY_SCALES
 
 st.title("Developer experience")
-filters = draw_filters(filter_options(), fields=("team", "system", "year"))
+options = filter_options()
+filters = draw_filters(options, fields=("team", "system", "year"))
 quarter = st.session_state.get("devex_quarter")
 data = devex_data(filters, quarter)
-names = scope_names()
+names = options.names
 
 if not data.quarters:
     empty_state("satisfaction", loaded_sources(), None, unfiltered_rows=row_count("satisfaction"))

@@ -15,7 +15,6 @@ from dashboard.data import (
     filter_options,
     loaded_sources,
     row_count,
-    scope_names,
     teams_data,
 )
 from dashboard.filters import draw_filters
@@ -32,7 +31,8 @@ from dashboard.widgets import (
 MAX_LINES = 12  # lines a per-team chart can show and still be read
 
 st.title("Teams & services")
-filters = draw_filters(filter_options())
+options = filter_options()
+filters = draw_filters(options)
 view = teams_data(filters)
 scope, scope_id = filters.scope
 st.caption(
@@ -91,7 +91,7 @@ def trends() -> None:
     metric = st.selectbox("Metric", metrics, format_func=lambda m: m.label, key="trend_metric")
     hours = metric.unit == "duration"
     clicked = st.plotly_chart(
-        charts.trend(view.trends, metric.column, metric.label, hours=hours, names=scope_names()),
+        charts.trend(view.trends, metric.column, metric.label, hours=hours, names=options.names),
         on_select="rerun",
         selection_mode="points",
         key="trend_chart",
@@ -127,7 +127,7 @@ def trends() -> None:
         title = f"{metric.label} per team"
         if busiest.len() < view.team_trends["scope_id"].n_unique():
             title += f" (the {MAX_LINES} teams with the most deployments)"
-        st.plotly_chart(charts.trend(lines, metric.column, title, hours=hours, names=scope_names()))
+        st.plotly_chart(charts.trend(lines, metric.column, title, hours=hours, names=options.names))
 
 
 def lead_time() -> None:
@@ -149,7 +149,7 @@ def deployments() -> None:
     # One row per service within a team or service; per team across the org (2,000 service
     # rows would not read).
     row = "service" if filters.team or filters.service or filters.system else "team"
-    st.plotly_chart(charts.deployment_timeline(shown.frame, row=row, names=scope_names()))
+    st.plotly_chart(charts.deployment_timeline(shown.frame, row=row, names=options.names))
     counts = " · ".join(f"{s}: {n:,}" for s, n in view.statuses.iter_rows())
     latest = "" if shown.total == shown.frame.height else f" (the latest {shown.frame.height:,})"
     st.caption(f"{counts} of {shown.total:,} deployments{latest}")

@@ -52,7 +52,7 @@ from models.schema import MARTS
 from models.tables import has_column, has_table
 from pipelines.mart_rows import has_contract_shape, write_changed_rows
 from pipelines.marts.code import changes_code
-from pipelines.raw import RUN, written_by
+from pipelines.raw import RUN, keys_written_by
 
 SOURCES = {
     "commits": "github_commits",
@@ -187,8 +187,7 @@ NEW_KEYS = {
 
 def _new_keys(name: str, runs: list[str]) -> str:
     """The raw keys of staging table ``name`` that the ``runs`` wrote, as a query."""
-    where = written_by(runs) if runs else "false"
-    return f"SELECT key_hash FROM raw.{SOURCES[name]} WHERE {where}"
+    return keys_written_by(SOURCES[name], runs)
 
 
 def _rewritten(stored: str, staged: str, new: str, differs: str) -> str:

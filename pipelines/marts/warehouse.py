@@ -26,7 +26,7 @@ from pipelines.marts.kept import (
     write_changed_days,
     write_changed_periods,
 )
-from pipelines.raw import RUN, transaction, written_by
+from pipelines.raw import RUN, keys_written_by, transaction, written_by
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -166,13 +166,12 @@ def _append_new_rows(
     """Parse the raw rows the ``runs`` wrote, delete the staged rows of their keys (also of a
     row the query now leaves out), and append the parsed rows in raw order; the rows built."""
     target = f"staging.{name}"
-    written = written_by(runs)
     built = conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE paved_restaged AS {query.over_rows(written)}"
+        f"CREATE OR REPLACE TEMP TABLE paved_restaged AS {query.over_rows(written_by(runs))}"
     ).fetchall()[0][0]
+    assert query.rows_of is not None  # over_rows checked it
     conn.execute(
-        f"DELETE FROM {target} WHERE {ROW_KEY} IN "
-        f"(SELECT key_hash FROM raw.{query.rows_of} WHERE {written})"
+        f"DELETE FROM {target} WHERE {ROW_KEY} IN ({keys_written_by(query.rows_of, runs)})"
     )
     selected = ", ".join(f'"{c}"' for c in [*query.schema, ROW_KEY])
     conn.execute(f"INSERT INTO {target} SELECT {selected} FROM paved_restaged ORDER BY rowid")
@@ -199,8 +198,7 @@ def _restage_keyed(conn: duckdb.DuckDBPyConnection, name: str, query: Query) -> 
         for raw in keyed.raw:
             new = [r.split(":", 1)[1] for r in runs if r.startswith(f"{raw}:") and r not in staged]
             conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE {new_keys(raw)} AS "
-                f"SELECT key_hash FROM raw.{raw} WHERE {written_by(new) if new else 'false'}"
+                f"CREATE OR REPLACE TEMP TABLE {new_keys(raw)} AS {keys_written_by(raw, new)}"
             )
         conn.execute(f"CREATE OR REPLACE TEMP TABLE paved_dirty AS {keyed.dirty}")
         conn.execute(
