@@ -24,7 +24,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.filters import FilterOptions, Filters
-from dashboard.metrics import SATISFACTION_KEY
+from dashboard.metrics import DURATION_TIER_METRICS, SATISFACTION_KEY
 from models.metrics.benchmarks import RULE_OF_THUMB
 from models.metrics.dora import benchmark_tier
 from models.report import build_report, write_report
@@ -511,8 +511,15 @@ def team_choices(filters: Filters) -> list[str]:
     return rows["team"].to_list()
 
 
+def value_column(metric: str) -> str:
+    """The team comparison's column of a ``marts.dora_tiers`` metric's value: the metric's
+    name, ``_s`` added for a duration (its unit, seconds, as the marts name durations)."""
+    return f"{metric}_s" if metric in DURATION_TIER_METRICS else metric
+
+
 def team_comparison(year: int, teams: Sequence[str]) -> pl.DataFrame:
-    """One row per team: ``<metric>`` value and ``<metric>_tier`` of the report year."""
+    """One row per team: each metric's value (:func:`value_column`) and ``<metric>_tier`` of
+    the report year."""
     rows = tiers(year, "team").filter(pl.col("scope_id").is_in(list(teams)))
     if rows.is_empty():
         return pl.DataFrame({"team": list(teams)}, schema={"team": pl.Utf8})
@@ -520,8 +527,10 @@ def team_comparison(year: int, teams: Sequence[str]) -> pl.DataFrame:
     levels = rows.pivot("metric", index="scope_id", values="tier")
     levels = levels.rename({c: f"{c}_tier" for c in levels.columns if c != "scope_id"})
     metrics = sorted(c for c in values.columns if c != "scope_id")
+    values = values.rename({m: value_column(m) for m in metrics})
     joined = values.join(levels, on="scope_id", how="left").rename({"scope_id": "team"})
-    return joined.select("team", *(c for m in metrics for c in (m, f"{m}_tier"))).sort("team")
+    columns = (c for m in metrics for c in (value_column(m), f"{m}_tier"))
+    return joined.select("team", *columns).sort("team")
 
 
 def team_maturity(teams: Sequence[str]) -> pl.DataFrame:

@@ -51,33 +51,108 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def table(frame: pl.DataFrame, name: str) -> None:
-    """A table and its CSV download (every table the dashboard shows has one)."""
-    st.dataframe(frame, hide_index=True, column_config=column_formats(frame), placeholder=MISSING)
+def table(frame: pl.DataFrame, name: str, *, labelled: bool = True) -> None:
+    """A table (:func:`dataframe`) and its CSV download (every table the dashboard shows has
+    one), which keeps the frame's own columns and values."""
+    dataframe(frame, labelled=labelled)
     download(frame, name)
+
+
+def dataframe(frame: pl.DataFrame, *, labelled: bool = True, **options: Any) -> Any:
+    """``st.dataframe`` of ``frame`` as every table shows one: a missing value as a dash,
+    numbers by :func:`column_formats`, and, ``labelled`` (a mart's rows, not a user's own
+    query), each column headed in words with durations in hours (:func:`in_hours`). Only the
+    display changes: a selection (``options`` are ``st.dataframe``'s) picks rows by place,
+    and the CSV download keeps the marts' columns and values. Returns what ``st.dataframe``
+    does (the selection, with ``on_select``)."""
+    return st.dataframe(
+        in_hours(frame) if labelled else frame,
+        hide_index=True,
+        column_config=column_formats(frame, labelled=labelled),
+        placeholder=MISSING,
+        **options,
+    )
 
 
 PERCENT_SUFFIXES = ("_rate", "share", "top2box")
 """Columns holding a fraction of 1 (a rate, a share), shown as a percentage."""
 
+SECONDS_SUFFIX = "_s"
+"""Columns holding a duration in seconds (the marts' unit), shown in hours when labelled."""
+HOUR_S = 3600
 
-def column_formats(frame: pl.DataFrame) -> dict[str, Any]:
+WORDS = {
+    "id": "ID",
+    "ids": "IDs",
+    "sha": "SHA",
+    "pr": "PR",
+    "url": "URL",
+    "enps": "eNPS",
+    "mttr": "MTTR",
+    "dora": "DORA",
+    "argocd": "Argo CD",
+    "pagerduty": "PagerDuty",
+    "github": "GitHub",
+    "top2box": "top-2-box",
+}
+"""How a word of a column name is written in a header, where not as it is."""
+
+
+def is_seconds(name: str, dtype: pl.DataType) -> bool:
+    """Whether a column holds a duration in seconds: a number named ``*_s``."""
+    return name.endswith(SECONDS_SUFFIX) and dtype.is_numeric()
+
+
+def in_hours(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its durations in seconds (:func:`is_seconds`) in hours, for display."""
+    seconds = [name for name, dtype in frame.schema.items() if is_seconds(name, dtype)]
+    return frame.with_columns(pl.col(name).cast(pl.Float64) / HOUR_S for name in seconds)
+
+
+def column_label(name: str) -> str:
+    """A column's header in words: ``scope_id`` -> "Scope ID", ``is_production`` ->
+    "Production", ``lead_time_p50_s`` -> "Lead time p50" (the caller adds its unit). A name
+    that is not a snake-case identifier (a team's ref heading a grid's column) stays as it is."""
+    if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name):
+        return name
+    words = name.removesuffix(SECONDS_SUFFIX).split("_")
+    if words[0] == "is" and len(words) > 1:
+        words = words[1:]
+    words = [WORDS.get(word, word) for word in words]
+    first = words[0]
+    words[0] = first[0].upper() + first[1:] if first.islower() else first
+    return " ".join(words)
+
+
+def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, Any]:
     """How a table shows its columns, without changing the values (the CSV and any selection
     keep them): dates as dates (a DATE would otherwise read as a midnight timestamp); a rate or
     share (:data:`PERCENT_SUFFIXES`) as a percentage; durations in seconds (``*_s``) as whole
-    seconds with thousands separators; other decimals with two places."""
+    seconds with thousands separators, or, ``labelled``, in hours with one decimal (the frame
+    shown is :func:`in_hours`'s); other decimals with two places. ``labelled``, every column is
+    headed by :func:`column_label`, its mart column's name in its tooltip."""
     formats: dict[str, Any] = {}
     for name, dtype in frame.schema.items():
+        label = help = None
+        if labelled:
+            label = column_label(name)
+            if is_seconds(name, dtype):
+                label = f"{label} (h)"
+                help = f"`{name}` in the marts, in seconds there"
+            elif label != name:
+                help = f"`{name}` in the marts"
         if dtype == pl.Date:
-            formats[name] = st.column_config.DateColumn(format="YYYY-MM-DD")
-        elif dtype.is_float() or dtype.is_decimal():
+            formats[name] = st.column_config.DateColumn(label, help=help, format="YYYY-MM-DD")
+        elif dtype.is_float() or dtype.is_decimal() or (labelled and is_seconds(name, dtype)):
             if name.endswith(PERCENT_SUFFIXES):
                 number = "percent"
-            elif name.endswith("_s"):
-                number = "%,.0f"
+            elif is_seconds(name, dtype):
+                number = "%,.1f" if labelled else "%,.0f"
             else:
                 number = "%,.2f"
-            formats[name] = st.column_config.NumberColumn(format=number)
+            formats[name] = st.column_config.NumberColumn(label, help=help, format=number)
+        elif label is not None and label != name:
+            formats[name] = st.column_config.Column(label, help=help)
     return formats
 
 
@@ -87,9 +162,7 @@ def rows_table(rows: Rows, name: str) -> None:
         st.caption(
             f"The latest {rows.frame.height:,} of {rows.total:,} rows; the CSV holds all of them."
         )
-    st.dataframe(
-        rows.frame, hide_index=True, column_config=column_formats(rows.frame), placeholder=MISSING
-    )
+    dataframe(rows.frame)
     download(rows.all, name)
 
 

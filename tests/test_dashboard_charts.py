@@ -14,7 +14,7 @@ import pytest
 from dashboard import charts
 from dashboard.filters import Filters
 from dashboard.metrics import show, show_delta
-from dashboard.widgets import column_formats, csv_text, empty_reason
+from dashboard.widgets import column_formats, column_label, csv_text, empty_reason, in_hours
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -273,3 +273,31 @@ def test_tables_show_rates_as_percentages_seconds_whole_and_decimals_with_two_pl
         "effective_cost": "%,.2f",
         "deploys_per_day": "%,.2f",
     }  # whole numbers (counts, ids) and text as Streamlit shows them
+
+
+def test_labelled_tables_head_columns_in_words_and_show_durations_in_hours():
+    frame = pl.DataFrame(
+        {
+            "scope_id": ["group:default/a"],
+            "lead_time_p50_s": [5400.0],
+            "time_to_restore_s": [900],
+            "change_failure_rate": [0.25],
+            "is_production": [True],
+            "group:default/a": ["4.2"],
+        }
+    )
+    config = column_formats(frame, labelled=True)
+    labels = {name: c["label"] for name, c in config.items()}
+    assert labels == {
+        "scope_id": "Scope ID",
+        "lead_time_p50_s": "Lead time p50 (h)",
+        "time_to_restore_s": "Time to restore (h)",
+        "change_failure_rate": "Change failure rate",
+        "is_production": "Production",
+    }  # a team's ref heading a grid column keeps its name
+    assert config["lead_time_p50_s"]["help"] == "`lead_time_p50_s` in the marts, in seconds there"
+    assert config["time_to_restore_s"]["type_config"]["format"] == "%,.1f"
+    shown = in_hours(frame)
+    assert shown.row(0) == ("group:default/a", 1.5, 0.25, 0.25, True, "4.2")
+    assert column_label("mttr_mean_s") == "MTTR mean"
+    assert column_label("pagerduty_service_id") == "PagerDuty service ID"

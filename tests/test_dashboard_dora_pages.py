@@ -16,8 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data
+from dashboard.data import value_column
 from dashboard.filters import Filters
-from dashboard.metrics import DORA, show, show_delta
+from dashboard.metrics import DORA, DURATION_TIER_METRICS, show, show_delta
 from models.schema import MARTS, create_table_sql
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -319,8 +320,9 @@ def test_lead_time_stages_are_the_medians_of_the_counted_changes(home: Path):
         .sort("period_start")
     )
     assert shown["changes"].to_list() == expected["changes"].to_list()
-    for column in ("lead_time_s", "coding_s", "review_s", "deploy_wait_s"):
-        assert shown[column].to_list() == pytest.approx(expected[column].to_list())
+    for column in ("lead_time_s", "coding_s", "review_s", "deploy_wait_s"):  # shown in hours
+        hours = [s / 3600 for s in expected[column].to_list()]
+        assert shown[column].to_list() == pytest.approx(hours)
 
 
 def test_status_counts_under_the_timeline_are_the_marts(home: Path):
@@ -411,10 +413,14 @@ def test_the_team_comparison_is_each_teams_tiers_of_the_report_year(home: Path):
     for team, metric, value, tier in tiers.iter_rows():
         row = shown.filter(pl.col("team") == team).row(0, named=True)
         assert row[f"{metric}_tier"] == tier
+        column = value_column(metric)
         if value is None:
-            assert row[metric] is None or math.isnan(row[metric])
+            assert row[column] is None or math.isnan(row[column])
+        elif metric in DURATION_TIER_METRICS:  # seconds in the marts, hours on the page
+            assert column == f"{metric}_s"
+            assert row[column] == pytest.approx(value / 3600)
         else:
-            assert row[metric] == pytest.approx(value)
+            assert row[column] == pytest.approx(value)
 
 
 @pytest.fixture

@@ -47,4 +47,4 @@ if submitted:
         assert isinstance(frame, pl.DataFrame)
         cut = f"; only the first {result.limit:,} are shown" if result.truncated else ""
         st.caption(f"{frame.height:,} rows in {result.elapsed_s:.2f} s{cut}")
-        table(frame, "query result")
+        table(frame, "query result", labelled=False)

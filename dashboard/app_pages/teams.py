@@ -20,8 +20,7 @@ from dashboard.data import (
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
 from dashboard.widgets import (
-    MISSING,
-    column_formats,
+    dataframe,
     download,
     empty_state,
     rows_table,
@@ -105,14 +104,8 @@ def trends() -> None:
         f"shows {metric.label.lower()} per team by {filters.grain}. Select a team's row to "
         "narrow the page to it."
     )
-    picked = st.dataframe(
-        view.comparison,
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key="comparison_table",
-        column_config=column_formats(view.comparison),
-        placeholder=MISSING,
+    picked = dataframe(
+        view.comparison, on_select="rerun", selection_mode="single-row", key="comparison_table"
     )
     download(view.comparison, "team comparison")
     narrow_to_selected_team(picked)
