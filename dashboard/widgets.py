@@ -129,7 +129,8 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
     keep them): dates as dates (a DATE would otherwise read as a midnight timestamp); a rate or
     share (:data:`PERCENT_SUFFIXES`) as a percentage; durations in seconds (``*_s``) as whole
     seconds with thousands separators, or, ``labelled``, in hours with one decimal (the frame
-    shown is :func:`in_hours`'s); other decimals with two places. ``labelled``, every column is
+    shown is :func:`in_hours`'s); a decimal without a scale (a sum of counts) as a whole number
+    with separators; other decimals with two places. ``labelled``, every column is
     headed by :func:`column_label`, its mart column's name in its tooltip."""
     formats: dict[str, Any] = {}
     for name, dtype in frame.schema.items():
@@ -148,6 +149,8 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
                 number = "percent"
             elif is_seconds(name, dtype):
                 number = "%,.1f" if labelled else "%,.0f"
+            elif isinstance(dtype, pl.Decimal) and dtype.scale == 0:
+                number = "%,d"  # a whole number: a sum of counts (SQL sums them as decimals)
             else:
                 number = "%,.2f"
             formats[name] = st.column_config.NumberColumn(label, help=help, format=number)

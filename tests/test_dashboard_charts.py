@@ -245,7 +245,7 @@ def test_csv_downloads_neutralise_formulas_in_text_columns_only():
     assert lines == ["title,delta", "'=1+1,-1.5", "'+cmd,2.0", "ok,0.0", ","]
 
 
-def test_tables_show_rates_as_percentages_seconds_whole_and_decimals_with_two_places():
+def test_tables_show_rates_as_percentages_seconds_and_sums_whole_and_decimals_with_two_places():
     frame = pl.DataFrame(
         {
             "period_start": [date(2026, 7, 1)],
@@ -257,9 +257,10 @@ def test_tables_show_rates_as_percentages_seconds_whole_and_decimals_with_two_pl
             "deploys_per_day": [4.1613],
             "deployments": [99],
             "pr_number": [1234],
+            "fetched": [2419],
             "team": ["a"],
         },
-        schema_overrides={"effective_cost": pl.Decimal(38, 10)},
+        schema_overrides={"effective_cost": pl.Decimal(38, 10), "fetched": pl.Decimal(38, 0)},
     )
     formats = {
         name: config["type_config"]["format"] for name, config in column_formats(frame).items()
@@ -272,6 +273,7 @@ def test_tables_show_rates_as_percentages_seconds_whole_and_decimals_with_two_pl
         "lead_time_p50_s": "%,.0f",
         "effective_cost": "%,.2f",
         "deploys_per_day": "%,.2f",
+        "fetched": "%,d",
     }  # whole numbers (counts, ids) and text as Streamlit shows them
 
 
