@@ -63,7 +63,7 @@ def dataframe(frame: pl.DataFrame, *, labelled: bool = True, **options: Any) -> 
     numbers by :func:`column_formats`, and, ``labelled`` (a mart's rows, not a user's own
     query), each column headed in words with durations in hours (:func:`in_hours`). Only the
     display changes: a selection (``options`` are ``st.dataframe``'s) picks rows by place,
-    and the CSV download keeps the marts' columns and values. Returns what ``st.dataframe``
+    and the CSV download keeps the frame's columns and values. Returns what ``st.dataframe``
     does (the selection, with ``on_select``)."""
     return st.dataframe(
         in_hours(frame) if labelled else frame,
@@ -131,7 +131,8 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
     seconds with thousands separators, or, ``labelled``, in hours with one decimal (the frame
     shown is :func:`in_hours`'s); a decimal without a scale (a sum of counts) as a whole number
     with separators; other decimals with two places. ``labelled``, every column is
-    headed by :func:`column_label`, its mart column's name in its tooltip."""
+    headed by :func:`column_label`, its name in the CSV download (a mart's own column, for a
+    mart's rows) in its tooltip."""
     formats: dict[str, Any] = {}
     for name, dtype in frame.schema.items():
         label = help = None
@@ -139,9 +140,9 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
             label = column_label(name)
             if is_seconds(name, dtype):
                 label = f"{label} (h)"
-                help = f"`{name}` in the marts, in seconds there"
+                help = f"`{name}` in the CSV download, in seconds there"
             elif label != name:
-                help = f"`{name}` in the marts"
+                help = f"`{name}` in the CSV download"
         if dtype == pl.Date:
             formats[name] = st.column_config.DateColumn(label, help=help, format="YYYY-MM-DD")
         elif dtype.is_float() or dtype.is_decimal() or (labelled and is_seconds(name, dtype)):

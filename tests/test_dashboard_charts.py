@@ -297,7 +297,9 @@ def test_labelled_tables_head_columns_in_words_and_show_durations_in_hours():
         "change_failure_rate": "Change failure rate",
         "is_production": "Production",
     }  # a team's ref heading a grid column keeps its name
-    assert config["lead_time_p50_s"]["help"] == "`lead_time_p50_s` in the marts, in seconds there"
+    assert config["lead_time_p50_s"]["help"] == (
+        "`lead_time_p50_s` in the CSV download, in seconds there"
+    )
     assert config["time_to_restore_s"]["type_config"]["format"] == "%,.1f"
     shown = in_hours(frame)
     assert shown.row(0) == ("group:default/a", 1.5, 0.25, 0.25, True, "4.2")
