@@ -11,6 +11,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from models.metrics.surveys import question_title
+
 HOUR = 3600.0
 SUPPRESSED = "suppressed"
 STATUS_COLOURS = {
@@ -120,8 +122,9 @@ def deployment_timeline(
 def heatmap(
     cells: pl.DataFrame, value: str, title: str, *, names: Mapping[str, str] | None = None
 ) -> go.Figure:
-    """Questions × teams; ``cells`` has ``question_key``, ``scope_id``, ``suppressed`` and
-    ``value``. A suppressed cell is drawn empty with the word "suppressed", never its value."""
+    """Questions (by their titles, :func:`models.metrics.surveys.question_title`) × teams;
+    ``cells`` has ``question_key``, ``scope_id``, ``suppressed`` and ``value``. A suppressed
+    cell is drawn empty with the word "suppressed", never its value."""
     questions = sorted(cells["question_key"].unique().to_list())
     shown = labels(cells["scope_id"], names)
     teams = sorted(shown, key=lambda team: (shown[team], str(team)))
@@ -148,7 +151,7 @@ def heatmap(
         go.Heatmap(
             z=z,
             x=[shown[team] for team in teams],
-            y=questions,
+            y=[question_title(question) for question in questions],
             text=text,
             texttemplate="%{text}",
             colorscale="RdYlGn",

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard.charts import HOUR
 from dashboard.data import Rows
 from dashboard.filters import Filters
 from models.spreadsheet import FORMULA_PATTERN
@@ -79,7 +80,6 @@ PERCENT_SUFFIXES = ("_rate", "share", "top2box")
 
 SECONDS_SUFFIX = "_s"
 """Columns holding a duration in seconds (the marts' unit), shown in hours when labelled."""
-HOUR_S = 3600
 
 WORDS = {
     "id": "ID",
@@ -106,7 +106,7 @@ def is_seconds(name: str, dtype: pl.DataType) -> bool:
 def in_hours(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with its durations in seconds (:func:`is_seconds`) in hours, for display."""
     seconds = [name for name, dtype in frame.schema.items() if is_seconds(name, dtype)]
-    return frame.with_columns(pl.col(name).cast(pl.Float64) / HOUR_S for name in seconds)
+    return frame.with_columns(pl.col(name).cast(pl.Float64) / HOUR for name in seconds)
 
 
 def column_label(name: str) -> str:

@@ -305,3 +305,16 @@ def test_labelled_tables_head_columns_in_words_and_show_durations_in_hours():
     assert shown.row(0) == ("group:default/a", 1.5, 0.25, 0.25, True, "4.2")
     assert column_label("mttr_mean_s") == "MTTR mean"
     assert column_label("pagerduty_service_id") == "PagerDuty service ID"
+
+
+def test_the_heatmap_names_questions_by_their_titles_and_others_by_their_keys():
+    cells = pl.DataFrame(
+        {
+            "question_key": ["platform_satisfaction", "custom_question"],
+            "scope_id": ["a", "a"],
+            "mean_score": [4.0, 3.0],
+            "suppressed": [False, False],
+        }
+    )
+    heat = traces(charts.heatmap(cells, "mean_score", "Q3"))[0]
+    assert list(heat.y) == ["custom_question", "How satisfied are you with the platform? (1-5)"]

@@ -26,6 +26,21 @@ DEFAULT_SURVEY_SCALES: dict[str, str] = {
     "improvement": "text",
 }
 SCORED = {"likert5": (1, 5), "nps": (0, 10)}
+QUESTION_TITLES: dict[str, str] = {
+    "platform_satisfaction": "How satisfied are you with the platform? (1-5)",
+    "ease_of_start": "How easy is it to get started? (1-5)",
+    "platform_nps": "How likely are you to recommend the platform? (eNPS)",
+    "deploy_new_service_time": "How long does it take to deploy a new service?",
+    "top_blocker": "What blocks you most?",
+    "improvement": "What would you improve?",
+}
+"""Each default survey question as people read it, with its scale (what the report and the
+dashboard's charts show instead of the key)."""
+
+
+def question_title(key: str) -> str:
+    """``key``'s question as people read it (:data:`QUESTION_TITLES`); another key as it is."""
+    return QUESTION_TITLES.get(key, key)
 
 
 def suppressed_teams(

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.metrics.surveys import question_title
 from models.report.blockers import blockers_table
 from models.report.model import SUPPRESSED, Chart, Column, Section, Series, Table
 from models.report.quarter import Quarter
 from models.report.source import Scope, Snapshot
 
-QUESTIONS = {
-    "platform_satisfaction": "How satisfied are you with the platform? (1-5)",
-    "ease_of_start": "How easy is it to get started? (1-5)",
-    "platform_nps": "How likely are you to recommend the platform? (eNPS)",
-}
 SCORES = ("mean_score", "top2box", "enps", "delta_prev")
 
 
@@ -56,7 +52,7 @@ def experience_section(snapshot: Snapshot, scope: Scope, quarter: Quarter) -> Se
     scores = [
         (
             r["name"],
-            QUESTIONS.get(r["question_key"], r["question_key"]),
+            question_title(r["question_key"]),
             r["respondents"],
             r["mean_score"],
             r["top2box"],
