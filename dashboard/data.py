@@ -642,7 +642,8 @@ def top_blockers(quarter: str | None, teams: list[str]) -> pl.DataFrame:
 
 
 def suppressed_grid(cells: pl.DataFrame) -> pl.DataFrame:
-    """Questions × teams as text: the mean (Likert) or eNPS (NPS) score, or "suppressed"."""
+    """Questions × teams as text: the mean (Likert) or eNPS (NPS) score with two decimals, as
+    the heatmaps write it, or "suppressed"."""
     if cells.is_empty():
         return pl.DataFrame({"question_key": []}, schema={"question_key": pl.Utf8})
     text = cells.select(
@@ -650,6 +651,10 @@ def suppressed_grid(cells: pl.DataFrame) -> pl.DataFrame:
         "scope_id",
         cell=pl.when(pl.col("suppressed"))
         .then(pl.lit(SUPPRESSED))
-        .otherwise(pl.coalesce("mean_score", "enps").round(2).cast(pl.Utf8)),
+        .otherwise(
+            pl.coalesce("mean_score", "enps").map_elements(
+                lambda score: f"{score:.2f}", return_dtype=pl.Utf8
+            )
+        ),
     )
     return text.pivot("scope_id", index="question_key", values="cell").sort("question_key")
