@@ -10,7 +10,7 @@ from dashboard.charts_portal import environment_grid, styled_statuses
 from dashboard.data import filter_options, loaded_sources
 from dashboard.data_portal import environments_data
 from dashboard.filters import draw_filters
-from dashboard.widgets import MISSING, column_formats, download, empty_state
+from dashboard.widgets import MISSING, column_formats, download, empty_state, in_hours
 
 GRID_LIMIT = 80  # services drawn in the status grid; the tables list them all
 
@@ -62,7 +62,7 @@ shown = rows.select(
     "service",
 )
 st.dataframe(
-    styled_statuses(shown, ["health_status", "sync_status", "last_operation_phase"]),
+    styled_statuses(in_hours(shown), ["health_status", "sync_status", "last_operation_phase"]),
     hide_index=True,
     column_config=column_formats(shown, labelled=True),
     placeholder=MISSING,
@@ -84,7 +84,7 @@ else:
         "target",
     )
     st.dataframe(
-        styled_statuses(failed, ["sync_status", "health_status"]),
+        styled_statuses(in_hours(failed), ["sync_status", "health_status"]),
         hide_index=True,
         column_config=column_formats(failed, labelled=True),
         placeholder=MISSING,

@@ -10,22 +10,10 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import (
-    drill_rows,
-    filter_options,
-    loaded_sources,
-    row_count,
-    teams_data,
-)
+from dashboard.data import drill_rows, filter_options, loaded_sources, row_count, teams_data
 from dashboard.filters import draw_filters
 from dashboard.metrics import DORA, MTTR, MTTR_MEAN, year_label
-from dashboard.widgets import (
-    dataframe,
-    download,
-    empty_state,
-    rows_table,
-    table,
-)
+from dashboard.widgets import dataframe, download, empty_state, rows_table, table
 
 MAX_LINES = 12  # lines a per-team chart can show and still be read
 
