@@ -126,8 +126,8 @@ def has_column(table: str, column: str) -> bool:
 
 def scope_names() -> dict[str, str]:
     """Each team's and service's catalog ref -> its name (``FilterOptions.names``), as the
-    filters and charts show them (:func:`dashboard.charts.labels`); the values, the tables and
-    the URL keep the refs, the keys a user queries the marts by."""
+    filters, charts and tables show them (:func:`dashboard.charts.labels`); the values, the
+    CSV downloads and the URL keep the refs, the keys a user queries the marts by."""
     rows = query(
         "SELECT team AS ref, name FROM marts.teams WHERE name IS NOT NULL AND name <> '' "
         "UNION ALL "

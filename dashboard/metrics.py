@@ -33,10 +33,15 @@ MTTR = Metric("mttr_p50_s", "time_to_restore", "Time to restore service (p50)", 
 # Published from the metrics issue on; older snapshots lack the column.
 MTTR_MEAN = Metric("mttr_mean_s", None, "Time to restore service (mean)", "duration")
 SATISFACTION_KEY = "platform_satisfaction"
+SATISFACTION_LABEL = "Platform satisfaction (mean, 1-5)"
 DURATION_TIER_METRICS = frozenset(
     m.tier_metric for m in (*DORA, MTTR) if m.unit == "duration" and m.tier_metric is not None
 )
 """The ``marts.dora_tiers`` metrics whose value is a duration in seconds."""
+TIER_METRIC_LABELS = {
+    m.tier_metric: m.label for m in (*DORA, MTTR) if m.tier_metric is not None
+} | {"satisfaction": SATISFACTION_LABEL}
+"""Each ``marts.dora_tiers`` / ``marts.benchmarks`` metric as people read it."""
 
 
 def year_label(year: int) -> str:

@@ -5,15 +5,17 @@ how to fix it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard.charts import HOUR
-from dashboard.data import Rows
+from dashboard.charts import HOUR, labels
+from dashboard.data import NoSnapshot, Rows, scope_names
 from dashboard.filters import Filters
+from dashboard.metrics import TIER_METRIC_LABELS
+from models.metrics.surveys import question_title
 from models.spreadsheet import FORMULA_PATTERN
 
 # Which sources feed a mart, and the settings (CONTRACT.md) that configure them.
@@ -62,17 +64,30 @@ def table(frame: pl.DataFrame, name: str, *, labelled: bool = True) -> None:
 def dataframe(frame: pl.DataFrame, *, labelled: bool = True, **options: Any) -> Any:
     """``st.dataframe`` of ``frame`` as every table shows one: a missing value as a dash,
     numbers by :func:`column_formats`, and, ``labelled`` (a mart's rows, not a user's own
-    query), each column headed in words with durations in hours (:func:`in_hours`). Only the
+    query), each column headed in words and its values as people read them (:func:`shown`:
+    durations in hours, teams and services by name, questions and metrics by title). Only the
     display changes: a selection (``options`` are ``st.dataframe``'s) picks rows by place,
     and the CSV download keeps the frame's columns and values. Returns what ``st.dataframe``
     does (the selection, with ``on_select``)."""
+    names = _names(frame) if labelled else {}
     return st.dataframe(
-        in_hours(frame) if labelled else frame,
+        shown(frame, names) if labelled else frame,
         hide_index=True,
-        column_config=column_formats(frame, labelled=labelled),
+        column_config=column_formats(frame, labelled=labelled, names=names),
         placeholder=MISSING,
         **options,
     )
+
+
+def _names(frame: pl.DataFrame) -> Mapping[str, str]:
+    """The published teams' and services' names, if ``frame`` shows a ref (a column of
+    :data:`REF_COLUMNS`, or one headed by a ref); none before the first publish."""
+    if not any(name in REF_COLUMNS or ":" in name for name in frame.columns):
+        return {}
+    try:
+        return scope_names()
+    except NoSnapshot:
+        return {}
 
 
 PERCENT_SUFFIXES = ("_rate", "share", "top2box")
@@ -103,6 +118,57 @@ def is_seconds(name: str, dtype: pl.DataType) -> bool:
     return name.endswith(SECONDS_SUFFIX) and dtype.is_numeric()
 
 
+REF_COLUMNS = ("team", "service", "scope_id")
+"""Columns holding a team's or service's catalog ref (``scope_id`` also "org"), which a
+labelled table shows by name; ``service`` not in a frame with its own ``name`` column (a
+service's, beside it)."""
+
+TITLED_COLUMNS: dict[str, Callable[[str], str]] = {
+    "question_key": question_title,
+    "metric": lambda metric: TIER_METRIC_LABELS.get(metric, metric),
+}
+"""Columns holding an id that a labelled table shows by its title, and how."""
+
+RELABELLED = {"scope_id": "Name", "question_key": "Question"}
+"""The header of a column whose values a labelled table shows otherwise, where its name in
+words (:func:`column_label`) would no longer say what it holds."""
+
+
+def shown(frame: pl.DataFrame, names: Mapping[str, str]) -> pl.DataFrame:
+    """``frame`` as a labelled table shows it: durations in hours (:func:`in_hours`), each ref
+    of :data:`REF_COLUMNS` by its name in ``names`` (ref -> name; as the charts draw it,
+    :func:`dashboard.charts.labels`: two shown with one name keep their refs), each id of
+    :data:`TITLED_COLUMNS` by its title. Values only: the columns stay in place."""
+    mappings = {
+        column: labels(frame.get_column(column).drop_nulls().unique(maintain_order=True), names)
+        for column in _named_columns(frame)
+    }
+    mappings |= {
+        column: {
+            value: TITLED_COLUMNS[column](value)
+            for value in frame.get_column(column).drop_nulls().unique()
+        }
+        for column in _titled_columns(frame)
+    }
+    return in_hours(frame).with_columns(
+        pl.col(column).replace(mapping) for column, mapping in mappings.items()
+    )
+
+
+def _titled_columns(frame: pl.DataFrame) -> list[str]:
+    return [name for name in TITLED_COLUMNS if frame.schema.get(name) == pl.Utf8]
+
+
+def _named_columns(frame: pl.DataFrame) -> list[str]:
+    return [
+        name
+        for name in REF_COLUMNS
+        if name in frame.columns
+        and frame.schema[name] == pl.Utf8
+        and not (name == "service" and "name" in frame.columns)
+    ]
+
+
 def in_hours(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with its durations in seconds (:func:`is_seconds`) in hours, for display."""
     seconds = [name for name, dtype in frame.schema.items() if is_seconds(name, dtype)]
@@ -124,7 +190,9 @@ def column_label(name: str) -> str:
     return " ".join(words)
 
 
-def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, Any]:
+def column_formats(
+    frame: pl.DataFrame, *, labelled: bool = False, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """How a table shows its columns, without changing the values (the CSV and any selection
     keep them): dates as dates (a DATE would otherwise read as a midnight timestamp); a rate or
     share (:data:`PERCENT_SUFFIXES`) as a percentage; durations in seconds (``*_s``) as whole
@@ -134,15 +202,11 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
     headed by :func:`column_label`, its name in the CSV download (a mart's own column, for a
     mart's rows) in its tooltip."""
     formats: dict[str, Any] = {}
+    headers = _headers(frame, names or {}) if labelled else {}
     for name, dtype in frame.schema.items():
         label = help = None
         if labelled:
-            label = column_label(name)
-            if is_seconds(name, dtype):
-                label = f"{label} (h)"
-                help = f"`{name}` in the CSV download, in seconds there"
-            elif label != name:
-                help = f"`{name}` in the CSV download"
+            label, help = headers[name]
         if dtype == pl.Date:
             formats[name] = st.column_config.DateColumn(label, help=help, format="YYYY-MM-DD")
         elif dtype.is_float() or dtype.is_decimal() or (labelled and is_seconds(name, dtype)):
@@ -158,6 +222,30 @@ def column_formats(frame: pl.DataFrame, *, labelled: bool = False) -> dict[str, 
         elif label is not None and label != name:
             formats[name] = st.column_config.Column(label, help=help)
     return formats
+
+
+def _headers(frame: pl.DataFrame, names: Mapping[str, str]) -> dict[str, tuple[str, str | None]]:
+    """Each column's header in a labelled table and its tooltip, which names the column in the
+    CSV download and says how its values differ there."""
+    refs = [name for name in frame.columns if name in names]  # a grid's columns, one per team
+    by_name = labels(refs, names)
+    named, titled = _named_columns(frame), _titled_columns(frame)
+    headers: dict[str, tuple[str, str | None]] = {}
+    for name, dtype in frame.schema.items():
+        label = column_label(name)
+        if name in named or name in titled:
+            label = RELABELLED.get(name, label)
+        help = f"`{name}` in the CSV download" if label != name else None
+        if is_seconds(name, dtype):
+            label, help = f"{label} (h)", f"`{name}` in the CSV download, in seconds there"
+        elif name in by_name:
+            label, help = by_name[name], f"`{name}` in the CSV download"
+        elif name in named:
+            help = f"`{name}` in the CSV download, as catalog refs there"
+        elif name in titled:
+            help = f"`{name}` in the CSV download, as keys there"
+        headers[name] = (label, help)
+    return headers
 
 
 def rows_table(rows: Rows, name: str) -> None:

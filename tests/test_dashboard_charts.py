@@ -14,7 +14,14 @@ import pytest
 from dashboard import charts
 from dashboard.filters import Filters
 from dashboard.metrics import show, show_delta
-from dashboard.widgets import column_formats, column_label, csv_text, empty_reason, in_hours
+from dashboard.widgets import (
+    column_formats,
+    column_label,
+    csv_text,
+    empty_reason,
+    in_hours,
+    shown,
+)
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -291,12 +298,12 @@ def test_labelled_tables_head_columns_in_words_and_show_durations_in_hours():
     config = column_formats(frame, labelled=True)
     labels = {name: c["label"] for name, c in config.items()}
     assert labels == {
-        "scope_id": "Scope ID",
+        "scope_id": "Name",
         "lead_time_p50_s": "Lead time p50 (h)",
         "time_to_restore_s": "Time to restore (h)",
         "change_failure_rate": "Change failure rate",
         "is_production": "Production",
-    }  # a team's ref heading a grid column keeps its name
+    }  # a team's ref heading a grid column keeps it without a name to show
     assert config["lead_time_p50_s"]["help"] == (
         "`lead_time_p50_s` in the CSV download, in seconds there"
     )
@@ -305,6 +312,60 @@ def test_labelled_tables_head_columns_in_words_and_show_durations_in_hours():
     assert shown.row(0) == ("group:default/a", 1.5, 0.25, 0.25, True, "4.2")
     assert column_label("mttr_mean_s") == "MTTR mean"
     assert column_label("pagerduty_service_id") == "PagerDuty service ID"
+
+
+def test_labelled_tables_show_teams_and_services_by_name_and_ids_by_title():
+    frame = pl.DataFrame(
+        {
+            "scope_id": ["org", "group:default/a", "group:default/b", "group:default/z"],
+            "team": ["group:default/a", "group:default/b", None, "group:default/z"],
+            "service": ["component:default/x"] * 4,
+            "question_key": ["platform_satisfaction", "custom", None, "platform_nps"],
+            "metric": ["lead_time", "change_failure_rate", "satisfaction", "custom"],
+            "group:default/a": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    names = {
+        "group:default/a": "Payments",
+        "group:default/b": "Search",
+        "group:default/z": "Search",  # two teams of one name keep their refs apart
+        "component:default/x": "Checkout API",
+    }
+    assert shown(frame, names).to_dict(as_series=False) == {
+        "scope_id": ["org", "Payments", "group:default/b", "group:default/z"],
+        "team": ["Payments", "group:default/b", None, "group:default/z"],
+        "service": ["Checkout API"] * 4,
+        "question_key": [
+            "How satisfied are you with the platform? (1-5)",
+            "custom",
+            None,
+            "How likely are you to recommend the platform? (eNPS)",
+        ],
+        "metric": [
+            "Lead time for changes (p50)",
+            "Change failure rate",
+            "Platform satisfaction (mean, 1-5)",
+            "custom",
+        ],
+        "group:default/a": [1.0, 2.0, 3.0, 4.0],
+    }
+    config = column_formats(frame, labelled=True, names=names)
+    assert {name: c["label"] for name, c in config.items()} == {
+        "scope_id": "Name",
+        "team": "Team",
+        "service": "Service",
+        "question_key": "Question",
+        "metric": "Metric",
+        "group:default/a": "Payments",
+    }
+    assert config["team"]["help"] == "`team` in the CSV download, as catalog refs there"
+    assert config["question_key"]["help"] == "`question_key` in the CSV download, as keys there"
+    # Beside a service's own name column, the service column keeps the refs.
+    listed = frame.select("service", name=pl.lit("Checkout API"))
+    assert shown(listed, names).get_column("service").to_list() == ["component:default/x"] * 4
+    assert column_formats(listed, labelled=True, names=names)["service"]["help"] == (
+        "`service` in the CSV download"
+    )
 
 
 def test_the_heatmap_names_questions_by_their_titles_and_others_by_their_keys():

@@ -19,6 +19,7 @@ from dashboard import data
 from dashboard.data import value_column
 from dashboard.filters import Filters
 from dashboard.metrics import DORA, DURATION_TIER_METRICS, show, show_delta
+from models.metrics.surveys import question_title
 from models.schema import MARTS, create_table_sql
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -28,6 +29,21 @@ def sql(home: Path, query: str, params: list[object] | None = None) -> pl.DataFr
     with duckdb.connect(str(home / "published" / "paved.duckdb"), read_only=True) as conn:
         conn.execute("SET TimeZone = 'UTC'")
         return conn.sql(query, params=params or []).pl()
+
+
+def names(home: Path) -> dict[str, str]:
+    """Each team's and service's ref -> its name, as the tables show them (the small world's
+    names are unique)."""
+    rows = sql(
+        home,
+        "SELECT team, name FROM marts.teams UNION ALL SELECT service, name FROM marts.services",
+    )
+    return dict(rows.iter_rows())
+
+
+def named(frame: pl.DataFrame, names: dict[str, str], *columns: str) -> pl.DataFrame:
+    """``frame`` with the refs of ``columns`` replaced by their names, as a table shows them."""
+    return frame.with_columns(pl.col(column).replace(names) for column in columns)
 
 
 @pytest.fixture
@@ -196,7 +212,8 @@ def test_devex_heatmap_shows_suppressed_cells_as_such_and_others_as_in_the_marts
     )
     assert not marts.is_empty()
     for key, scope_id, mean, enps in marts.iter_rows():
-        cell = grid.loc[grid["question_key"] == key, scope_id].item()
+        # The grid's columns are the teams' refs (headed by their names); rows read the titles.
+        cell = grid.loc[grid["question_key"] == question_title(key), scope_id].item()
         assert cell == f"{mean if mean is not None else enps:.2f}"  # as the heatmap writes it
 
 
@@ -207,8 +224,10 @@ def test_devex_response_rates_are_the_marts(home: Path):
         "SELECT DISTINCT quarter, scope_id, respondents, invited FROM marts.satisfaction "
         "ORDER BY quarter, scope_id",
     )
-    shown = pl.from_pandas(at.dataframe[1].value).sort("quarter", "scope_id")
-    assert shown.select("quarter", "scope_id", "respondents", "invited").rows() == rates.rows()
+    shown = pl.from_pandas(at.dataframe[1].value)
+    expected = named(rates, names(home), "scope_id").sort("quarter", "scope_id")
+    got = shown.select("quarter", "scope_id", "respondents", "invited").sort("quarter", "scope_id")
+    assert got.rows() == expected.rows()
 
 
 def test_devex_top_blockers_are_the_marts_and_suppressed_teams_read_suppressed(
@@ -225,9 +244,10 @@ def test_devex_top_blockers_are_the_marts_and_suppressed_teams_read_suppressed(
         "ORDER BY scope_id, rank, choice",
         [quarter],
     )
+    visible = named(visible, names(home), "scope_id").sort("scope_id", "rank", "choice")
     got = shown.filter(pl.col("choice") != "suppressed").sort("scope_id", "rank", "choice")
     assert not visible.is_empty() and got.rows() == visible.rows()
-    hidden = shown.filter(pl.col("scope_id") == team)
+    hidden = shown.filter(pl.col("scope_id") == names(home)[team])
     assert hidden.select("choice", "respondents", "share").rows() == [("suppressed", None, None)]
     labels = [b.proto.label for b in at.get("download_button")]
     assert f"Download top blockers {quarter} (CSV)" in labels
@@ -375,12 +395,13 @@ def test_the_overview_offers_the_quarterly_report_built_from_the_snapshot(home: 
 def test_selecting_a_team_in_the_comparison_narrows_the_page_to_it(home: Path):
     at = page("teams")
     comparison = next(d.value for d in at.dataframe if "lead_time_tier" in d.value.columns)
-    teams = comparison["team"].tolist()
+    shown = comparison["team"].tolist()  # by name
+    refs = {name: ref for ref, name in names(home).items()}
     at.session_state["comparison_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
-    assert at.query_params["team"] == teams[1]
-    assert at.caption[0].value.startswith(f"Team {teams[1]}")
+    assert at.query_params["team"] == refs[shown[1]]
+    assert at.caption[0].value.startswith(f"Team {shown[1]} ·")
 
 
 def test_clicking_a_point_of_the_trend_drills_the_rows_into_its_period(home: Path):
@@ -410,7 +431,7 @@ def test_the_team_comparison_is_each_teams_tiers_of_the_report_year(home: Path):
         "WHERE scope = 'team' AND report_year = 2023",
     )
     assert shown.height == tiers["team"].n_unique() > 0
-    for team, metric, value, tier in tiers.iter_rows():
+    for team, metric, value, tier in named(tiers, names(home), "team").iter_rows():
         row = shown.filter(pl.col("team") == team).row(0, named=True)
         assert row[f"{metric}_tier"] == tier
         column = value_column(metric)

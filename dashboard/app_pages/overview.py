@@ -20,7 +20,7 @@ from dashboard.data import (
     row_count,
 )
 from dashboard.filters import draw_filters
-from dashboard.metrics import DORA, Metric, show, show_delta, year_label
+from dashboard.metrics import DORA, SATISFACTION_LABEL, Metric, show, show_delta, year_label
 from dashboard.widgets import empty_state, table
 
 st.title("Overview")
@@ -104,7 +104,7 @@ else:
         sat = data.satisfaction.filter(~pl.col("suppressed"))
         score = sat["mean_score"].to_list()
         st.metric(
-            "Platform satisfaction (mean, 1-5)",
+            SATISFACTION_LABEL,
             show(score[-1] if score else None, "score"),
             show_delta(sat["delta_prev"][-1] if len(sat) else None, "score"),
             chart_data=[v for v in score if v is not None],

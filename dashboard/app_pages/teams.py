@@ -23,7 +23,8 @@ filters = draw_filters(options)
 view = teams_data(filters)
 scope, scope_id = filters.scope
 st.caption(
-    f"{'The org' if scope == 'org' else f'{scope.title()} {scope_id}'} · {filters.describe()} "
+    f"{'The org' if scope == 'org' else f'{scope.title()} {options.names.get(scope_id, scope_id)}'}"
+    f" · {filters.describe()} "
     f"· by {filters.grain}"
 )
 
