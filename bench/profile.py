@@ -99,7 +99,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         write_staging(conn, tables)
         profile.disable()
     with phase("build_marts (staging reads and metric functions)"):
-        options = mart_options(paved, settings)
+        options = mart_options(paved, settings, conn)
         previous = previous_marts(conn, options)
         profile.enable()
         marts = previous.build(read_staging(conn), options)

@@ -25,7 +25,7 @@ from pipelines.argocd.ingest import SOURCE as ARGOCD
 from pipelines.argocd.ingest import ingest_argocd
 from pipelines.catalog.ingest import SOURCE as CATALOG
 from pipelines.catalog.ingest import ingest_catalog
-from pipelines.ingest import SourceRun, Window, ingest_source, no_wait, progress
+from pipelines.ingest import SourceRun, Window, history_start, ingest_source, no_wait, progress
 from pipelines.raw import open_warehouse
 
 POLL_TIME = time(6, 0)
@@ -58,8 +58,8 @@ def replay_argocd(
     """Read the catalog, then poll Argo CD at each of ``polls`` (moving the sandbox clock with
     ``set_clock``); the clock is put back at ``now`` at the end."""
     replay = Replay()
-    window = Window.of(settings)
     conn = open_warehouse(settings.warehouse_path)
+    window = Window.of(history_start(conn, settings))
     transport = httpx.HTTPTransport()
     was_disabled = progress.disabled
     try:

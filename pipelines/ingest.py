@@ -9,6 +9,7 @@ the requests it took go to ``raw.ingest_runs``, the asset's metadata and one pro
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import httpx
 
 from connectors.http import DEFAULT_TIMEOUT, BaseClient, RequestStats
 from models.settings import Settings
-from pipelines.raw import Counts, Ingestion
+from pipelines.raw import Counts, Ingestion, ensure_raw_schema, read_state
 
 # `paved materialize` prints this logger's lines on stderr: one per asset and check.
 progress = logging.getLogger("paved.progress")
@@ -52,11 +53,32 @@ def no_wait(seconds: float) -> None:
     """A sleep that returns at once: waits are still counted in the clients' stats."""
 
 
+HISTORY_START = ("paved", "", "history_start")
+"""Where ``raw.state`` keeps the first day of the warehouse's history (:func:`history_start`)."""
+
+
+def history_start(conn: duckdb.DuckDBPyConnection, settings: Settings) -> date:
+    """The first day of the warehouse's history, where a source without a watermark starts
+    collecting and the marts begin: PAVED_HISTORY_START if set; else the day the warehouse's
+    first run started from (365 days before it, :meth:`Settings.collection_start`), kept in
+    ``raw.state`` by that run. So a schedule without the variable keeps every day it collected,
+    instead of a window that drops its oldest day each run (docs/deploy.md)."""
+    ensure_raw_schema(conn)
+    conn.execute(
+        "INSERT INTO raw.state VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [*HISTORY_START, json.dumps(settings.collection_start().isoformat()), datetime.now(UTC)],
+    )
+    if settings.history_start is not None:
+        return settings.history_start
+    return date.fromisoformat(read_state(conn, *HISTORY_START))
+
+
 @dataclass(frozen=True)
 class Window:
     """The collection window of a run.
 
-    ``start`` is where a source without a watermark begins (PAVED_HISTORY_START, or --from);
+    ``start`` is where a source without a watermark begins (the history's start,
+    :func:`history_start`, or --from);
     ``end`` is exclusive (the day after --to), None for "up to now". A re-backfill (--from
     given) starts every time-filtered listing at ``start`` instead of at its watermark;
     watermarks then only move forward, and rows are replaced by natural key.
@@ -67,10 +89,11 @@ class Window:
     backfill: bool = False
 
     @classmethod
-    def of(cls, settings: Settings, start: date | None = None, end: date | None = None) -> Window:
-        first = start or settings.collection_start()
+    def of(cls, history: date, start: date | None = None, end: date | None = None) -> Window:
+        """The window of a run from the history's first day ``history`` (:func:`history_start`),
+        or of a re-backfill from ``start``, up to the day ``end`` (included) or now."""
         return cls(
-            start=_midnight(first),
+            start=_midnight(start or history),
             end=_midnight(end + timedelta(days=1)) if end else None,
             backfill=start is not None,
         )

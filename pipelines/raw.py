@@ -7,7 +7,8 @@
 - ``raw.rejected``: items that failed validation, with the reason (one row per item);
 - ``raw.state``: incremental state (watermarks, cursors, ETags, last Argo CD history ids),
   committed in the *same transaction* as the rows it covers, so a run killed anywhere resumes
-  without gaps or duplicates;
+  without gaps or duplicates; and the day the warehouse's history starts
+  (:func:`pipelines.ingest.history_start`);
 - ``raw.ingest_runs``: per source per run, fetched = loaded + rejected + unmapped, and the
   requests, 304s, retries and waits it took (the precursor of ``marts.data_quality``).
 """

@@ -36,7 +36,7 @@ def materialize_source(
             settings,
             conn,
             context.run.run_id,
-            paved.window(settings),
+            paved.window(settings, conn),
             paved.sleeper(),
             timeout=paved.timeout(),
         )

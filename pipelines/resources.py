@@ -20,7 +20,7 @@ import httpx
 
 from connectors.http import DEFAULT_TIMEOUT
 from models.settings import Settings
-from pipelines.ingest import Window, no_wait
+from pipelines.ingest import Window, history_start, no_wait
 from pipelines.raw import open_warehouse
 
 WRITER_POOL = "duckdb_writer"
@@ -47,10 +47,12 @@ class PavedResource(dg.ConfigurableResource):
             settings = settings.model_copy(update={"home": Path(self.home)})
         return settings
 
-    def window(self, settings: Settings) -> Window:
+    def window(self, settings: Settings, conn: duckdb.DuckDBPyConnection) -> Window:
+        """The run's collection window, from the history's start in the warehouse ``conn``
+        (:func:`pipelines.ingest.history_start`) unless ``window_from`` says otherwise."""
         start = date.fromisoformat(self.window_from) if self.window_from else None
         end = date.fromisoformat(self.window_to) if self.window_to else None
-        return Window.of(settings, start, end)
+        return Window.of(history_start(conn, settings), start, end)
 
     def sleeper(self) -> Callable[[float], None]:
         return time.sleep if self.wait else no_wait

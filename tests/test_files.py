@@ -26,7 +26,7 @@ def _run(tmp_path: Path, *, backfill: bool = False) -> list[str]:
     conn = open_warehouse(tmp_path / "w.duckdb")
     settings = Settings(home=tmp_path)
     # A start given (--from) is a backfill.
-    window = Window.of(settings, date(2026, 1, 1) if backfill else None)
+    window = Window.of(settings.collection_start(), date(2026, 1, 1) if backfill else None)
     run = SourceRun(settings, conn, "r1", window)
     read = []
     with Ingestion(conn, "focus", "r1") as ing:

@@ -28,7 +28,7 @@ def never(request: httpx.Request) -> httpx.Response:
 def reader(tmp_path: Path, repo: str, states: dict[tuple[str, str], object]) -> RepoRead:
     conn = open_warehouse(tmp_path / "w.duckdb")
     settings = Settings(home=tmp_path)
-    window = Window.of(settings, date(2026, 1, 1), date(2026, 2, 1))
+    window = Window.of(settings.collection_start(), date(2026, 1, 1), date(2026, 2, 1))
     run = SourceRun(settings, conn, "r1", window)
     client = GitHubClient(API, token="t", transport=httpx.MockTransport(never))
     return RepoRead(run, Ingestion(conn, "github", "r1"), client, repo, states, {})

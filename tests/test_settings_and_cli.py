@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from models.settings import DEFAULT_PRODUCTION_PATTERN, Settings
+from pipelines.ingest import history_start
+from pipelines.marts.assets import mart_options
+from pipelines.raw import open_warehouse
+from pipelines.resources import PavedResource
 
 CONTRACT_VARIABLES = [
     "PAVED_HOME",
@@ -63,6 +67,42 @@ def test_defaults_follow_the_contract(clean_env: pytest.MonkeyPatch) -> None:
     assert s.argocd_production_pattern == DEFAULT_PRODUCTION_PATTERN
     assert s.collection_start(date(2026, 11, 26)) == date(2025, 11, 26)
     assert not any(source.configured for source in s.sources() if source.name != "github")
+
+
+def test_without_paved_history_start_the_history_starts_where_the_first_run_did(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conn = open_warehouse(tmp_path / "warehouse.duckdb")
+    unset = Settings()
+    first = history_start(conn, unset)
+    assert first == unset.collection_start()  # 365 days before the first run
+    # Later runs, whose own default would be later, keep the first run's day: the marts'
+    # window does not drop a day each run.
+    clean_env.setattr(Settings, "collection_start", lambda self: first + timedelta(days=30))
+    assert history_start(conn, unset) == first
+    midnight = datetime.combine(first, time(0), UTC)
+    paved = PavedResource(home=str(tmp_path), window_to="2026-11-01")
+    assert paved.window(unset, conn).start == midnight
+    assert mart_options(paved, unset, conn).history_start == midnight
+    # A re-backfill collects from its --from; the marts keep the history's start.
+    backfill = PavedResource(home=str(tmp_path), window_from="2026-10-01")
+    assert backfill.window(unset, conn).start == datetime(2026, 10, 1, tzinfo=UTC)
+    assert mart_options(backfill, unset, conn).history_start == midnight
+    # PAVED_HISTORY_START set wins; unset again, the first run's day is back.
+    clean_env.setenv("PAVED_HISTORY_START", "2026-03-01")
+    assert history_start(conn, Settings()) == date(2026, 3, 1)
+    clean_env.delenv("PAVED_HISTORY_START")
+    assert history_start(conn, Settings()) == first
+
+
+def test_the_first_run_keeps_paved_history_start_as_the_historys_start(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conn = open_warehouse(tmp_path / "warehouse.duckdb")
+    clean_env.setenv("PAVED_HISTORY_START", "2025-06-01")
+    assert history_start(conn, Settings()) == date(2025, 6, 1)
+    clean_env.delenv("PAVED_HISTORY_START")  # unset after the first run: the history stays
+    assert history_start(conn, Settings()) == date(2025, 6, 1)
 
 
 def test_every_contract_variable_is_read_from_the_environment(

@@ -22,12 +22,14 @@ from datetime import UTC, datetime
 from datetime import time as clock
 
 import dagster as dg
+import duckdb
 
 from models.marts import CHANGES_COMPUTED, DORA_PERIODS, DROPPED_LINKS, MartOptions
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
 from models.staging import STAGING_TABLES, staged
+from pipelines.ingest import history_start
 from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
 from pipelines.marts.kept import previous_marts
@@ -106,9 +108,14 @@ def staging(
         )
 
 
-def mart_options(paved: PavedResource, settings: Settings) -> MartOptions:
-    window = paved.window(settings)
-    history = settings.collection_start()
+def mart_options(
+    paved: PavedResource, settings: Settings, conn: duckdb.DuckDBPyConnection
+) -> MartOptions:
+    """The marts' clock and rules: from the warehouse's history start (``conn``, :func:`
+    pipelines.ingest.history_start`, whatever window ``--from`` gives ingestion) to the end of
+    the run's window."""
+    window = paved.window(settings, conn)
+    history = history_start(conn, settings)
     return MartOptions(
         history_start=datetime.combine(history, clock(0), UTC),
         as_of=window.until(),
@@ -131,9 +138,9 @@ def marts(
 ) -> Iterator[dg.MaterializeResult]:
     """Every published table of CONTRACT.md, computed from staging."""
     settings = paved.settings()
-    options = mart_options(paved, settings)
     started = time.perf_counter()
     with paved.warehouse() as conn:
+        options = mart_options(paved, settings, conn)
         # The days of marts.costs and periods of marts.dora_metrics whose inputs did not
         # change since they were written are kept as they are.
         previous = previous_marts(conn, options)
