@@ -69,14 +69,15 @@ def dataframe(frame: pl.DataFrame, *, labelled: bool = True, **options: Any) -> 
     display changes: a selection (``options`` are ``st.dataframe``'s) picks rows by place,
     and the CSV download keeps the frame's columns and values. Returns what ``st.dataframe``
     does (the selection, with ``on_select``)."""
-    names = _names(frame) if labelled else {}
-    return st.dataframe(
-        shown(frame, names) if labelled else frame,
-        hide_index=True,
-        column_config=column_formats(frame, labelled=labelled, names=names),
-        placeholder=MISSING,
-        **options,
-    )
+    view, config = labelled_view(frame) if labelled else (frame, column_formats(frame))
+    return st.dataframe(view, hide_index=True, column_config=config, placeholder=MISSING, **options)
+
+
+def labelled_view(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """What a labelled table shows of ``frame`` (:func:`shown`, with the published names) and
+    how (:func:`column_formats`): for a page that styles the frame before showing it."""
+    names = _names(frame)
+    return shown(frame, names), column_formats(frame, labelled=True, names=names)
 
 
 def _names(frame: pl.DataFrame) -> Mapping[str, str]:

@@ -15,7 +15,7 @@ from dashboard.charts_portal import (
 from dashboard.data import filter_options, loaded_sources, row_count
 from dashboard.data_portal import GOLDEN_PATH, RECENT_DAYS, TIER_METRICS, catalog_data
 from dashboard.filters import draw_filters
-from dashboard.widgets import MISSING, download, empty_state, table
+from dashboard.widgets import MISSING, column_label, download, empty_state, table
 
 GRAPH_LIMIT = 150  # beyond this a graph is unreadable (and slow to lay out): narrow it first
 LINKS_LIMIT = 60
@@ -59,6 +59,8 @@ st.dataframe(
     shown,
     hide_index=True,
     column_config={
+        # The catalog's own columns in words; refs (service, team) stay refs beside the names.
+        **{name: st.column_config.Column(column_label(name)) for name in shown.columns},
         **{metric: st.column_config.TextColumn(title) for metric, title in TIER_METRICS.items()},
         **{
             title: st.column_config.LinkColumn(title, display_text="open")

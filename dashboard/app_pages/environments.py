@@ -10,7 +10,7 @@ from dashboard.charts_portal import environment_grid, styled_statuses
 from dashboard.data import filter_options, loaded_sources
 from dashboard.data_portal import environments_data
 from dashboard.filters import draw_filters
-from dashboard.widgets import MISSING, column_formats, download, empty_state, in_hours
+from dashboard.widgets import MISSING, download, empty_state, labelled_view
 
 GRID_LIMIT = 80  # services drawn in the status grid; the tables list them all
 
@@ -61,10 +61,11 @@ shown = rows.select(
     "team",
     "service",
 )
+view, config = labelled_view(shown)
 st.dataframe(
-    styled_statuses(in_hours(shown), ["health_status", "sync_status", "last_operation_phase"]),
+    styled_statuses(view, ["health_status", "sync_status", "last_operation_phase"]),
     hide_index=True,
-    column_config=column_formats(shown, labelled=True),
+    column_config=config,
     placeholder=MISSING,
 )
 download(rows, "environments")
@@ -83,10 +84,11 @@ else:
         "health_status",
         "target",
     )
+    view, config = labelled_view(failed)
     st.dataframe(
-        styled_statuses(in_hours(failed), ["sync_status", "health_status"]),
+        styled_statuses(view, ["sync_status", "health_status"]),
         hide_index=True,
-        column_config=column_formats(failed, labelled=True),
+        column_config=config,
         placeholder=MISSING,
     )
     download(failed, "failed syncs")
