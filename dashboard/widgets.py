@@ -199,8 +199,9 @@ def column_formats(
     share (:data:`PERCENT_SUFFIXES`) as a percentage; durations in seconds (``*_s``) as whole
     seconds with thousands separators, or, ``labelled``, in hours with one decimal (the frame
     shown is :func:`in_hours`'s); a decimal without a scale (a sum of counts) as a whole number
-    with separators; other decimals with two places. ``labelled``, every column is
-    headed by :func:`column_label`, its name in the CSV download (a mart's own column, for a
+    with separators; other decimals with two places. ``labelled``, every column is headed in
+    words (:func:`_headers`: :func:`column_label`, or a team's name from ``names`` for a
+    grid's column named by its ref), its name in the CSV download (a mart's own column, for a
     mart's rows) in its tooltip."""
     formats: dict[str, Any] = {}
     headers = _headers(frame, names or {}) if labelled else {}

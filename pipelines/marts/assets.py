@@ -111,9 +111,9 @@ def staging(
 def mart_options(
     paved: PavedResource, settings: Settings, conn: duckdb.DuckDBPyConnection
 ) -> MartOptions:
-    """The marts' clock and rules: from the warehouse's history start (``conn``, :func:`
-    pipelines.ingest.history_start`, whatever window ``--from`` gives ingestion) to the end of
-    the run's window."""
+    """The marts' clock and rules: from the history's start in the warehouse ``conn``
+    (:func:`pipelines.ingest.history_start`; a ``--from`` moves only ingestion's window) to
+    the end of the run's window."""
     window = paved.window(settings, conn)
     history = history_start(conn, settings)
     return MartOptions(
