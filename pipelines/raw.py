@@ -107,6 +107,9 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     # DuckDB's allocator keeps up to 128 MB freed after a task for reuse; 32 MB took the
     # enterprise rebuild's peak RSS from 4,058 to 3,990 MB (bench, --only rebuild).
     conn.execute(f"SET allocator_flush_threshold = '{ALLOCATOR_FLUSH_THRESHOLD}'")
+    # DuckDB draws a progress bar on stdout for any query over 2 s, terminal or not: in a
+    # scheduled run's log (cron, a Kubernetes job), hundreds of bars among the progress lines.
+    conn.execute("SET enable_progress_bar = false")
     fit_memory_to_indexes(conn)
     return conn
 

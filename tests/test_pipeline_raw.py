@@ -679,3 +679,22 @@ def test_a_killed_paved_materialize_does_not_leave_the_next_run_waiting_for_its_
         statuses = {run.run_id: run.status for run in instance.get_runs()}
     assert statuses[outcome.run_id] == dg.DagsterRunStatus.SUCCESS
     assert dg.DagsterRunStatus.FAILURE in statuses.values()
+
+
+def test_the_warehouse_draws_no_progress_bar_into_a_runs_log(tmp_path: Path) -> None:
+    # DuckDB draws one on stdout for any query over 2 s, terminal or not, in a process of its
+    # own (`paved materialize` from cron); under pytest's captured output it never does, so
+    # the warehouse is opened in a child process, its output a pipe as in a scheduled run.
+    script = (
+        "import sys; from pathlib import Path; from pipelines.raw import open_warehouse; "
+        "conn = open_warehouse(Path(sys.argv[1])); "
+        "print(conn.execute(\"SELECT current_setting('enable_progress_bar')\").fetchall()[0][0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "w.duckdb")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.stdout.strip() == "False"
