@@ -1411,6 +1411,21 @@ def test_delta_prev_compares_with_the_previous_quarter_unless_suppressed() -> No
     ]
 
 
+def test_an_enps_as_high_as_last_quarters_moves_by_exactly_zero() -> None:
+    # 5 promoters less 2 detractors of 7, then 4 less 1 of 7: the same eNPS, 300/7.
+    q1_r, q1_a = survey({"group:default/a": [10, 9, 9, 10, 9, 3, 5]}, key="platform_nps")
+    q2_r, q2_a = survey(
+        {"group:default/a": [10, 9, 9, 10, 7, 8, 0]}, key="platform_nps", quarter="2024-Q2"
+    )
+    found = satisfaction(
+        pl.concat([q1_r, q2_r]), pl.concat([q1_a, q2_a]), SURVEY_TEAMS, min_group=5
+    ).filter((pl.col("scope") == "team") & (pl.col("question_key") == "platform_nps"))
+    assert found.select("quarter", "enps", "delta_prev").rows() == [
+        ("2024-Q1", 300 / 7, None),
+        ("2024-Q2", 300 / 7, 0.0),
+    ]
+
+
 # -- cost -----------------------------------------------------------------------------------------
 
 

@@ -180,7 +180,15 @@ def satisfaction(
     scores = valid.group_by("quarter", "scope", "scope_id", "question_key", "_scale").agg(
         _mean=pl.col("value").mean(),
         _top2=(pl.col("value") >= 4).mean(),
-        _enps=100.0 * ((pl.col("value") >= 9).mean() - (pl.col("value") <= 6).mean()),
+        # Promoters less detractors, then one division: equal shares give equal floats, so an
+        # unchanged eNPS moves by exactly 0 (two rounded shares subtracted did not: 5-2 and
+        # 4-1 of 7 gave a delta_prev of 7e-15).
+        _enps=100.0
+        * (
+            (pl.col("value") >= 9).cast(pl.Int64).sum()
+            - (pl.col("value") <= 6).cast(pl.Int64).sum()
+        )
+        / pl.len(),
     )
     invited = pl.DataFrame(
         {"scope_id": [ORG, *members], "invited": [total, *members.values()]},
