@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+from test_connector_github import commit, pull
 
 from connectors.github import GitHubClient
 from connectors.items import Item
@@ -179,3 +180,42 @@ def test_a_repository_not_modified_but_not_stored_is_read_again(tmp_path: Path) 
         repository = read.repository()
     assert repository is not None and repository.default_branch == "trunk"
     assert asked == ['"v1"', None]  # the 304, then the repository unconditionally
+
+
+def test_a_first_read_lists_the_pushes_before_its_oldest_merged_pull_requests_commit(
+    tmp_path: Path,
+) -> None:
+    # The window opens on 1 January; a direct push lands that day, a pull request's commit on
+    # the 3rd, its merge on the 4th. The first read lists the pull requests first and notes
+    # the 3rd as where a later listing must reach back to: the first listing of the branch
+    # still starts on the 1st (it started on the 3rd, and the push was never read).
+    push = commit(1, date="2026-01-01T10:00:00Z")
+    branch = commit(2, date="2026-01-03T09:00:00Z")
+    merge = commit(3, date="2026-01-04T12:00:00Z")
+    pr = pull(1, "2026-01-04T12:00:00Z")
+    pr.update(merged_at="2026-01-04T12:00:00Z", merge_commit_sha=merge["sha"])
+
+    def github(request: httpx.Request) -> httpx.Response:
+        path, params = request.url.path, request.url.params
+        if path.endswith("/pulls"):
+            return httpx.Response(200, json=[pr])
+        if path.endswith("/pulls/1/commits"):
+            return httpx.Response(200, json=[branch])
+        if path.endswith("/commits"):
+            since = params.get("since", "")
+            listed = [c for c in (merge, branch, push) if c["commit"]["committer"]["date"] >= since]
+            return httpx.Response(200, json=listed[:1] if params.get("per_page") == "1" else listed)
+        raise AssertionError(f"unexpected request: {request.url}")
+
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    settings = Settings(home=tmp_path)
+    run = SourceRun(settings, conn, "r1", Window.of(date(2026, 1, 1), end=date(2026, 1, 31)))
+    client = GitHubClient(API, token="t", transport=httpx.MockTransport(github))
+    read = RepoRead(run, Ingestion(conn, "github", "r1"), client, "org/a", {}, {})
+    with read.ing as ing:
+        read.pulls()
+        read.commits("main")
+        ing.finish()
+    keys = {key for (key,) in conn.execute("SELECT key FROM raw.github_commits").fetchall()}
+    assert keys == {f"org/a:{c['sha']}" for c in (push, branch, merge)}
+    assert read_states(conn, "github")[("org/a", "commits_since")] == "2026-01-04T12:00:00Z"

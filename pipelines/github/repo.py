@@ -135,9 +135,12 @@ class RepoRead:
         if not (changed or rescan or self.run.window.backfill):
             return
         watermark = parse_iso(self.state("commits_since"))
-        since = self.run.window.since(
-            _earlier(watermark - COMMIT_OVERLAP if watermark else None, rescan)
-        )
+        # A first listing reads the whole window: a pull request merged before it must not
+        # move its start to that pull request's oldest commit, past the direct pushes before
+        # it. A later one reads from the watermark (less the overlap), or from further back
+        # when a pull request merged since brought older commits onto the branch.
+        resume = _earlier(watermark - COMMIT_OVERLAP, rescan) if watermark else None
+        since = self.run.window.since(resume)
         newest = watermark
         for record in self.client.list_commits(
             self.repo, branch=branch, since=since, until=self.run.window.end
