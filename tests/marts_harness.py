@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import polars as pl
 import pyarrow as pa
 import pytest
 from pydantic import AliasChoices
@@ -33,17 +31,6 @@ from sandbox.truth import Truth
 from sandbox.world.store import World
 
 LAYERS = dg.AssetSelection.groups("staging", "marts")
-REL = 1e-9
-
-DEPLOYMENT_COLUMNS = [c for c in MARTS["deployments"] if c != "deployment_id"]
-CHANGE_COLUMNS = [c for c in MARTS["changes"] if c != "change_id"]
-INCIDENT_COLUMNS = [c for c in MARTS["incidents"] if c != "incident_id"]
-MONTH_COLUMNS = [
-    c for c in MARTS["dora_metrics"] if c not in ("grain", "period_start", "scope", "scope_id")
-]
-SATISFACTION_COLUMNS = [
-    c for c in MARTS["satisfaction"] if c not in ("quarter", "scope", "scope_id", "question_key")
-]
 
 
 @dataclass
@@ -117,85 +104,6 @@ def marts_digest(home: Path) -> dict[str, str]:
             rows = conn.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
             out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
         return out
-
-
-def read_mart(home: Path, table: str) -> pl.DataFrame:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        return conn.sql(f"SELECT * FROM marts.{table}").pl()
-
-
-def same(expected: object, got: object) -> bool:
-    if isinstance(expected, float) or isinstance(got, float):
-        if expected is None or got is None:
-            return expected is None and got is None
-        assert isinstance(expected, int | float) and isinstance(got, int | float)
-        return math.isclose(expected, got, rel_tol=REL)
-    return expected == got
-
-
-def mismatches(
-    expected: dict[str, dict[str, Any]], got: dict[str, dict[str, Any]], columns: list[str]
-) -> list[str]:
-    problems = []
-    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or extra:
-        problems.append(f"missing {missing[:5]} ({len(missing)}), extra {extra[:5]} ({len(extra)})")
-    for key in sorted(set(expected) & set(got)):
-        for column in columns:
-            e, g = expected[key][column], got[key][column]
-            if not same(e, g):
-                problems.append(f"{key} {column}: expected {e!r}, got {g!r}")
-    return problems
-
-
-def by_key(frame: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
-    return {row[key]: row for row in frame.iter_rows(named=True)}
-
-
-def truth_rows(items: list[Any], key: str, columns: list[str]) -> dict[str, dict[str, Any]]:
-    return {getattr(i, key): {c: getattr(i, c) for c in columns} for i in items}
-
-
-# The published tables compared value by value with the ground truth, in both worlds.
-COMPARED = ("deployments", "changes", "incidents", "dora_metrics", "satisfaction", "costs")
-COST_COLUMNS = ["effective_cost", "billed_cost"]
-
-
-def joined(keys: tuple[str, ...], row: Any) -> str:
-    get = row.__getitem__ if isinstance(row, dict) else row.__getattribute__
-    return "|".join(str(get(k)) for k in keys)
-
-
-def expected_and_got(
-    mart: str, home: Path, truth: Truth
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
-    """One published table and the truth's rows for it, keyed alike, and the columns to
-    compare (monthly rows only for dora_metrics: the truth is monthly)."""
-    if mart in ("deployments", "changes", "incidents"):
-        key = {"deployments": "deployment_id", "changes": "change_id", "incidents": "incident_id"}[
-            mart
-        ]
-        columns = [c for c in MARTS[mart] if c != key]
-        rows = getattr(truth, mart)
-        return truth_rows(rows, key, columns), by_key(read_mart(home, mart), key), columns
-    frame = read_mart(home, mart)
-    if mart == "dora_metrics":
-        keys: tuple[str, ...] = ("scope", "scope_id", "period_start")
-        frame = frame.filter(pl.col("grain") == "month")
-        items: list[Any] = [*truth.service_months, *truth.team_months, *truth.org_months]
-        columns = MONTH_COLUMNS
-    elif mart == "satisfaction":
-        keys, items, columns = (
-            ("quarter", "scope", "scope_id", "question_key"),
-            truth.satisfaction,
-            SATISFACTION_COLUMNS,
-        )
-    else:
-        keys, items, columns = ("date", "service", "team", "currency"), truth.costs, COST_COLUMNS
-    got = {joined(keys, r): r for r in frame.iter_rows(named=True)}
-    expected = {joined(keys, i): {c: getattr(i, c) for c in columns} for i in items}
-    return expected, got, columns
 
 
 def later_run(

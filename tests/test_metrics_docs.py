@@ -17,8 +17,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from marts_harness import Built, same
+from marts_harness import Built
 
+from bench.truth_check import same
 from models.schema import MARTS
 from models.sqlguard import run_query
 from pipelines.publish import publish

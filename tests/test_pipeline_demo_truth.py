@@ -21,17 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from marts_harness import (
-    COMPARED,
-    LAYERS,
-    by_key,
-    expected_and_got,
-    materialize,
-    mismatches,
-    raw_loaded,
-    read_mart,
-)
+from marts_harness import LAYERS, materialize, raw_loaded
 
+from bench.truth_check import COMPARED, by_key, expected_and_got, mismatches, read_mart
 from sandbox.truth import Truth, compute_truth
 from sandbox.truth.deployments import image_tags
 from sandbox.world.build import build_world

@@ -19,15 +19,9 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from marts_harness import (
-    COMPARED,
-    Built,
-    by_key,
-    expected_and_got,
-    mismatches,
-    read_mart,
-)
+from marts_harness import Built
 
+from bench.truth_check import COMPARED, by_key, expected_and_got, mismatches, read_mart
 from models.respondents import respondent_hash
 from models.schema import MARTS
 from models.staging import stage

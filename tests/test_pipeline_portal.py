@@ -25,15 +25,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from marts_harness import (
-    LAYERS,
-    MONTH_COLUMNS,
-    expected_and_got,
-    materialize,
-    mismatches,
-    raw_loaded,
-)
+from marts_harness import LAYERS, materialize, raw_loaded
 
+from bench.truth_check import MONTH_COLUMNS, expected_and_got, mismatches
 from connectors.items import Rejection
 from models.settings import Settings
 from pipelines.demo import replay_argocd

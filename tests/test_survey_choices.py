@@ -11,9 +11,10 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from marts_harness import Built, read_mart
+from marts_harness import Built
 from polars.testing import assert_frame_equal
 
+from bench.truth_check import read_mart
 from models.metrics import frames as F
 from models.metrics.frames import mart_schema
 from models.metrics.survey_choices import survey_choices
