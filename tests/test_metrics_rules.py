@@ -409,6 +409,27 @@ def test_rollback_is_a_strict_ancestor_of_the_previous_deployment_in_the_same_en
     ]
 
 
+def test_rollback_to_a_revision_committed_before_the_history_is_found_through_its_children() -> (
+    None
+):
+    # x was committed before the history's start: not collected, but c1 names it as a parent.
+    commits = make(F.COMMITS, commit_rows("acme/shop", {"c1": ["x"], "c2": ["c1"], "c3": ["c2"]}))
+    deployments = deployments_frame(
+        [
+            dep("argocd:u1:1", "2024-01-02 10:00", "x"),  # first observed, outside the graph
+            dep("argocd:u1:2", "2024-01-02 11:00", "c3"),
+            dep("argocd:u1:3", "2024-01-02 12:00", "x"),  # behind c3 through c1: a rollback
+            dep("argocd:u1:4", "2024-01-02 13:00", "c3"),
+            dep("argocd:u1:5", "2024-01-02 14:00", "y"),  # outside, and no commit names it
+            dep("argocd:u1:6", "2024-01-02 15:00", "c1"),  # previous outside: not a rollback
+            dep("argocd:u1:7", "2024-01-02 16:00", "x"),  # c1's own parent: a rollback
+        ]
+    )
+    flagged = flag_rollbacks(deployments, commits, SERVICES)
+    rollbacks = flagged.filter("is_rollback").get_column("deployment_id").to_list()
+    assert rollbacks == ["argocd:u1:3", "argocd:u1:7"]
+
+
 # -- changes and lead time -----------------------------------------------------------------------
 
 

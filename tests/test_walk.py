@@ -138,6 +138,42 @@ def test_a_rollback_to_an_old_revision_is_found_across_the_stored_walk(
     assert flagged.get_column("is_rollback").to_list() == [True]
 
 
+def test_a_rollback_to_a_revision_before_the_history_walks_whole(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # A repository's root commit taken out of the graph: its child names it, as the history's
+    # first commits name parents committed before it. A deployment of it today rolls back
+    # through that child, which a deployment before today took: the whole graph decides.
+    deployments, commits = yesterday()
+    service = DEPLOYMENTS.get_column("service")[0]
+    mine = DEPLOYMENTS.filter(pl.col("service") == service).sort("finished_at")
+    repo = commits.filter(pl.col("sha") == mine.get_column("revision")[0]).get_column("repo")[0]
+    root = COMMITS.filter((pl.col("repo") == repo) & (pl.col("parents").list.len() == 0))
+    before = root.get_column("sha")[0]
+    last = mine.row(-1, named=True)
+    rollback = pl.DataFrame(
+        [
+            {
+                **last,
+                "deployment_id": "argocd:rollback:1",
+                "revision": before,
+                "started_at": last["finished_at"] + timedelta(minutes=1),
+                "finished_at": last["finished_at"] + timedelta(minutes=2),
+            }
+        ],
+        schema=DEPLOYMENTS.schema,
+    )
+    walk(conn, deployments, commits.filter(pl.col("sha") != before))
+    today = pl.concat([DEPLOYMENTS, rollback])
+    graph = COMMITS.filter(pl.col("sha") != before)
+    found = walk(conn, today, graph)
+    assert found.state.since == 0
+    expected = whole(today, graph)
+    assert_same(found, expected)
+    flagged = expected.deployments.filter(pl.col("deployment_id") == "argocd:rollback:1")
+    assert flagged.get_column("is_rollback").to_list() == [True]
+
+
 def test_a_late_deployment_walks_again_from_its_place(conn: duckdb.DuckDBPyConnection) -> None:
     deployments, commits = yesterday()
     walk(conn, deployments, commits)

@@ -51,7 +51,9 @@ class Ancestry:
     graph, or ``-2 - m`` for a merge whose parents are ``merge_parents[m]`` (so the walk reads one
     list entry per ordinary commit); ``owner[n]``: rank of the deployment that first shipped
     node ``n``, -1 if none did; ``dangling``: ``(service, _h, _h2)``, the hashes
-    (:func:`sha_hashes`) of the parents the graph names but does not hold.
+    (:func:`sha_hashes`) of the parents the graph names but does not hold; ``orphans``: the
+    same with ``child``, each node that names such a parent (the history's first commits, whose
+    parents were committed before it).
     """
 
     nodes: pl.DataFrame
@@ -60,6 +62,7 @@ class Ancestry:
     merge_parents: list[tuple[int, ...]]
     owner: list[int]
     dangling: pl.DataFrame
+    orphans: pl.DataFrame
 
     @cached_property
     def owners(self) -> np.ndarray:
@@ -157,8 +160,8 @@ def _sha_matches(left: pl.DataFrame, nodes: pl.DataFrame, *, keep: Sequence[str]
 
 def _edges(nodes: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(child, pos, node)``: each parent (position ``pos``) found in the child's graph; and
-    ``(_svc, _h, _h2)``: each parent not found there. The parents are hashed inside their
-    lists, so no exploded copy of their text is made."""
+    ``(_svc, _h, _h2, child)``: each parent not found there, and the child naming it. The
+    parents are hashed inside their lists, so no exploded copy of their text is made."""
     h, h2 = sha_hashes(pl.element())
     exploded = (
         nodes.select(
@@ -180,7 +183,7 @@ def _edges(nodes: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     missing = (
         exploded.filter(pl.col("child").is_in(short))
         .join(edges.select("child", "pos"), on=["child", "pos"], how="anti")
-        .select("_svc", "_h", "_h2")
+        .select("_svc", "_h", "_h2", "child")
         .unique()
     )
     return edges, missing
@@ -253,7 +256,8 @@ def build_ancestry(
         {"_svc": list(numbers.values()), "service": list(numbers)},
         schema={"_svc": pl.UInt32, "service": pl.Utf8},
     )
-    dangling = missing.join(names, on="_svc").select("service", "_h", "_h2")
+    orphans = missing.join(names, on="_svc").select("service", "_h", "_h2", "child")
+    dangling = orphans.select("service", "_h", "_h2").unique()
     matched = _sha_matches(
         ranked.filter(pl.col("revision").is_not_null()).with_columns(
             *sha_hashes(pl.col("revision")), _svc=numbered("service")
@@ -270,6 +274,7 @@ def build_ancestry(
         merge_parents,
         owner,
         dangling,
+        orphans,
     )
 
 
@@ -347,14 +352,16 @@ def flag_rollbacks(
 ) -> pl.DataFrame:
     """``deployments`` plus ``is_rollback``: its resolved revision is a strict ancestor (through
     all parents) of the resolved revision of the previous deployment of the same service and
-    environment. Unresolved on either side, or a revision outside the graph: not a rollback."""
+    environment. Unresolved on either side: not a rollback. A revision outside the graph is
+    a strict ancestor of a revision in it when a commit of the graph that names it as a parent
+    (it was committed before the history's start) is that revision or one of its ancestors;
+    one that no commit names, or a previous revision outside the graph: not a rollback."""
     ancestry = ancestry or build_ancestry(deployments, commits, services)
-    pairs = ancestry.ranked.with_columns(
+    followed = ancestry.ranked.with_columns(
         previous_node=pl.col("node").shift(1).over("service", "environment", order_by="rank")
-    ).filter(
-        pl.col("node").is_not_null()
-        & pl.col("previous_node").is_not_null()
-        & (pl.col("node") != pl.col("previous_node"))
+    ).filter(pl.col("previous_node").is_not_null())
+    pairs = followed.filter(
+        pl.col("node").is_not_null() & (pl.col("node") != pl.col("previous_node"))
     )
     # Only a pair whose previous revision was first shipped no earlier than this one can be a
     # rollback (see is_strict_ancestor): decided for every pair at once, the walk only for those.
@@ -368,6 +375,19 @@ def flag_rollbacks(
             "deployment_id", "node", "previous_node"
         ).iter_rows()
         if ancestry.is_strict_ancestor(node, previous)
+    ]
+    # Revisions outside the graph: each child naming one stands in for it.
+    outside = (
+        followed.filter(pl.col("node").is_null() & pl.col("revision").is_not_null())
+        .with_columns(*sha_hashes(pl.col("revision")))
+        .join(ancestry.orphans, on=["service", "_h", "_h2"], how="inner")
+    )
+    rollbacks += [
+        deployment_id
+        for deployment_id, child, previous in outside.select(
+            "deployment_id", "child", "previous_node"
+        ).iter_rows()
+        if child == previous or ancestry.is_strict_ancestor(child, previous)
     ]
     return deployments.with_columns(
         is_rollback=pl.col("deployment_id").is_in(pl.Series(rollbacks, dtype=pl.Utf8).implode())

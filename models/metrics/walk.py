@@ -271,13 +271,21 @@ def _continued(
         on=["service", "_h", "_h2"],
         how="anti",
     )
+    lacked = pl.concat([dangling, conform(lacking, DANGLING)], how="vertical").unique()
+    # A deployment from `since` on whose revision is such a parent (committed before the
+    # history's start) may roll back to it through a commit a deployment before `since` took:
+    # the whole graph decides that (flag_rollbacks), not this one.
+    late = ranked.filter((pl.col("rank") >= since) & pl.col("revision").is_not_null())
+    hashed = late.select("service", *sha_hashes(pl.col("revision")))
+    if hashed.join(lacked, on=["service", "_h", "_h2"], how="semi").height:
+        return None
     state = WalkState(
         context,
         since,
         _ranked_rows(digests, ranked, flagged).filter(pl.col("rank") >= since),
         new,
         _repos(repo_of),
-        pl.concat([dangling, conform(lacking, DANGLING)], how="vertical").unique(),
+        lacked,
     )
     return Walked(
         conform(new, SHIPPED),
