@@ -162,6 +162,32 @@ def with_prehistory_commits(
     return pl.concat([shipped, extra.select(shipped.columns)], how="vertical")
 
 
+def with_merged_branch_commits(
+    shipped: pl.DataFrame, commits: pl.DataFrame, services: pl.DataFrame
+) -> pl.DataFrame:
+    """``shipped`` plus the commits of ``commits`` with a ``merge_sha``: reverts a pull request
+    merged by that merge commit lists that the commits listing lacks (committed before the
+    history's start on a branch merged after it, :data:`models.mart_reads.REVERT_COMMITS`).
+    They are the merge's parents' side, so the deployment that first ships the merge first
+    ships them (the earliest, for one listed by two pull requests); the revert rules then see
+    them as the ground truth, which walks the whole graph, does (docs/metrics.md)."""
+    branch = commits.filter(pl.col("merge_sha").is_not_null())
+    if branch.is_empty():
+        return shipped
+    keyed = with_repo_key(branch.select("repo", "sha", "merge_sha")).join(
+        repo_owners(services), on="repo_key", how="inner"
+    )
+    merges = shipped.select("service", "deployment_id", "finished_at", merge_sha="sha")
+    extra = (
+        keyed.join(merges, on=["service", "merge_sha"], how="inner")
+        .sort("finished_at", "deployment_id")
+        .unique(["service", "sha"], keep="first", maintain_order=True)
+        .select(shipped.columns)
+        .join(shipped.select("service", "sha"), on=["service", "sha"], how="anti")
+    )
+    return pl.concat([shipped, extra], how="vertical")
+
+
 def build_marts(
     read: Reader,
     o: MartOptions,
@@ -259,10 +285,13 @@ def build_marts(
         del fresh, kept
     # The first shipments of the commits the lead times and the revert rules look up: all of
     # them after a whole walk; after a continued one, the walked deployments' and the stored
-    # ones of those commits.
-    wanted = pl.concat([chg.get_column("commit_sha"), commits.get_column("sha")])
-    shipped = with_prehistory_commits(walked.shipped_of(wanted), deps, commits, services)
-    del walked, wanted
+    # ones of those commits (and of the merges that ship the branch reverts the walk lacks).
+    merges = commits.get_column("merge_sha").drop_nulls()
+    wanted = pl.concat([chg.get_column("commit_sha"), commits.get_column("sha"), merges])
+    shipped = with_merged_branch_commits(walked.shipped_of(wanted), commits, services)
+    commits = commits.drop("merge_sha")
+    shipped = with_prehistory_commits(shipped, deps, commits, services)
+    del walked, wanted, merges
     chg = lead_times(chg, shipped, deps, services)
     if still is not None:
         chg, computed = pl.concat([still, chg], how="vertical"), chg

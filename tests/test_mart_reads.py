@@ -33,6 +33,7 @@ from models.mart_reads import (
     Reader,
     table,
 )
+from models.marts import with_merged_branch_commits
 from models.metrics import changes, costs, resolve_revision
 from models.metrics import frames as F
 from models.metrics.changes import COPY_KEY
@@ -122,6 +123,55 @@ def commit(
     }
 
 
+def test_a_revert_a_merged_branch_brings_from_before_the_history_ships_with_its_merge() -> None:
+    # "r" was committed before the history's start on a branch PR 1's merge commit "m" merges:
+    # the commits listing lacks it, PR 1's commit listing holds it.
+    dev = "dev@a.test"
+    reverts = f"Revert x\n\n{REVERT_MARKER} {'b' * 40}."
+    listed = [
+        commit("b", "2024-01-02 09:00", dev, "feat: b", parents=["p" * 40]),
+        commit("m", "2024-01-02 12:00", dev, "Merge PR 1", parents=["b" * 40, "r" * 40]),
+        commit("s", "2024-01-02 13:00", dev, "Squash PR 2", parents=["m" * 40]),
+    ]
+    merged = [(1, "2024-01-02 12:00", "m" * 40), (2, "2024-01-02 13:00", "s" * 40)]
+    pulls = [  # merged by a merge commit, squashed, not merged
+        {"repo": "a/shop", "number": n, "merged_at": at and t(at), "merge_commit_sha": m}
+        for n, at, m in [*merged, (3, None, None)]
+    ]
+    branch = [
+        commit("r", "2023-12-31 09:00", dev, reverts, number=1),
+        commit("q", "2023-12-31 10:00", dev, reverts, number=2),  # squashed: off the branch
+        commit("u", "2023-12-31 11:00", dev, reverts, number=3),  # never merged
+        commit("b", "2024-01-02 09:00", dev, "feat: b", number=1),  # listed: the walk has it
+    ]
+    read = staging_of(
+        {
+            "commits": pl.DataFrame(listed, schema=F.COMMITS),
+            "pull_requests": pl.DataFrame(pulls, schema=F.PULL_REQUESTS),
+            "pr_commits": pl.DataFrame(
+                [{k: c[k] for k in F.PR_COMMITS} for c in branch], schema=F.PR_COMMITS
+            ),
+        }
+    )
+    found = read(REVERT_COMMITS).sort("sha")
+    assert found.rows() == [
+        ("a/shop", "b" * 40, None, None),  # the commit the revert names
+        ("a/shop", "r" * 40, reverts, "m" * 40),
+    ]
+    # The deployment that first ships the merge first ships the revert too.
+    first = [
+        ("b" * 40, "argocd:u1:1", "2024-01-02 10:00"),
+        ("m" * 40, "argocd:u1:2", "2024-01-02 14:00"),
+    ]
+    shipped = pl.DataFrame(
+        [(SHOP, sha, deployment, t(at)) for sha, deployment, at in first],
+        schema=F.SHIPPED,
+        orient="row",
+    )
+    added = with_merged_branch_commits(shipped, found, SERVICES).filter(pl.col("sha") == "r" * 40)
+    assert added.rows() == [(SHOP, "r" * 40, "argocd:u1:2", t("2024-01-02 14:00"))]
+
+
 def test_rebased_copies_are_matched_by_copy_key_as_by_author_email_and_message() -> None:
     dev, other = "dev@a.test", "other@a.test"
     branch = [
@@ -192,8 +242,12 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
         message=pl.when(pl.col("message").str.contains(REVERT_MARKER, literal=True)).then("message")
     )
     assert reverts.get_column("message").drop_nulls().len() > 0
-    # The revert commits, and every commit a revert may name, not the others.
+    # The revert commits, and every commit a revert may name, not the others (and no revert
+    # a merged branch brings that the listing lacks: the small world's branches all start
+    # after its history's start).
     narrowed = read(REVERT_COMMITS)
+    assert narrowed.get_column("merge_sha").null_count() == narrowed.height
+    narrowed = narrowed.drop("merge_sha")
     reverts = reverts.select("repo", "sha", "message")
     assert_frame_equal(
         narrowed.drop_nulls("message").sort("sha"), reverts.drop_nulls("message").sort("sha")
