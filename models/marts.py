@@ -168,9 +168,9 @@ def with_merged_branch_commits(
     """``shipped`` plus the commits of ``commits`` with a ``merge_sha``: reverts a pull request
     merged by that merge commit lists that the commits listing lacks (committed before the
     history's start on a branch merged after it, :data:`models.mart_reads.REVERT_COMMITS`).
-    They are the merge's parents' side, so the deployment that first ships the merge first
-    ships them (the earliest, for one listed by two pull requests); the revert rules then see
-    them as the ground truth, which walks the whole graph, does (docs/metrics.md)."""
+    The merge brings its branch into the history, so the deployment that first ships the merge
+    first ships them (the earliest one, for a commit two pull requests list). The revert rules
+    then see them as the ground truth sees them: it walks the whole graph (docs/metrics.md)."""
     branch = commits.filter(pl.col("merge_sha").is_not_null())
     if branch.is_empty():
         return shipped
