@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -134,15 +133,9 @@ def materialize_marts(world_dir: Path, warehouse: Path, home: Path) -> None:
     """``warehouse`` copied into ``home``, and its staging and marts built as the rebuild
     builds them, against the world served on loopback."""
     from bench.measures.common import served
-    from bench.measures.pipeline import STAGE_AND_MARTS, existing_instance, paved_materialize
-    from models.settings import Settings
+    from bench.measures.pipeline import STAGE_AND_MARTS, home_with_raw, paved_materialize
 
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    os.environ["PAVED_HOME"] = str(home)
-    settings = Settings()
-    shutil.copyfile(warehouse, settings.warehouse_path)
-    existing_instance(settings)
+    home_with_raw(home, warehouse)
     with served(world_dir) as servers:
         os.environ.update(servers.env)
         until = (servers.now - timedelta(days=1)).date()

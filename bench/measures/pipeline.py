@@ -129,6 +129,22 @@ def without_staging(warehouse: Path) -> None:
         conn.execute("DROP SCHEMA IF EXISTS marts CASCADE")
 
 
+def home_with_raw(home: Path, raw: Path) -> Settings:
+    """``home``, made afresh and set as PAVED_HOME, holding a copy of the raw warehouse ``raw``
+    without staging or marts (what runs next builds them whole) and its Dagster instance
+    (:func:`existing_instance`); the settings read then."""
+    from models.settings import Settings
+
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ["PAVED_HOME"] = str(home)
+    settings = Settings()
+    shutil.copyfile(raw, settings.warehouse_path)
+    without_staging(settings.warehouse_path)
+    existing_instance(settings)
+    return settings
+
+
 def existing_instance(settings: Settings) -> None:
     """Create the Dagster instance of a new PAVED_HOME before the clock starts, as any home
     that has run before has it: its SQLite schemas and migration stamps (0.6 to 1 s, with the
@@ -196,19 +212,13 @@ def first_run(ctx: Context) -> Outcome:
 
 
 def rebuild(ctx: Context) -> Outcome:
-    from models.settings import Settings
     from pipelines.run import materialize
 
     home = home_of(ctx, "rebuild-home")
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
     world = World(ctx.world)
     until = (world.now - timedelta(days=1)).date()
     with paved_home(home, world):
-        settings = Settings()
-        shutil.copyfile(ctx.raw, settings.warehouse_path)
-        without_staging(settings.warehouse_path)
-        existing_instance(settings)
+        settings = home_with_raw(home, ctx.raw)
         started_at = time.time()
         with Stopwatch() as watch:
             outcome = materialize(settings, select=STAGE_AND_MARTS, window_to=until)
@@ -237,13 +247,7 @@ def incremental(ctx: Context) -> Outcome:
     from models.settings import Settings
     from pipelines.run import materialize
 
-    home = home_of(ctx, "incremental-home")
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    os.environ["PAVED_HOME"] = str(home)
-    settings = Settings()
-    shutil.copyfile(ctx.raw, settings.warehouse_path)
-    existing_instance(settings)
+    settings = home_with_raw(home_of(ctx, "incremental-home"), ctx.raw)
     # The servers in a process of their own (bench.serve): in this one, their CPU and their
     # hold on the GIL would count as the daily run's. Their CPU is reported beside it.
     with served(ctx.world) as servers:
