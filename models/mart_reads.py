@@ -235,3 +235,33 @@ def walk_parents(ranges: list[tuple[str, int, int]]) -> str:
         "ON s.service = w.service AND s.rank BETWEEN w.lo AND w.hi "
         "JOIN staging.commits c ON c.repo = s.repo AND c.sha = s.sha"
     )
+
+
+# The stored production deployments (models.metrics.deployments_continued), kept beside the
+# marts by the pipeline.
+
+COMMIT_REPOS = "SELECT DISTINCT repo FROM staging.commits"
+"""Each spelling of a repo the commits have."""
+
+REPO_KEYS = "paved_repo_keys"
+"""The frame (``repo``, ``repo_key``: each commit repo's key, as image tags are matched by)
+:func:`tag_commits` is read with."""
+
+DEPLOYMENT_ROWS = "SELECT * FROM staging.paved_deployments_rows"
+"""The stored production deployments, with their place in deployment order."""
+
+
+def tag_commits(tags: str) -> str:
+    """How many commits have the repo and 7-character prefix of an image tag of the table
+    ``tags`` (``repo_key``, ``p7``), and the sum of their sha's hashes (as text: a HUGEINT),
+    over the commits whose repo the frame :data:`REPO_KEYS` maps: what resolving those tags
+    looks among."""
+    return (
+        "SELECT count(*) AS n, CAST(coalesce(sum(hash(c.sha)::HUGEINT), 0) AS VARCHAR) AS h "
+        f"FROM staging.commits c JOIN {REPO_KEYS} m ON m.repo = c.repo "
+        f"SEMI JOIN {tags} t ON t.repo_key = m.repo_key AND t.p7 = left(c.sha, 7)"
+    )
+
+
+DEPLOYMENT_TAG_COMMITS = tag_commits("staging.paved_deployments_tags")
+""":func:`tag_commits` of the stored deployments' image tags."""

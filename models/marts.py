@@ -58,6 +58,11 @@ from models.metrics.deployments import (
     repo_owners,
     with_repo_key,
 )
+from models.metrics.deployments_continued import (
+    Rules,
+    StoredDeployments,
+    production_deployments_continued,
+)
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER, REVERT_SHA, reverts
@@ -196,6 +201,7 @@ def build_marts(
     periods: StoredPeriods | None = None,
     walk: StoredWalk | None = None,
     change_delta: ChangeDelta | None = None,
+    deployments: StoredDeployments | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
     gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
@@ -207,7 +213,9 @@ def build_marts(
     stored one where that is exact (``walk``, :mod:`models.metrics.walk`), and hands what it
     leaves for the next run's to ``walk.keep`` as soon as it is done. The change rows are
     computed again only where ``change_delta`` says (:func:`models.metrics.changes.
-    changes_by_delta`), if given."""
+    changes_by_delta`), if given; the production deployments continue the stored ones where
+    that is exact (``deployments``, :mod:`models.metrics.deployments_continued`), and what they
+    leave for the next run's goes to ``deployments.keep``."""
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
@@ -235,29 +243,11 @@ def build_marts(
     apps = read(table("argocd_apps"))
     # Only the production apps' entries are collapsed and resolved: the others' (a third of
     # the enterprise world's million) are never deployments.
-    history = history.filter(
-        pl.col("app_uid").is_in(production_apps(apps, o.production_pattern).implode())
-    )
-    history = resolve_revision(
-        collapse_self_heal(history),
-        lambda prefixes: read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")}),
-        services,
-        helm_tag_parameter=o.helm_tag_parameter,
-    )
+    production = production_apps(apps, o.production_pattern)
+    history = history.filter(pl.col("app_uid").is_in(production.implode()))
     # Ordered once: the later orderings of the deployments sort by their place (ORDER).
     deps = first_observed(
-        production_deployments(
-            history,
-            read(GITHUB_DEPLOYMENTS),
-            services,
-            apps,
-            history_start=o.history_start,
-            as_of=o.as_of,
-            production_pattern=o.production_pattern,
-            production_envs=o.production_envs,
-            collapsed=True,
-            ordered=True,
-        )
+        _production_deployments(history, read, services, apps, production, o, deployments)
     )
     deps = compacted(deps)
     del history
@@ -350,6 +340,56 @@ def build_marts(
         DORA_PERIODS: digests,
         CHANGES_COMPUTED: computed,
     }
+
+
+def _production_deployments(
+    history: pl.DataFrame,
+    read: Reader,
+    services: pl.DataFrame,
+    apps: pl.DataFrame,
+    production: pl.Series,
+    o: MartOptions,
+    stored: StoredDeployments | None,
+) -> pl.DataFrame:
+    """:func:`models.metrics.production_deployments` (``ordered``) of the production apps'
+    entries ``history`` (``production``: their uids), collapsed and resolved; continuing the
+    ``stored`` ones if given, and handing what they leave to ``stored.keep``."""
+    github = read(GITHUB_DEPLOYMENTS)
+    if stored is not None:
+        rules = Rules(
+            o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
+        )
+        found = production_deployments_continued(
+            history,
+            github,
+            services,
+            apps,
+            production,
+            read,
+            rules=rules,
+            as_of=o.as_of,
+            stored=stored,
+        )
+        stored.keep(found.state, found.computed, found.why)
+        return found.deployments
+    resolved = resolve_revision(
+        collapse_self_heal(history),
+        lambda prefixes: read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")}),
+        services,
+        helm_tag_parameter=o.helm_tag_parameter,
+    )
+    return production_deployments(
+        resolved,
+        github,
+        services,
+        apps,
+        history_start=o.history_start,
+        as_of=o.as_of,
+        production_pattern=o.production_pattern,
+        production_envs=o.production_envs,
+        collapsed=True,
+        ordered=True,
+    )
 
 
 def _changes(

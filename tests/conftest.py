@@ -1,5 +1,5 @@
 """Shared fixtures: a small sandbox world built once per session, its marts (and a writable
-copy of their warehouse), and the loopback servers."""
+copy of their warehouse), the loopback servers, and an empty in-memory warehouse."""
 
 from __future__ import annotations
 
@@ -65,3 +65,12 @@ def small_warehouse(small_marts: Built, tmp_path: Path) -> Iterator[duckdb.DuckD
     conn.execute("SET TimeZone = 'UTC'")
     yield conn
     conn.close()
+
+
+@pytest.fixture(name="conn")
+def empty_staging() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory warehouse with an empty ``staging`` schema (for what the marts step keeps
+    there between runs)."""
+    with duckdb.connect() as connection:
+        connection.execute("CREATE SCHEMA staging")
+        yield connection

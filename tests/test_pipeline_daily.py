@@ -6,8 +6,9 @@ whatever it skips or reuses from the previous run) leaves every staging table an
 with exactly the content (hash of its sorted rows) that staging and marts built from scratch
 give over the raw layer that run left. The day really brings new data, so a run that kept
 yesterday's tables would fail; and the daily run continues yesterday's first-ship walk
-(models.metrics.walk) rather than walking every deployment again, and computes only the change
-rows the day's new rows can touch (pipelines.marts.change_delta).
+(models.metrics.walk) rather than walking every deployment again, computes only the change
+rows the day's new rows can touch (pipelines.marts.change_delta), and only the production
+deployments finished since yesterday's clock (models.metrics.deployments_continued).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
     deployments, changes = mart_metadata(daily, "deployments"), mart_metadata(daily, "changes")
     walked = int(str(deployments["deployments_walked"]))
     assert 0 < walked < int(str(deployments["rows"])), "the walk went on from yesterday's"
+    assert "computed_whole" not in deployments, deployments
+    appended = int(str(deployments["rows_computed"]))
+    assert 0 < appended < int(str(deployments["rows"])), "the day's deployments were appended"
     assert "computed_whole" not in changes, changes
     computed = int(str(changes["rows_computed"]))
     assert 0 < computed < int(str(changes["rows"])), "the changes were computed by delta"

@@ -11,12 +11,10 @@ exact, and walks whole when it is not; and the state it leaves continues again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import duckdb
 import polars as pl
-import pytest
 
 from bench.ancestry import synthetic
 from models.metrics.walk import Walked, first_shipments, walk_context
@@ -25,13 +23,6 @@ from pipelines.marts.warehouse import read_staging
 
 COMMITS, DEPLOYMENTS, SERVICES = synthetic(commits=3000, deployments=240, repos=4)
 DAY = DEPLOYMENTS.get_column("finished_at").sort()[-40]  # the last 40 deployments come "today"
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect() as connection:
-        connection.execute("CREATE SCHEMA staging")
-        yield connection
 
 
 def walk(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -181,6 +182,33 @@ def resolve_revision(
     ``commits``: the commits (``repo``, ``sha``), or what gives those whose 7-character
     prefix is one of the tags' (at least: a reader narrows the 4 M before they are read).
     """
+    return resolve_with_tags(
+        argocd_history, commits, services, helm_tag_parameter=helm_tag_parameter
+    ).history
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """:func:`resolve_with_tags`'s result: ``history`` as :func:`resolve_revision` gives it;
+    ``tags``, the candidate image tags of each entry not resolved by its own repo's revision,
+    as ``(_row, repo_key, _p7)`` (``_row`` its place in the input, ``_p7`` the tag's first 7
+    characters); ``commits``, the commits ``(repo_key, sha, _p7)`` of the candidates' repos and
+    prefixes, among which resolution looked. An entry resolves the same while the commits of
+    its tags' ``(repo_key, _p7)`` stay the same."""
+
+    history: pl.DataFrame
+    tags: pl.DataFrame
+    commits: pl.DataFrame
+
+
+def resolve_with_tags(
+    argocd_history: pl.DataFrame,
+    commits: pl.DataFrame | Callable[[pl.Series], pl.DataFrame],
+    services: pl.DataFrame,
+    *,
+    helm_tag_parameter: str = DEFAULT_HELM_TAG_PARAMETER,
+) -> Resolved:
+    """:func:`resolve_revision`, with what it looked at (:class:`Resolved`)."""
     history = argocd_history.with_row_index("_row").join(
         service_repos(services), on="service", how="left"
     )
@@ -267,13 +295,16 @@ def resolve_revision(
         .group_by("_row", maintain_order=True)
         .agg(_image=pl.col("sha").first())
     )
-    return (
+    resolved = (
         history.join(own, on="_row", how="left")
         .join(by_tag, on="_row", how="left")
         .with_columns(resolved_revision=pl.coalesce("_own", "_image"))
         .sort("_row")
         .drop("_row", "repo_key", "_own", "_image")
     )
+    # An entry resolved by its own repo's revision does not depend on the commits.
+    tags = candidates.join(own, on="_row", how="anti").select("_row", "repo_key", "_p7")
+    return Resolved(resolved, tags, repo_commits)
 
 
 def production_app(name: str | None, namespace: str | None, pattern: re.Pattern[str]) -> bool:

@@ -191,6 +191,12 @@ def marts(
             # Deployments the first-ship walk walked: all, or those from the first that differs
             # from the stored walk's.
             metadata["deployments_walked"] = previous.walk_keeper.walked or 0
+            # Production deployments computed (those finished since the stored ones, appended
+            # to them; or all of them, and why).
+            kept = previous.deployments_keeper
+            metadata["rows_computed"] = kept.computed if kept.computed is not None else counts[name]
+            if kept.why:
+                metadata["computed_whole"] = kept.why
             metadata["unresolved"] = deployments.filter(deployments["revision"].is_null()).height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 

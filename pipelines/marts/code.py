@@ -77,3 +77,17 @@ def changes_code() -> str:
         ),
         MARTS["changes"],
     )
+
+
+@cache
+def deployments_code() -> str:
+    """What computes the production deployments the next run continues (the services, apps
+    and rules are added by deployments_context)."""
+    return _fingerprint(
+        (
+            "models.metrics.deployments_continued",
+            "models.metrics.deployments",
+            "models.metrics.frames",
+            "models.mart_reads",
+        )
+    )

@@ -20,6 +20,10 @@ The first-ship walk is stored too (``staging.paved_walk*``, :mod:`models.metrics
 first shipped each commit, so that a run walks only the deployments that differ from the
 stored walk's, over the commits not shipped before them.
 
+The production deployments are stored too (``staging.paved_deployments*``,
+:mod:`models.metrics.deployments_continued`): a run computes only those finished after the
+stored clock, and appends them.
+
 The change rows of ``marts.changes`` are computed again only where the day's new staging rows
 can touch them, and their lead times only where the continued walk can have changed them
 (:mod:`pipelines.marts.change_delta`).
@@ -36,13 +40,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import polars as pl
 
-from models.mart_reads import Reader, walk_key
+from models.mart_reads import REPO_KEYS, Reader, tag_commits, walk_key
 from models.marts import MartOptions, build_marts, costs_window
+from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
 from models.metrics.frames import empty, mart_schema
 from models.metrics.walk import StoredWalk, WalkState
@@ -50,7 +55,7 @@ from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
-from pipelines.marts.code import costs_code, dora_code, walk_code
+from pipelines.marts.code import costs_code, deployments_code, dora_code, walk_code
 from pipelines.raw import transaction
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
@@ -356,18 +361,112 @@ def record_walk(
         conn.unregister(name)
 
 
+DEPLOYMENT_TABLES = ("paved_deployments", "paved_deployments_rows", "paved_deployments_tags")
+
+
+@dataclass
+class DeploymentsKeeper:
+    """Stores what a run leaves of the production deployments (:func:`record_deployments`)
+    in ``conn``, in a transaction of its own, and remembers how many rows the run computed
+    and why whole, if it did (for the run's metadata). ``stored_tags``: the stored tags'
+    digest, which an appending run adds its new tags' to."""
+
+    conn: duckdb.DuckDBPyConnection
+    stored_tags: str | None = None
+    computed: int | None = None
+    why: str | None = None
+
+    def __call__(self, state: DeploymentsState, computed: int, why: str | None) -> None:
+        with transaction(self.conn):
+            record_deployments(self.conn, state, self.stored_tags)
+        self.computed, self.why = computed, why
+
+
+def stored_deployments(
+    conn: duckdb.DuckDBPyConnection,
+) -> tuple[StoredDeployments, DeploymentsKeeper]:
+    """The stored production deployments' context, clock and digests, if their tables are all
+    there, and the keeper of the next ones."""
+    found: tuple[str | None, ...] = (None, None, None, None)
+    if all(has_table(conn, "staging", name) for name in DEPLOYMENT_TABLES):
+        rows = conn.sql("SELECT context, as_of, inputs, tags FROM staging.paved_deployments")
+        stored = rows.fetchall()
+        if len(stored) == 1:
+            found = stored[0]
+    context, as_of, inputs, tags = found
+    keeper = DeploymentsKeeper(conn, stored_tags=tags)
+    clock = datetime.fromisoformat(as_of) if as_of is not None else None
+    return StoredDeployments(deployments_code(), context, clock, inputs, tags, keeper), keeper
+
+
+def record_deployments(
+    conn: duckdb.DuckDBPyConnection, state: DeploymentsState, stored_tags: str | None
+) -> None:
+    """Store what a run leaves of the production deployments: its rows and tags replace the
+    stored ones, or are appended to them (``state.appended``; the stored tags' digest is then
+    ``stored_tags``, and the new tags' is added to it); a state without a context leaves none.
+    The tags' digest counts and hashes their commits in staging now
+    (:func:`models.mart_reads.tag_commits`)."""
+    if state.context is None:
+        for name in DEPLOYMENT_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
+        return
+    appended = state.appended and stored_tags is not None
+    conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    frames = {"paved_rows": state.rows, "paved_tags": state.tags, REPO_KEYS: state.repo_keys}
+    for name, frame in frames.items():
+        conn.register(name, frame.to_arrow())
+    try:
+        if appended:
+            conn.execute("INSERT INTO staging.paved_deployments_rows SELECT * FROM paved_rows")
+            conn.execute(
+                "CREATE OR REPLACE TEMP TABLE paved_new_tags AS SELECT DISTINCT repo_key, p7 "
+                "FROM paved_tags EXCEPT SELECT repo_key, p7 FROM staging.paved_deployments_tags"
+            )
+            [(n, h)] = conn.execute(tag_commits("paved_new_tags")).fetchall()
+            conn.execute("INSERT INTO staging.paved_deployments_tags SELECT * FROM paved_new_tags")
+            conn.execute("DROP TABLE paved_new_tags")
+            assert stored_tags is not None
+            was_n, was_h = stored_tags.split("|")
+            tags = f"{int(was_n) + n}|{int(was_h) + int(h)}"
+        else:
+            conn.execute(
+                "CREATE OR REPLACE TABLE staging.paved_deployments_rows AS SELECT * FROM paved_rows"
+            )
+            conn.execute(
+                "CREATE OR REPLACE TABLE staging.paved_deployments_tags AS "
+                "SELECT DISTINCT repo_key, p7 FROM paved_tags"
+            )
+            [(n, h)] = conn.execute(tag_commits("staging.paved_deployments_tags")).fetchall()
+            tags = f"{n}|{h}"
+    finally:
+        for name in frames:
+            conn.unregister(name)
+    conn.execute(
+        "CREATE OR REPLACE TABLE staging.paved_deployments "
+        "(context VARCHAR, as_of VARCHAR, inputs VARCHAR, tags VARCHAR)"
+    )
+    conn.execute(
+        "INSERT INTO staging.paved_deployments VALUES (?, ?, ?, ?)",
+        [state.context, state.as_of.isoformat(), state.inputs, tags],
+    )
+
+
 @dataclass(frozen=True)
 class Previous:
     """What a marts run can reuse of the previous one: ``marts.costs``'s days (their digests
     now, to store with it, and those to compute), ``marts.dora_metrics``'s stored periods, the
-    stored walk and its keeper, and the change rows to compute again
-    (:mod:`pipelines.marts.change_delta`)."""
+    stored walk and its keeper, the change rows to compute again
+    (:mod:`pipelines.marts.change_delta`), and the stored production deployments and their
+    keeper."""
 
     costs: CostDays
     periods: StoredPeriods
     walk: StoredWalk
     walk_keeper: WalkKeeper
     changes: ChangeInputs
+    deployments: StoredDeployments
+    deployments_keeper: DeploymentsKeeper
 
     def build(self, read: Reader, options: MartOptions) -> dict[str, pl.DataFrame]:
         """:func:`models.marts.build_marts` reusing all of this."""
@@ -378,16 +477,20 @@ class Previous:
             periods=self.periods,
             walk=self.walk,
             change_delta=self.changes.delta,
+            deployments=self.deployments,
         )
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
     """What the marts in ``conn`` let a run with ``options`` reuse."""
     walk, keeper = stored_walk(conn)
+    deployments, deployments_keeper = stored_deployments(conn)
     return Previous(
         previous_cost_days(conn, options),
         stored_periods(conn),
         walk,
         keeper,
         previous_changes(conn, options, keeper),
+        deployments,
+        deployments_keeper,
     )

@@ -1,0 +1,330 @@
+"""The production deployments continued from the previous run's, where that gives what
+computing them whole gives (rebuild-profile.md, "The production deployments continued").
+
+:func:`models.metrics.deployments.production_deployments` over the Argo CD history, collapsed
+and resolved, and the GitHub deployments gives the rows finished by a run's clock: at the
+enterprise scale 874 k rows from a million entries, ~1.5 s of each run, though a day adds
+~1,700 rows after yesterday's clock and changes none before it. So a run stores what it gave,
+and the next one computes only the rows finished after the stored clock ``a``, from the
+entries deployed after ``a`` (and each app's entry before them, which collapsing compares
+with) and the GitHub deployments whose latest status came after ``a``, and appends them,
+numbered on (:data:`models.metrics.deployments.ORDER`) from the stored ones: deployment order
+puts every row finished after ``a`` after every row finished by it.
+
+That gives exactly what the whole computation gives when:
+
+- the code, the services' teams and repos, the apps and which are production, the production
+  environments, the Helm tag parameter and the history's start are the same (``context``), and
+  the run's clock is not before ``a``;
+- the production apps' entries deployed by ``a`` (or without a time) and the GitHub
+  deployments whose latest status came by ``a`` are those stored, unchanged (their count and
+  the sums of their row hashes, :func:`inputs_digest`): every stored row comes from those
+  alone;
+- in each app, the entries deployed after ``a`` come after the others in history id order
+  (collapsing compares each entry with the one before it by id);
+- the commits among which the stored rows' image tags were resolved are the same: those of
+  each tag's repo and 7-character prefix, counted and hashed (:data:`models.mart_reads.
+  DEPLOYMENT_TAG_COMMITS`). A new commit can make a tag resolve, or make it ambiguous.
+
+Otherwise the rows are computed whole, as the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from models.mart_reads import (
+    COMMIT_REPOS,
+    COMMITS_OF_PREFIXES,
+    DEPLOYMENT_ROWS,
+    DEPLOYMENT_TAG_COMMITS,
+    PREFIXES,
+    REPO_KEYS,
+    Reader,
+)
+from models.metrics.deployments import (
+    ORDER,
+    collapse_self_heal,
+    production_deployments,
+    resolve_with_tags,
+    service_repos,
+    with_repo_key,
+)
+from models.metrics.frames import ARGOCD_HISTORY, DEPLOYMENTS, GITHUB_DEPLOYMENTS, conform
+
+ROW_HASH_SEED = 0xDE9107
+_HALF = 2**32  # a row hash is summed as two 32-bit halves: no sum of 2^32 rows overflows
+
+TAGS: dict[str, pl.DataType] = {"repo_key": pl.Utf8(), "p7": pl.Utf8()}
+"""A stored row's image tag, as resolution matches it: its repo and its first 7 characters."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the rows depend on besides the inputs: the configurable rules and the history's
+    start (part of the ``context``)."""
+
+    history_start: datetime
+    production_pattern: str
+    production_envs: Sequence[str]
+    helm_tag_parameter: str
+
+
+@dataclass(frozen=True)
+class DeploymentsState:
+    """What a run leaves for the next one's, to store beside the marts: ``rows`` (the
+    production deployments with :data:`ORDER`) and ``tags`` (:data:`TAGS`) are all of them, or
+    those to append to the stored ones (``appended``); ``inputs`` is :func:`inputs_digest` at
+    the run's clock ``as_of``; ``repo_keys`` maps the commits' repos to the keys tags are
+    matched by (:data:`models.mart_reads.REPO_KEYS`), to count the tags' commits with. A state
+    with ``context`` None stores nothing (the next run computes whole)."""
+
+    context: str | None
+    as_of: datetime
+    inputs: str
+    appended: bool
+    rows: pl.DataFrame
+    tags: pl.DataFrame
+    repo_keys: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class StoredDeployments:
+    """What the caller knows of the stored rows: ``code``, its fingerprint of the code that
+    computes them; the stored ``context``, clock ``as_of``, ``inputs`` digest and ``tags``
+    digest (the count and hash sum of the commits of the stored tags when stored), None
+    without stored rows; and ``keep``, which stores what a run leaves (and is told how many
+    rows it computed, and why whole if it did)."""
+
+    code: str
+    context: str | None
+    as_of: datetime | None
+    inputs: str | None
+    tags: str | None
+    keep: Callable[[DeploymentsState, int, str | None], None]
+
+
+def deployments_context(
+    code: str, services: pl.DataFrame, apps: pl.DataFrame, production: pl.Series, rules: Rules
+) -> str:
+    """The context the stored rows hold in: the code, every service's team and repo, the
+    apps (and which are production), the rules."""
+    lines = [code, repr(rules)]
+    teams = services.select("service", "team").unique("service", keep="first").sort("service")
+    lines += [f"team\t{s}\t{t}" for s, t in teams.iter_rows()]
+    lines += [f"repo\t{s}\t{r}" for s, r in service_repos(services).sort("service").iter_rows()]
+    chosen = set(production.to_list())
+    listed = apps.select("app_uid", "app_name", "namespace", "service").unique().sort("app_uid")
+    lines += [f"app\t{row}\t{row[0] in chosen}" for row in listed.iter_rows()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _sums(hashes: pl.Series) -> str:
+    return f"{hashes.len()}|{(hashes // _HALF).sum()}|{(hashes % _HALF).sum()}"
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    """The row hashes of the production apps' entries and of the GitHub deployments, hashed
+    once: :meth:`digest` sums them up to a clock."""
+
+    argo: pl.DataFrame
+    github: pl.DataFrame
+
+    @classmethod
+    def of(cls, history: pl.DataFrame, github: pl.DataFrame) -> _Hashed:
+        history = history.select(list(ARGOCD_HISTORY))
+        github = github.select(list(GITHUB_DEPLOYMENTS))
+        return cls(
+            history.select("deployed_at", _h=history.hash_rows(seed=ROW_HASH_SEED)),
+            github.select("latest_state_at", _h=github.hash_rows(seed=ROW_HASH_SEED)),
+        )
+
+    def digest(self, at: datetime) -> str:
+        """:func:`inputs_digest` at clock ``at``."""
+        argo = self.argo.filter(pl.col("deployed_at").is_null() | (pl.col("deployed_at") <= at))
+        github = self.github.filter(pl.col("latest_state_at") <= at)
+        return f"{_sums(argo.get_column('_h'))}/{_sums(github.get_column('_h'))}"
+
+
+def inputs_digest(history: pl.DataFrame, github: pl.DataFrame, at: datetime) -> str:
+    """The count and the sums of the 64-bit row hashes (every column of their staging shape)
+    of the entries of ``history`` deployed by ``at`` or without a time, and of the GitHub
+    deployments of ``github`` whose latest status came by ``at``: what every row finished by
+    ``at`` is computed from (a change goes unseen only if the count and both sums stay the
+    same, odds about 2^-64)."""
+    return _Hashed.of(history, github).digest(at)
+
+
+def _after(history: pl.DataFrame, a: datetime) -> pl.DataFrame | None:
+    """The entries to compute after the clock ``a``: each app's entries deployed after it and
+    the one before them by history id (which the collapse compares the first with, flagged
+    ``_before``); None if an app has an entry deployed after ``a`` before one that is not."""
+    late = pl.col("deployed_at") > a
+    later = history.filter(late)
+    if later.is_empty():
+        return later.with_columns(_before=pl.lit(False))
+    # Per app: the first id deployed after the clock, the last one not (a group-by, not a
+    # sort of the million entries).
+    bounds = (
+        history.lazy()
+        .filter(~late.fill_null(False))
+        .join(later.lazy().select("app_uid").unique(), on="app_uid", how="semi")
+        .group_by("app_uid")
+        .agg(history_id=pl.col("history_id").max())
+        .join(
+            later.lazy().group_by("app_uid").agg(_first=pl.col("history_id").min()),
+            on="app_uid",
+        )
+        .collect()
+    )
+    if (bounds.get_column("history_id") >= bounds.get_column("_first")).any():
+        return None
+    before = history.join(bounds.select("app_uid", "history_id"), on=["app_uid", "history_id"])
+    return pl.concat(
+        [before.with_columns(_before=pl.lit(True)), later.with_columns(_before=pl.lit(False))],
+        how="vertical",
+    )
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Production deployments computed from some entries: the rows, and the tags of the
+    entries deployed by the clock that resolution depended on (:data:`TAGS`)."""
+
+    rows: pl.DataFrame
+    tags: pl.DataFrame
+
+
+def _computed(
+    history: pl.DataFrame,
+    github: pl.DataFrame,
+    services: pl.DataFrame,
+    apps: pl.DataFrame,
+    commits: Callable[[pl.Series], pl.DataFrame],
+    rules: Rules,
+    as_of: datetime,
+) -> Computed:
+    """The production deployments of ``history`` (not collapsed; ``_before`` rows only compared
+    with) and ``github``, in deployment order (:data:`ORDER` from 0), by service."""
+    collapsed = collapse_self_heal(history)
+    if "_before" in collapsed.columns:
+        collapsed = collapsed.filter(~pl.col("_before")).drop("_before")
+    resolved = resolve_with_tags(
+        collapsed, commits, services, helm_tag_parameter=rules.helm_tag_parameter
+    )
+    rows = production_deployments(
+        resolved.history,
+        github,
+        services,
+        apps,
+        history_start=rules.history_start,
+        as_of=as_of,
+        production_pattern=rules.production_pattern,
+        production_envs=rules.production_envs,
+        collapsed=True,
+        ordered=True,
+    )
+    deployed = collapsed.select(
+        _row=pl.int_range(pl.len(), dtype=pl.UInt32), _at=pl.col("deployed_at")
+    )
+    tags = (
+        resolved.tags.with_columns(pl.col("_row").cast(pl.UInt32))
+        .join(deployed, on="_row", how="inner")
+        .filter(pl.col("_at") <= as_of)
+        .select("repo_key", p7="_p7")
+        .unique()
+    )
+    return Computed(rows, conform(tags, TAGS))
+
+
+@dataclass(frozen=True)
+class Continued:
+    """The production deployments (as :func:`production_deployments` gives them, ``ordered``),
+    the state to store, how many rows were computed, and why whole (None if continued)."""
+
+    deployments: pl.DataFrame
+    state: DeploymentsState
+    computed: int
+    why: str | None
+
+
+def production_deployments_continued(
+    history: pl.DataFrame,
+    github: pl.DataFrame,
+    services: pl.DataFrame,
+    apps: pl.DataFrame,
+    production: pl.Series,
+    read: Reader,
+    *,
+    rules: Rules,
+    as_of: datetime,
+    stored: StoredDeployments,
+) -> Continued:
+    """:func:`production_deployments` (``ordered``) of the production apps' entries
+    ``history`` (not collapsed; ``production``: those apps' uids) and ``github``, continuing
+    the stored rows where that is exact (see the module doc), else computed whole."""
+    context = deployments_context(stored.code, services, apps, production, rules)
+    hashed = _Hashed.of(history, github)
+    repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
+
+    def commits(prefixes: pl.Series) -> pl.DataFrame:
+        return read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")})
+
+    def state(appended: bool, found: Computed) -> DeploymentsState:
+        return DeploymentsState(
+            context, as_of, hashed.digest(as_of), appended, found.rows, found.tags, repo_keys
+        )
+
+    why, after = _why_whole(stored, context, as_of, hashed, history, read, repo_keys)
+    if why is None and after is not None and stored.as_of is not None:
+        a = stored.as_of
+        tail = _computed(
+            after,
+            github.filter(pl.col("latest_state_at") > a),
+            services,
+            apps,
+            commits,
+            rules,
+            as_of,
+        )
+        kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
+        rows = tail.rows.with_columns((pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER]))
+        every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
+        found = Computed(rows, tail.tags)
+        return Continued(every, state(True, found), rows.height, None)
+    found = _computed(history, github, services, apps, commits, rules, as_of)
+    return Continued(found.rows, state(False, found), found.rows.height, why)
+
+
+def _why_whole(
+    stored: StoredDeployments,
+    context: str,
+    as_of: datetime,
+    hashed: _Hashed,
+    history: pl.DataFrame,
+    read: Reader,
+    repo_keys: pl.DataFrame,
+) -> tuple[str | None, pl.DataFrame | None]:
+    """Why the rows are computed whole (None if the stored ones continue), and the entries to
+    compute after the stored clock (:func:`_after`)."""
+    if stored.context is None or stored.as_of is None:
+        return "no stored deployments", None
+    if stored.context != context:
+        return "another code, catalog, set of apps or rules", None
+    if as_of < stored.as_of:
+        return "the clock moved back", None
+    if hashed.digest(stored.as_of) != stored.inputs:
+        return "an entry or GitHub deployment before the stored clock changed", None
+    after = _after(history, stored.as_of)
+    if after is None:
+        return "an entry after the stored clock comes before an older one", None
+    [(n, h)] = read(DEPLOYMENT_TAG_COMMITS, **{REPO_KEYS: repo_keys}).rows()
+    if f"{n}|{h}" != stored.tags:
+        return "a commit an image tag may name arrived", None
+    return None, after
