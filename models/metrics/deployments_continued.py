@@ -18,8 +18,7 @@ That gives exactly what the whole computation gives when:
   the run's clock is not before ``a``;
 - the production apps' entries deployed by ``a`` (or without a time) and the GitHub
   deployments whose latest status came by ``a`` are those stored, unchanged (their count and
-  the sums of their row hashes, :func:`inputs_digest`): every stored row comes from those
-  alone;
+  the sums of their row hashes, :class:`_Hashed`): every stored row comes from those alone;
 - in each app, the entries deployed after ``a`` come after the others in history id order
   (collapsing compares each entry with the one before it by id);
 - the commits among which the stored rows' image tags were resolved are the same: those of
@@ -79,7 +78,7 @@ class Rules:
 class DeploymentsState:
     """What a run leaves for the next one's, to store beside the marts: ``rows`` (the
     production deployments with :data:`ORDER`) and ``tags`` (:data:`TAGS`) are all of them, or
-    those to append to the stored ones (``appended``); ``inputs`` is :func:`inputs_digest` at
+    those to append to the stored ones (``appended``); ``inputs`` is :meth:`_Hashed.digest` at
     the run's clock ``as_of``; ``repo_keys`` maps the commits' repos to the keys tags are
     matched by (:data:`models.mart_reads.REPO_KEYS`), to count the tags' commits with. A state
     with ``context`` None stores nothing (the next run computes whole)."""
@@ -130,8 +129,9 @@ def _sums(hashes: pl.Series) -> str:
 
 @dataclass(frozen=True)
 class _Hashed:
-    """The row hashes of the production apps' entries and of the GitHub deployments, hashed
-    once: :meth:`digest` sums them up to a clock."""
+    """The 64-bit row hashes (every column of their staging shape) of the production apps'
+    entries and of the GitHub deployments, hashed once: :meth:`digest` sums them up to a
+    clock."""
 
     argo: pl.DataFrame
     github: pl.DataFrame
@@ -146,19 +146,13 @@ class _Hashed:
         )
 
     def digest(self, at: datetime) -> str:
-        """:func:`inputs_digest` at clock ``at``."""
+        """The count and the sums of the row hashes of the entries deployed by ``at`` or
+        without a time, and of the GitHub deployments whose latest status came by ``at``: what
+        every row finished by ``at`` is computed from (a change goes unseen only if the count
+        and both sums stay the same, odds about 2^-64)."""
         argo = self.argo.filter(pl.col("deployed_at").is_null() | (pl.col("deployed_at") <= at))
         github = self.github.filter(pl.col("latest_state_at") <= at)
         return f"{_sums(argo.get_column('_h'))}/{_sums(github.get_column('_h'))}"
-
-
-def inputs_digest(history: pl.DataFrame, github: pl.DataFrame, at: datetime) -> str:
-    """The count and the sums of the 64-bit row hashes (every column of their staging shape)
-    of the entries of ``history`` deployed by ``at`` or without a time, and of the GitHub
-    deployments of ``github`` whose latest status came by ``at``: what every row finished by
-    ``at`` is computed from (a change goes unseen only if the count and both sums stay the
-    same, odds about 2^-64)."""
-    return _Hashed.of(history, github).digest(at)
 
 
 def _after(history: pl.DataFrame, a: datetime) -> pl.DataFrame | None:
