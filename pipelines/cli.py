@@ -141,9 +141,11 @@ def run_materialize(
 def doctor() -> None:
     """Check the configuration and reachability of each source, in plain words."""
     from connectors.probes import probe
+    from pipelines.ingest import history_note
 
     settings = load_settings()
     say(f"PAVED_HOME: {settings.home.resolve()}")
+    say(f"history: {history_note(settings)}")
     problems = 0
     for source in settings.sources():
         if not source.configured:

@@ -24,6 +24,7 @@ import httpx
 
 from connectors.http import DEFAULT_TIMEOUT, BaseClient, RequestStats
 from models.settings import Settings
+from models.tables import has_table
 from pipelines.raw import Counts, Ingestion, ensure_raw_schema, read_state
 
 # `paved materialize` prints this logger's lines on stderr: one per asset and check.
@@ -71,6 +72,28 @@ def history_start(conn: duckdb.DuckDBPyConnection, settings: Settings) -> date:
     if settings.history_start is not None:
         return settings.history_start
     return date.fromisoformat(read_state(conn, *HISTORY_START))
+
+
+def history_note(settings: Settings) -> str:
+    """Where the warehouse's history starts, in words (``paved doctor``): PAVED_HISTORY_START,
+    the start its first run kept (:func:`history_start`), or where a first run would start.
+    Read without writing: the warehouse is opened read-only, and a run holding it is said."""
+    if settings.history_start is not None:
+        return f"from {settings.history_start} (PAVED_HISTORY_START)"
+    first = f"a first run collects from {settings.collection_start()} (365 days back), kept after"
+    path = settings.warehouse_path
+    if not path.exists():
+        return f"no warehouse yet: {first}"
+    try:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            kept = read_state(conn, *HISTORY_START) if has_table(conn, "raw", "state") else None
+    except duckdb.IOException:
+        return "not known now: a run holds the warehouse"
+    except duckdb.Error as error:
+        return f"not known now: the warehouse could not be read ({type(error).__name__})"
+    if kept is None:
+        return f"none kept yet: {first}"
+    return f"from {kept} (kept since the warehouse's first run)"
 
 
 @dataclass(frozen=True)

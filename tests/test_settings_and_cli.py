@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from models.settings import DEFAULT_PRODUCTION_PATTERN, Settings
@@ -216,3 +217,26 @@ def test_doctor_fails_a_configured_survey_without_its_salt(tmp_path: Path) -> No
     result = run_paved(["doctor"], {"PAVED_HOME": str(tmp_path), "PAVED_SURVEY_CSV": str(csv)})
     assert result.returncode == 2
     assert "FAIL googleforms" in result.stderr and "set PAVED_SURVEY_SALT" in result.stderr
+
+
+def test_doctor_says_where_the_history_starts(tmp_path: Path) -> None:
+    result = run_paved(["doctor"], {"PAVED_HOME": str(tmp_path)})
+    assert "history: no warehouse yet: a first run collects from" in result.stderr
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        conn.execute(
+            "CREATE TABLE raw.state (source VARCHAR, scope VARCHAR, name VARCHAR, value VARCHAR)"
+        )
+        conn.execute(
+            "INSERT INTO raw.state VALUES ('paved', '', 'history_start', '\"2025-03-01\"')"
+        )
+    result = run_paved(["doctor"], {"PAVED_HOME": str(tmp_path)})
+    assert "history: from 2025-03-01 (kept since the warehouse's first run)" in result.stderr
+    env = {"PAVED_HOME": str(tmp_path), "PAVED_HISTORY_START": "2025-06-01"}
+    result = run_paved(["doctor"], env)
+    assert "history: from 2025-06-01 (PAVED_HISTORY_START)" in result.stderr
+    # A run holding the warehouse: said, not waited for.
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")):
+        result = run_paved(["doctor"], {"PAVED_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "history: not known now: a run holds the warehouse" in result.stderr
