@@ -54,14 +54,22 @@ def new_keys(raw: str) -> str:
 class Keyed:
     """How the writer brings a table made from raw tables parsed once
     (:mod:`models.staging.parsed`) up to date row by row: each row carries ROW_KEY, the raw
-    key hash of the row of ``view`` (a parsed view the SQL reads once, as ``FROM <view>``) it
-    comes from, or NULL for a row built again on every run. ``raw``: the raw tables whose new
-    runs can change rows; ``dirty``: SQL of the keys (column ``key``) of the rows to build
-    again, over the tables :func:`new_keys` names and the parsed views."""
+    key hash of the row of one of ``views`` (parsed views the SQL reads once each, as
+    ``FROM <view> ``) it comes from, or NULL for a row built again on every run. ``raw``: the
+    raw tables whose new runs can change rows; ``dirty``: SQL of the keys (column ``key``) of
+    the rows to build again, over the tables :func:`new_keys` names and the parsed views."""
 
-    view: str
+    views: tuple[str, ...]
     raw: tuple[str, ...]
     dirty: str
+
+    def __add__(self, other: Keyed) -> Keyed:
+        """One table's rows of both (raw key hashes do not collide across raw tables)."""
+        return Keyed(
+            (*self.views, *other.views),
+            (*self.raw, *other.raw),
+            f"{self.dirty} UNION {other.dirty}",
+        )
 
 
 @dataclass(frozen=True)
@@ -118,19 +126,17 @@ class Query:
         return self._narrowed(f"raw.{self.rows_of}", "", where)
 
     def over_keys(self, keys: str) -> str:
-        """The SQL over only the rows of its ``keyed.view`` whose ROW_KEY ``keys`` (a query)
+        """The SQL over only the rows of its ``keyed.views`` whose ROW_KEY ``keys`` (a query)
         gives, and its rows built on every run."""
         if self.keyed is None:
             raise ValueError("not a table made from raw tables parsed once")
-        return self._narrowed(self.keyed.view, " ", f"{ROW_KEY} IN ({keys})")
+        sql = self.sql
+        for view in self.keyed.views:
+            sql = _narrowed(sql, view, " ", f"{ROW_KEY} IN ({keys})")
+        return sql
 
     def _narrowed(self, relation: str, after: str, where: str) -> str:
-        """The SQL with its one ``FROM <relation><after>`` reading only the rows ``where``
-        selects."""
-        source = f"FROM {relation}{after}"
-        if self.sql.count(source) != 1:
-            raise ValueError(f"the SQL must read {relation} exactly once")
-        return self.sql.replace(source, f"FROM (SELECT * FROM {relation} WHERE {where}){after}")
+        return _narrowed(self.sql, relation, after, where)
 
     @contextmanager
     def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
@@ -148,6 +154,15 @@ class Query:
         TimeZone to UTC)."""
         with self.registered(conn):
             return query(conn, self.sql, self.schema)
+
+
+def _narrowed(sql: str, relation: str, after: str, where: str) -> str:
+    """``sql`` with its one ``FROM <relation><after>`` reading only the rows ``where``
+    selects."""
+    source = f"FROM {relation}{after}"
+    if sql.count(source) != 1:
+        raise ValueError(f"the SQL must read {relation} exactly once")
+    return sql.replace(source, f"FROM (SELECT * FROM {relation} WHERE {where}){after}")
 
 
 @dataclass(frozen=True)

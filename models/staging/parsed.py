@@ -160,4 +160,12 @@ def by_touched_deployment(parsed: Parsed, scope: str, deployment_id: str) -> Key
         f"SELECT r.{ROW_KEY} AS key FROM {parsed.name} r SEMI JOIN ({_TOUCHED_DEPLOYMENTS}) t "
         f"ON {scope} = t.scope AND {deployment_id} = t.id"
     )
-    return Keyed(parsed.name, (PARSED_DEPLOYMENTS.raw, PARSED_STATUSES.raw), dirty)
+    return Keyed((parsed.name,), (PARSED_DEPLOYMENTS.raw, PARSED_STATUSES.raw), dirty)
+
+
+def by_parsed_row(parsed: Parsed) -> Keyed:
+    """A table kept row by row from ``parsed``'s rows, one row (or none) each: the rows of
+    the raw keys a run's new raw rows wrote are built again."""
+    return Keyed(
+        (parsed.name,), (parsed.raw,), f"SELECT key_hash AS key FROM {new_keys(parsed.raw)}"
+    )

@@ -18,12 +18,13 @@ from models.metrics.environments import ARGOCD_STATUS, OPERATIONS
 from models.metrics.frames import conform, empty
 from models.metrics.links import CATALOG_LINKS
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Query, Table
+from models.staging.common import ROW_KEY, Keyed, Query, Table
 from models.staging.parsed import (
     OPERATION_SHAPE,
     PARSED_DEPLOYMENTS,
     PARSED_OPERATIONS,
     PARSED_STATUSES,
+    by_parsed_row,
     by_touched_deployment,
     operation_columns,
 )
@@ -79,25 +80,31 @@ def stage_argocd_status(
 
 
 def _argocd_operations(tables: set[str]) -> str:
-    # The current operation of each app's latest payload (a few thousand), and every one a
-    # poll saw (parsed once, PARSED_OPERATIONS); the same operation in both is one row.
+    # The current operation of each app's latest payload (a few thousand, built on every run),
+    # and every one a poll saw (parsed once, PARSED_OPERATIONS: kept row by row, by its raw
+    # key); the same operation in both is the poll's row alone.
     current = (
         "SELECT key AS uid, json_transform(payload->'status'->'operationState', "
         f"'{OPERATION_SHAPE}') AS x FROM raw.argocd_applications "
         "WHERE (payload->'status'->'operationState') IS NOT NULL"
     )
-    sources = [f"SELECT uid, {operation_columns('x')} FROM ({current})"]
+    columns = "uid, phase, message, started_at, finished_at, revision"
+    current = f"SELECT uid, {operation_columns('x')} FROM ({current})"
+    sources = [f"SELECT *, NULL::UHUGEINT AS {ROW_KEY} FROM ({current})"]
     if "argocd_operations" in tables:
-        sources.append(
-            "SELECT uid, phase, message, started_at, finished_at, revision "
-            f"FROM {PARSED_OPERATIONS.name}"
-        )
+        # Read whole here: `FROM (SELECT ...` is not the `FROM <view> ` that a rebuild by
+        # key narrows (models.staging.common.Query.over_keys).
+        polled = f"(SELECT * FROM {PARSED_OPERATIONS.name})"
+        sources = [
+            f"SELECT *, NULL::UHUGEINT AS {ROW_KEY} FROM "
+            f"({current} EXCEPT SELECT {columns} FROM {polled})",
+            f"SELECT {columns}, {ROW_KEY} FROM {PARSED_OPERATIONS.name} ",
+        ]
     # paved_staging_status: the mapped apps (app_uid, app_name, service).
     return f"""
         SELECT DISTINCT 'argocd' AS source, s.service, s.app_name AS target,
                s.app_name AS environment, o.uid AS key, 0::BIGINT AS sequence,
-               o.phase, o.message, o.started_at, o.finished_at, o.revision,
-               NULL::UHUGEINT AS {ROW_KEY}
+               o.phase, o.message, o.started_at, o.finished_at, o.revision, o.{ROW_KEY}
         FROM ({" UNION ALL ".join(sources)}) o
         JOIN paved_staging_status s ON s.app_uid = o.uid
     """
@@ -134,20 +141,23 @@ def stage_operations(
     tables: set[str], services: pl.DataFrame, argocd_status: pl.DataFrame
 ) -> Table:
     """Every observed operation of a mapped target (OPERATIONS), sorted when built whole.
-    The GitHub ones are kept row by row (:class:`models.staging.common.Keyed`): a daily run
-    builds again only those of the deployments its new raw rows touch (and the Argo CD
-    ones, a third of them, each time: the same operation may come twice, from an app's
-    payload and from the operations a poll saw)."""
+    Kept row by row (:class:`models.staging.common.Keyed`): a daily run builds again only the
+    GitHub ones of the deployments its new raw rows touch, the Argo CD ones a poll wrote
+    again, and each app's current operation (from its latest payload)."""
     parts, views = [], {}
+    keyed: Keyed | None = None
+    inputs: tuple[str, ...] = ()
     if not argocd_status.is_empty():
         parts.append(_argocd_operations(tables))
         views["paved_staging_status"] = argocd_status.select("app_uid", "app_name", "service")
-    keyed, inputs = None, ()
+        if "argocd_operations" in tables:
+            keyed = by_parsed_row(PARSED_OPERATIONS)
     if "github_deployments" in tables and "github_deployment_statuses" in tables:
         parts.append(_github_operations(tables))
         # The operations of the statuses of the deployments new raw rows touch are built
-        # again (the Argo CD ones, without a key, on every run).
-        keyed = by_touched_deployment(PARSED_STATUSES, "r.scope", "r.deployment_id")
+        # again.
+        github = by_touched_deployment(PARSED_STATUSES, "r.scope", "r.deployment_id")
+        keyed = github if keyed is None else keyed + github
         inputs = _repo_inputs(tables)
         owners = service_index(services).by_repo
         views["paved_staging_repos"] = pl.DataFrame(
