@@ -24,6 +24,7 @@ import pytest
 from marts_harness import Built, later_run
 
 from models.staging import Query, stage, staged
+from models.staging.catalog import CATALOG_TABLES
 from models.staging.common import ROW_KEY
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from pipelines.marts.warehouse import _fingerprint, write_staging
@@ -340,3 +341,49 @@ def test_a_table_made_row_by_row_is_fingerprinted_with_the_rows_of_its_views(
 
     assert _fingerprint(warehouse, query("a")) == _fingerprint(warehouse, query("a"))
     assert _fingerprint(warehouse, query("a")) != _fingerprint(warehouse, query("b"))
+
+
+def _catalog(conn: duckdb.DuckDBPyConnection, salt: str) -> tuple[dict[str, int], list[Any]]:
+    """Write the catalog's staging tables (and nothing else); (rows built of each, the kinds
+    staged gave them)."""
+    tables = [(n, t) for n, t in staged(conn, salt=salt) if n in CATALOG_TABLES]
+    built = write_staging(conn, iter(tables))
+    return {n: w.built for n, w in built.items()}, [type(t).__name__ for _, t in tables]
+
+
+def test_the_catalog_is_kept_while_its_entities_salt_and_code_stay_the_same(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    first, kinds = _catalog(warehouse, "salt-1")
+    assert kinds == ["Digested"] * 3 and all(first.values())
+    before = {n: written(warehouse, n)[1] for n in CATALOG_TABLES}
+    # The same entities, salt and code: nothing built, nothing written; the frames the later
+    # tables are built from are the tables as written.
+    again, kinds = _catalog(warehouse, "salt-1")
+    assert kinds == ["Kept"] * 3 and again == dict.fromkeys(CATALOG_TABLES, 0)
+    inline = stage(warehouse, salt="salt-1")
+    for name in CATALOG_TABLES:
+        assert written(warehouse, name)[1].equals(before[name])
+        assert getattr(inline, name).equals(before[name]), name
+    # Another salt: every user's email hash changes.
+    _, kinds = _catalog(warehouse, "salt-2")
+    assert kinds == ["Digested"] * 3
+    hashes = written(warehouse, "users")[1].get_column("email_hash")
+    assert not hashes.drop_nulls().is_in(before["users"].get_column("email_hash").implode()).any()
+    # An entity written again with another content: built again, and as a whole build gives.
+    key, scope, text = warehouse.execute(
+        "SELECT key, scope, payload::VARCHAR FROM raw.backstage_entities "
+        "WHERE key LIKE 'group:%' ORDER BY key LIMIT 1"
+    ).fetchall()[0]
+    renamed = json.loads(text)
+    renamed["spec"].setdefault("profile", {})["displayName"] = "Renamed"
+    later_run(warehouse, "backstage_entities", [(key, scope, renamed)])
+    _, kinds = _catalog(warehouse, "salt-2")
+    assert kinds == ["Digested"] * 3
+    teams = written(warehouse, "teams")[1]
+    assert teams.filter(pl.col("team") == key.lower()).get_column("name").to_list() == ["Renamed"]
+    assert teams.equals(stage(warehouse, salt="salt-2").teams)
+    # A table written without a digest (another writer) is not kept on the strength of one.
+    write_staging(warehouse, iter([("teams", before["teams"])]))
+    _, kinds = _catalog(warehouse, "salt-2")
+    assert kinds == ["Digested"] * 3

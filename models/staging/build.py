@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 import duckdb
 import polars as pl
 
-from models.staging.catalog import stage_catalog
-from models.staging.common import Query, Table, raw_tables
+from models.staging.catalog import CATALOG_TABLES, catalog_digest, kept_catalog, stage_catalog
+from models.staging.common import Digested, Kept, Query, Table, raw_tables
 from models.staging.costs import stage_costs
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from models.staging.portal import stage_argocd_status, stage_catalog_links, stage_operations
@@ -58,15 +58,23 @@ def staged(
     The big tables (commits, pull requests and their commits, Argo CD history, GitHub
     deployments, cost rows, deployment operations) come as a :class:`Query`, which the caller
     runs (into a frame, or DuckDB straight into a table: their rows need not enter Python);
-    the others as frames, built in Python. Before the tables that read a raw table parsed
-    once, its :class:`Parsed` (under its own name: not a staging table; a writer may keep its
-    rows). Sets the session's TimeZone to UTC, so timestamps come back in UTC."""
+    the others as frames, built in Python; the catalog's with its inputs' digest
+    (:class:`Digested`), or, if they were written with the same digest, as :class:`Kept`.
+    Before the tables that read a raw table parsed once, its :class:`Parsed` (under its own
+    name: not a staging table; a writer may keep its rows). Sets the session's TimeZone to
+    UTC, so timestamps come back in UTC."""
     conn.execute("SET TimeZone = 'UTC'")
     tables = raw_tables(conn)
-    services, teams, users = stage_catalog(conn, salt=salt)
-    yield "services", services
-    yield "teams", teams
-    yield "users", users
+    # The catalog, unless its tables were written from the same entities, salt and code.
+    digest = catalog_digest(conn, salt)
+    kept = kept_catalog(conn, digest)
+    if kept is not None:
+        services, teams, users = kept
+        yield from zip(CATALOG_TABLES, map(Kept, kept), strict=True)
+    else:
+        services, teams, users = stage_catalog(conn, salt=salt)
+        for name, frame in zip(CATALOG_TABLES, (services, teams, users), strict=True):
+            yield name, frame if digest is None else Digested(frame, digest)
     yield "commits", stage_commits(tables)
     pulls, pr_commits = stage_pull_requests(tables)
     yield "pull_requests", pulls
@@ -113,4 +121,8 @@ def stage(
 
 def as_frame(conn: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:
     """``table`` as a frame (a query run on ``conn``)."""
-    return table.frame(conn) if isinstance(table, Query) else table
+    if isinstance(table, Query):
+        return table.frame(conn)
+    if isinstance(table, Digested | Kept):
+        return table.frame
+    return table

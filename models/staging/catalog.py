@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
+import sys
 from typing import Any
 
 import duckdb
 import orjson
 import polars as pl
 
+from models import catalog as catalog_model
+from models import respondents
 from models.catalog import Component, ServiceIndex
 from models.metrics.frames import SERVICES, TEAMS, conform, empty
 from models.respondents import respondent_hash
 from models.staging.common import entity_ref, raw_tables
+from models.tables import has_table
 
 USERS: dict[str, pl.DataType] = {
     "user": pl.Utf8(),
@@ -21,6 +27,11 @@ USERS: dict[str, pl.DataType] = {
 }
 """One row per Backstage User: ``email_hash`` the keyed hash of its ``spec.profile.email``
 (NULL without a salt or an email), ``team`` its first ``spec.memberOf`` Group ref."""
+
+CATALOG_TABLES = ("services", "teams", "users")
+"""The staging tables :func:`stage_catalog` builds, in its order."""
+
+_CATALOG_SHAPES = ({**SERVICES, "_annotations": pl.Utf8()}, TEAMS, USERS)
 
 
 def _entities(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, dict[str, Any]]]:
@@ -110,10 +121,51 @@ def stage_catalog(
         else empty({**SERVICES, "_annotations": pl.Utf8()})
     )
     return (
-        service_frame.sort("service"),
+        conform(service_frame, _CATALOG_SHAPES[0]).sort("service"),
         conform(team_frame, TEAMS).sort("team"),
         user_frame.sort("user"),
     )
+
+
+def catalog_digest(conn: duckdb.DuckDBPyConnection, salt: str | None) -> str | None:
+    """A digest of everything :func:`stage_catalog` reads: the raw entities (their count and
+    the sum of the hashes of their keys and payloads: a change goes unseen only if both stay
+    the same, odds about 2^-64), the salt (as a keyed hash of a constant: never the salt
+    itself), and the code that builds the tables. None without raw entities."""
+    if "backstage_entities" not in raw_tables(conn):
+        return None
+    [(count, total)] = conn.execute(
+        "SELECT count(*), sum(hash(key, payload::VARCHAR)::HUGEINT) FROM raw.backstage_entities"
+    ).fetchall()
+    salted = respondent_hash("paved:catalog-digest", salt) if salt else "no salt"
+    modules = (sys.modules[__name__], catalog_model, respondents)
+    code = "\n".join(inspect.getsource(module) for module in modules)
+    text = f"{count}|{total}|{salted}|{pl.__version__}|{duckdb.__version__}|{code}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def kept_catalog(
+    conn: duckdb.DuckDBPyConnection, digest: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+    """The catalog's staging tables as written, if each was written with ``digest`` (the
+    writer stores it in ``staging.paved_staged_runs``); else None."""
+    if digest is None or not has_table(conn, "staging", "paved_staged_runs"):
+        return None
+    names = ", ".join(f"'{name}'" for name in CATALOG_TABLES)
+    written = conn.execute(
+        "SELECT count(*) FROM staging.paved_staged_runs "
+        f"WHERE name IN ({names}) AND fingerprint = ?",
+        [digest],
+    ).fetchall()[0][0]
+    if written != len(CATALOG_TABLES) or not all(
+        has_table(conn, "staging", name) for name in CATALOG_TABLES
+    ):
+        return None
+    services, teams, users = (
+        conform(conn.sql(f"SELECT * FROM staging.{name}").pl(), shape)
+        for name, shape in zip(CATALOG_TABLES, _CATALOG_SHAPES, strict=True)
+    )
+    return services, teams, users
 
 
 def service_index(services: pl.DataFrame) -> ServiceIndex:

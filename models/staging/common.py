@@ -196,5 +196,24 @@ def entity_ref(kind: str, text: str | None, namespace: str = "default") -> str |
     return f"{kind}:{value}"
 
 
-Table = pl.DataFrame | Query
-"""A staging table: a frame built in Python, or the query DuckDB builds it with."""
+@dataclass(frozen=True)
+class Digested:
+    """A staging frame built in Python, and a digest of everything it was built from: the
+    writer stores the digest with the table, so that a later build whose inputs give the same
+    digest keeps the table (:class:`Kept`) instead of building and writing it again."""
+
+    frame: pl.DataFrame
+    digest: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A staging table whose inputs gave the digest it was written with: kept as it is (the
+    writer writes nothing); ``frame`` is its rows, read back for the tables built from it."""
+
+    frame: pl.DataFrame
+
+
+Table = pl.DataFrame | Query | Digested | Kept
+"""A staging table: a frame built in Python (maybe with its inputs' digest, or kept as
+written), or the query DuckDB builds it with."""

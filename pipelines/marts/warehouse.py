@@ -14,7 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
-from models.staging.common import ROW_KEY, new_keys
+from models.staging.common import ROW_KEY, Digested, Kept, new_keys
 from models.staging.parsed import Parsed
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
@@ -88,6 +88,16 @@ def write_staging(
 
 def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -> Written:
     create = f"CREATE OR REPLACE TABLE staging.{name} AS"
+    if isinstance(table, Kept):
+        return Written(table.frame.height, 0)
+    if isinstance(table, Digested):
+        written = _replace_staging(conn, name, table.frame)
+        conn.execute(STAGED_RUNS_DDL)
+        conn.execute(
+            "INSERT OR REPLACE INTO staging.paved_staged_runs VALUES (?, ?, [])",
+            [name, table.digest],
+        )
+        return written
     if isinstance(table, Query) and table.rows_of is not None:
         return _restage(conn, name, table)
     if isinstance(table, Query) and table.keyed is not None:
@@ -99,11 +109,15 @@ def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -
     conn.register("paved_frame", table.to_arrow())
     conn.execute(f"{create} SELECT * FROM paved_frame")
     conn.unregister("paved_frame")
+    # A frame written without a digest: one stored before no longer describes the table.
+    if has_table(conn, "staging", "paved_staged_runs"):
+        conn.execute("DELETE FROM staging.paved_staged_runs WHERE name = ?", [name])
     return Written(table.height, table.height)
 
 
 # What each table made row by row from one raw table was last staged from: the fingerprint of
-# its SQL and inputs, and the raw runs whose rows it holds.
+# its SQL and inputs, and the raw runs whose rows it holds; and for a frame written with its
+# inputs' digest (models.staging.common.Digested), that digest and no runs.
 STAGED_RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_staged_runs (
     name VARCHAR PRIMARY KEY, fingerprint VARCHAR, run_ids VARCHAR[])
