@@ -30,7 +30,7 @@ from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_
 from pipelines.marts.warehouse import _fingerprint, write_staging
 from pipelines.raw import OBJECT_DDL, open_warehouse, written_by
 
-# The big tables at the enterprise scale: each must stay a query.
+# The big tables at the enterprise scale, and those kept row by row: each must stay a query.
 BIG = {
     "commits",
     "pull_requests",
@@ -39,6 +39,7 @@ BIG = {
     "cost_rows",
     "github_deployments",
     "deployment_operations",
+    "incidents",
 }
 # Sorted when built whole (kept row by row, a table holds a whole build's rows, not in order).
 SORTED = {"github_deployments", "deployment_operations"}
@@ -62,7 +63,7 @@ def warehouse(small_marts: Built, tmp_path: Path) -> duckdb.DuckDBPyConnection:
     return open_warehouse(path)
 
 
-def test_the_big_staging_tables_are_queries_duckdb_writes_itself(
+def test_the_big_and_row_by_row_staging_tables_are_queries_duckdb_writes_itself(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     queries = {name for name, table in staged(warehouse) if isinstance(table, Query)}
@@ -124,7 +125,7 @@ def test_cost_tags_are_the_json_text_of_the_tags_string_or_map(tags: Any, expect
     assert costs.get_column("effective_cost").to_list() == [0]  # an empty amount is 0
 
 
-ROW_BY_ROW = {"commits", "pull_requests", "pr_commits", "argocd_history", "cost_rows"}
+ROW_BY_ROW = {"commits", "pull_requests", "pr_commits", "argocd_history", "cost_rows", "incidents"}
 
 
 def _first_row(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[str, str, Any]:
@@ -163,6 +164,13 @@ def test_a_table_made_row_by_row_restages_only_new_runs_and_equals_a_whole_build
     key, scope, payload = _first_row(warehouse, "argocd_history")
     uid = key.split(":")[0]
     later_run(warehouse, "argocd_history", [(f"{uid}:9999", scope, payload | {"id": 9999})])
+    # And an incident of a mapped service resolved since.
+    key, scope, text = warehouse.execute(
+        "SELECT key, scope, payload::VARCHAR FROM raw.pagerduty_incidents WHERE payload->>'id' "
+        "IN (SELECT incident_id FROM staging.incidents) ORDER BY key LIMIT 1"
+    ).fetchall()[0]
+    resolved = json.loads(text) | {"status": "resolved", "resolved_at": "2030-01-01T00:00:00Z"}
+    later_run(warehouse, "pagerduty_incidents", [(key, scope, resolved)])
 
     written_now = write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)
     built = {name: w.built for name, w in written_now.items()}
@@ -172,10 +180,13 @@ def test_a_table_made_row_by_row_restages_only_new_runs_and_equals_a_whole_build
         "pr_commits": 0,
         "argocd_history": 1,
         "cost_rows": 1,
+        "incidents": 1,
     }
     restaged = _tables(warehouse)
     messages = restaged["commits"].filter(pl.col("sha") == changed["sha"].lower())["message"]
     assert messages.to_list() == ["Reworded after a force-push"]
+    incident = restaged["incidents"].filter(pl.col("incident_id") == resolved["id"])
+    assert incident["status"].to_list() == ["resolved"]
 
     warehouse.execute("DROP SCHEMA staging CASCADE")
     write_staging(warehouse, staged(warehouse), only=ROW_BY_ROW)

@@ -84,7 +84,7 @@ def staged(
     yield "argocd_history", history
     yield from _parsed(conn, tables, PARSED_DEPLOYMENTS, PARSED_STATUSES)
     yield "github_deployments", stage_github_deployments(conn, tables, services)
-    yield "incidents", stage_incidents(conn, tables, services)
+    yield "incidents", stage_incidents(tables, services)
     responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
     yield "survey_responses", responses
     yield "survey_answers", answers

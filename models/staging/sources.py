@@ -23,11 +23,10 @@ from models.metrics.frames import (
     INCIDENTS,
     PR_COMMITS,
     PULL_REQUESTS,
-    conform,
     empty,
 )
 from models.staging.catalog import service_index
-from models.staging.common import ROW_KEY, Query, Table, TextFields, query, raw_tables
+from models.staging.common import ROW_KEY, Query, Table, TextFields, raw_tables
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_STATUSES, by_touched_deployment
 
 # The repo's name as GitHub writes it, and its default branch, by the lower-case scope.
@@ -277,38 +276,34 @@ def stage_argocd(
     return app_frame, history
 
 
-def stage_incidents(
-    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
-) -> pl.DataFrame:
+def stage_incidents(tables: set[str], services: pl.DataFrame) -> Table:
     """One row per PagerDuty incident of a mapped service (``pagerduty.com/service-id``, the
     first component by ref); ``resolved_at`` falls back to ``last_status_change_at`` when the
-    status is resolved and it is absent."""
+    status is resolved and it is absent. Made row by row from the raw incidents (a daily run
+    parses only the day's), in their order."""
     if "pagerduty_incidents" not in tables:
         return empty(INCIDENTS)
-    frame = query(
-        conn,
-        """
-        SELECT i.id AS incident_id, i.service.id AS service, 'pagerduty' AS source,
-               i.title AS title, i.urgency AS urgency, i.status AS status,
-               i.created_at::TIMESTAMPTZ AS created_at,
-               coalesce(i.resolved_at::TIMESTAMPTZ,
-                        CASE WHEN i.status = 'resolved'
-                             THEN i.last_status_change_at::TIMESTAMPTZ END) AS resolved_at
-        FROM (SELECT json_transform(payload, '{INCIDENT_SHAPE}') AS i
-              FROM raw.pagerduty_incidents)
-        """.replace("{INCIDENT_SHAPE}", INCIDENT_SHAPE),
-        INCIDENTS,
-    )
     owners = (
         services.filter(pl.col("pagerduty_service_id").is_not_null())
         .sort("service")
         .unique("pagerduty_service_id", keep="first", maintain_order=True)
         .select(pd_id=pl.col("pagerduty_service_id").str.strip_chars(), owner="service")
     )
-    mapped = frame.join(owners, left_on="service", right_on="pd_id", how="inner").with_columns(
-        service=pl.col("owner")
+    sql = f"""
+        SELECT i.id AS incident_id, o.owner AS service, 'pagerduty' AS source,
+               i.title AS title, i.urgency AS urgency, i.status AS status,
+               i.created_at::TIMESTAMPTZ AS created_at,
+               coalesce(i.resolved_at::TIMESTAMPTZ,
+                        CASE WHEN i.status = 'resolved'
+                             THEN i.last_status_change_at::TIMESTAMPTZ END) AS resolved_at,
+               p.key_hash AS {ROW_KEY}
+        FROM (SELECT key_hash, json_transform(payload, '{INCIDENT_SHAPE}') AS i
+              FROM raw.pagerduty_incidents) p
+        JOIN paved_staging_owners o ON o.pd_id = p.i.service.id
+    """
+    return Query.shaped(
+        sql, INCIDENTS, rows_of="pagerduty_incidents", views={"paved_staging_owners": owners}
     )
-    return conform(mapped, INCIDENTS).sort("created_at", "incident_id")
 
 
 def all_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
