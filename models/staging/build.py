@@ -91,7 +91,7 @@ def staged(
     del responses, answers
     yield "cost_rows", stage_costs(conn)
     yield "catalog_links", stage_catalog_links(conn, tables)
-    status = stage_argocd_status(conn, tables, services)
+    status = stage_argocd_status(conn, tables, apps)
     yield "argocd_status", status
     yield from _parsed(conn, tables, PARSED_OPERATIONS)
     yield "deployment_operations", stage_operations(tables, services, status)

@@ -28,7 +28,7 @@ from models.staging.parsed import (
     by_touched_deployment,
     operation_columns,
 )
-from models.staging.sources import _repo_inputs, _repos
+from models.staging.sources import APP_FIELDS, _repo_inputs, _repos
 
 
 def stage_catalog_links(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl.DataFrame:
@@ -52,31 +52,21 @@ def stage_catalog_links(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> pl
 
 
 def stage_argocd_status(
-    conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
+    conn: duckdb.DuckDBPyConnection, tables: set[str], apps: pl.DataFrame
 ) -> pl.DataFrame:
-    """One row per Argo CD app uid a component maps, as the last poll saw it (ARGOCD_STATUS)."""
-    if "argocd_applications" not in tables:
+    """One row per Argo CD app uid a component maps (``apps``: staging's ``argocd_apps``), as
+    the last poll saw it (ARGOCD_STATUS)."""
+    if "argocd_applications" not in tables or apps.is_empty():
         return empty(ARGOCD_STATUS)
-    index = service_index(services)
-    rows = conn.execute(
-        """
-        SELECT key, payload->'metadata'->>'name', payload->'spec'->'destination'->>'namespace',
-               (payload->'metadata'->'labels')::VARCHAR,
-               (payload->'metadata'->>'creationTimestamp')::TIMESTAMPTZ, extracted_at,
-               payload->'status'->'sync'->>'status', payload->'status'->'health'->>'status'
-        FROM raw.argocd_applications ORDER BY key
-        """
-    ).fetchall()
-    out = []
-    for uid, name, namespace, labels, created, observed, sync, health in rows:
-        parsed = json.loads(labels) if labels else {}
-        labels_map = {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
-        service = index.argocd_app(str(name or ""), labels_map)
-        if service is not None:
-            out.append((uid, name, namespace, service, created, observed, sync, health))
-    if not out:
-        return empty(ARGOCD_STATUS)
-    return conform(pl.DataFrame(out, schema=list(ARGOCD_STATUS), orient="row"), ARGOCD_STATUS)
+    fields = APP_FIELDS
+    polled = conn.sql(
+        f"SELECT key AS app_uid, {fields['created']}::TIMESTAMPTZ AS created_at, "
+        f"extracted_at AS observed_at, {fields['sync']} AS sync_status, "
+        f"{fields['health']} AS health_status "
+        f"FROM (SELECT key, extracted_at, {fields.extract()} FROM raw.argocd_applications)"
+    ).pl()
+    status = apps.join(polled, on="app_uid", how="inner", maintain_order="left")
+    return conform(status, ARGOCD_STATUS)
 
 
 def _argocd_operations(tables: set[str]) -> str:

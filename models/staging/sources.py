@@ -232,6 +232,20 @@ def stage_github_deployments(
     )
 
 
+APP_FIELDS = TextFields(
+    "a",
+    {
+        "name": "metadata.name",
+        "namespace": "spec.destination.namespace",
+        "labels": "metadata.labels",
+        "created": "metadata.creationTimestamp",
+        "sync": "status.sync.status",
+        "health": "status.health.status",
+    },
+)
+"""The fields of an Argo CD Application's raw payload that staging reads."""
+
+
 def stage_argocd(
     conn: duckdb.DuckDBPyConnection, tables: set[str], services: pl.DataFrame
 ) -> tuple[pl.DataFrame, Table]:
@@ -243,9 +257,11 @@ def stage_argocd(
     if "argocd_applications" not in tables:
         return empty(ARGOCD_APPS), empty(ARGOCD_HISTORY)
     index = service_index(services)
+    # Each payload (the app's whole status, its history included) parsed once for the fields.
+    fields = APP_FIELDS
     rows = conn.execute(
-        "SELECT key, payload->'metadata'->>'name', payload->'spec'->'destination'->>'namespace', "
-        "(payload->'metadata'->'labels')::VARCHAR FROM raw.argocd_applications ORDER BY key"
+        f"SELECT key, {fields['name']}, {fields['namespace']}, {fields['labels']} "
+        f"FROM (SELECT key, {fields.extract()} FROM raw.argocd_applications) ORDER BY key"
     ).fetchall()
     apps = []
     for uid, name, namespace, labels in rows:
