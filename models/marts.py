@@ -20,11 +20,9 @@ import polars as pl
 
 from models.mart_reads import (
     ARGOCD_HISTORY,
-    COMMITS_OF_PREFIXES,
     GITHUB_DEPLOYMENTS,
     OPERATIONS,
     PR_COMMITS,
-    PREFIXES,
     PULL_REQUESTS,
     PUSHES,
     REVERT_COMMITS,
@@ -43,16 +41,13 @@ from models.metrics import (
     failed_deployments,
     first_observed,
     lead_times,
-    production_deployments,
     recovery_times,
-    resolve_revision,
     rework_deployments,
     satisfaction,
     to_mart,
 )
 from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_again
 from models.metrics.deployments import (
-    collapse_self_heal,
     order_keys,
     production_apps,
     repo_owners,
@@ -61,6 +56,8 @@ from models.metrics.deployments import (
 from models.metrics.deployments_continued import (
     Rules,
     StoredDeployments,
+    commits_of_prefixes,
+    computed_deployments,
     production_deployments_continued,
 )
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
@@ -355,41 +352,25 @@ def _production_deployments(
     entries ``history`` (``production``: their uids), collapsed and resolved; continuing the
     ``stored`` ones if given, and handing what they leave to ``stored.keep``."""
     github = read(GITHUB_DEPLOYMENTS)
-    if stored is not None:
-        rules = Rules(
-            o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
-        )
-        found = production_deployments_continued(
-            history,
-            github,
-            services,
-            apps,
-            production,
-            read,
-            rules=rules,
-            as_of=o.as_of,
-            stored=stored,
-        )
-        stored.keep(found.state, found.computed, found.why)
-        return found.deployments
-    resolved = resolve_revision(
-        collapse_self_heal(history),
-        lambda prefixes: read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")}),
-        services,
-        helm_tag_parameter=o.helm_tag_parameter,
+    rules = Rules(
+        o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
     )
-    return production_deployments(
-        resolved,
+    if stored is None:
+        commits = commits_of_prefixes(read)
+        return computed_deployments(history, github, services, apps, commits, rules, o.as_of).rows
+    found = production_deployments_continued(
+        history,
         github,
         services,
         apps,
-        history_start=o.history_start,
+        production,
+        read,
+        rules=rules,
         as_of=o.as_of,
-        production_pattern=o.production_pattern,
-        production_envs=o.production_envs,
-        collapsed=True,
-        ordered=True,
+        stored=stored,
     )
+    stored.keep(found.state, found.computed, found.why)
+    return found.deployments
 
 
 def _changes(

@@ -195,7 +195,17 @@ class Computed:
     tags: pl.DataFrame
 
 
-def _computed(
+def commits_of_prefixes(read: Reader) -> Callable[[pl.Series], pl.DataFrame]:
+    """What gives resolution the commits whose 7-character prefix is one of the tags'
+    (:data:`models.mart_reads.COMMITS_OF_PREFIXES`), read from staging."""
+
+    def commits(prefixes: pl.Series) -> pl.DataFrame:
+        return read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")})
+
+    return commits
+
+
+def computed_deployments(
     history: pl.DataFrame,
     github: pl.DataFrame,
     services: pl.DataFrame,
@@ -204,8 +214,9 @@ def _computed(
     rules: Rules,
     as_of: datetime,
 ) -> Computed:
-    """The production deployments of ``history`` (not collapsed; ``_before`` rows only compared
-    with) and ``github``, in deployment order (:data:`ORDER` from 0), by service."""
+    """The production deployments (as :func:`production_deployments` gives them, ``ordered``:
+    by service, :data:`ORDER` from 0) of the production apps' entries ``history``, collapsed
+    and resolved (``_before`` rows, if flagged, only compared with), and ``github``."""
     collapsed = collapse_self_heal(history)
     if "_before" in collapsed.columns:
         collapsed = collapsed.filter(~pl.col("_before")).drop("_before")
@@ -267,8 +278,7 @@ def production_deployments_continued(
     hashed = _Hashed.of(history, github)
     repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
 
-    def commits(prefixes: pl.Series) -> pl.DataFrame:
-        return read(COMMITS_OF_PREFIXES, **{PREFIXES: prefixes.to_frame("p7")})
+    commits = commits_of_prefixes(read)
 
     def state(appended: bool, found: Computed) -> DeploymentsState:
         return DeploymentsState(
@@ -278,7 +288,7 @@ def production_deployments_continued(
     why, after = _why_whole(stored, context, as_of, hashed, history, read, repo_keys)
     if why is None and after is not None and stored.as_of is not None:
         a = stored.as_of
-        tail = _computed(
+        tail = computed_deployments(
             after,
             github.filter(pl.col("latest_state_at") > a),
             services,
@@ -292,7 +302,7 @@ def production_deployments_continued(
         every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
         found = Computed(rows, tail.tags)
         return Continued(every, state(True, found), rows.height, None)
-    found = _computed(history, github, services, apps, commits, rules, as_of)
+    found = computed_deployments(history, github, services, apps, commits, rules, as_of)
     return Continued(found.rows, state(False, found), found.rows.height, why)
 
 
