@@ -56,7 +56,7 @@ from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
 from pipelines.marts.code import costs_code, deployments_code, dora_code, walk_code
-from pipelines.raw import transaction
+from pipelines.raw import release_cache, transaction
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
 
@@ -379,6 +379,9 @@ class DeploymentsKeeper:
     def __call__(self, state: DeploymentsState, computed: int, why: str | None) -> None:
         with transaction(self.conn):
             record_deployments(self.conn, state, self.stored_tags)
+        # The rows just written (150 MB of blocks when stored whole at the enterprise scale)
+        # would otherwise stay cached through the first-ship walk, the marts step's peak.
+        release_cache(self.conn)
         self.computed, self.why = computed, why
 
 

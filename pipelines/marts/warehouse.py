@@ -26,7 +26,7 @@ from pipelines.marts.kept import (
     write_changed_days,
     write_changed_periods,
 )
-from pipelines.raw import RUN, keys_written_by, transaction, written_by
+from pipelines.raw import RUN, keys_written_by, release_cache, transaction, written_by
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -257,23 +257,6 @@ def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
         return frame
 
     return read
-
-
-def release_cache(conn: duckdb.DuckDBPyConnection) -> None:
-    """Let DuckDB drop the table blocks it keeps cached after a read (up to its limit, ~0.5 GB:
-    an eighth of the marts step's peak at the enterprise scale, for blocks it reads once): the
-    limit lowered evicts them, then set back.
-
-    Blocks DuckDB may not evict (changes not checkpointed yet: a connection that has just
-    restaged a table holds ~10-20 MB of them at the enterprise scale) make lowering the limit
-    fail, after evicting what it could, and leave the limit as it was: that is as released as
-    the cache gets, and no reason to fail the read."""
-    limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    try:
-        conn.execute("SET memory_limit = '1MiB'")
-    except duckdb.OutOfMemoryException:
-        return
-    conn.execute(f"SET memory_limit = '{limit}'")
 
 
 def write_marts(
