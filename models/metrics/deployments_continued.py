@@ -54,10 +54,15 @@ from models.metrics.deployments import (
     service_repos,
     with_repo_key,
 )
-from models.metrics.frames import ARGOCD_HISTORY, DEPLOYMENTS, GITHUB_DEPLOYMENTS, conform
+from models.metrics.frames import (
+    ARGOCD_HISTORY,
+    DEPLOYMENTS,
+    GITHUB_DEPLOYMENTS,
+    conform,
+    hash_sums,
+)
 
 ROW_HASH_SEED = 0xDE9107
-_HALF = 2**32  # a row hash is summed as two 32-bit halves: no sum of 2^32 rows overflows
 
 TAGS: dict[str, pl.DataType] = {"repo_key": pl.Utf8(), "p7": pl.Utf8()}
 """A stored row's image tag, as resolution matches it: its repo and its first 7 characters."""
@@ -78,15 +83,17 @@ class Rules:
 class DeploymentsState:
     """What a run leaves for the next one's, to store beside the marts: ``rows`` (the
     production deployments with :data:`ORDER`) and ``tags`` (:data:`TAGS`) are all of them, or
-    those to append to the stored ones (``appended``); ``inputs`` is :meth:`_Hashed.digest` at
-    the run's clock ``as_of``; ``repo_keys`` maps the commits' repos to the keys tags are
-    matched by (:data:`models.mart_reads.REPO_KEYS`), to count the tags' commits with. A state
-    with ``context`` None stores nothing (the next run computes whole)."""
+    those to append to the stored ones (``appended_to``: the stored tags' digest, checked
+    against staging this run, which the new tags' is added to; None to replace them);
+    ``inputs`` is :meth:`_Hashed.digest` at the run's clock ``as_of``; ``repo_keys`` maps the
+    commits' repos to the keys tags are matched by (:data:`models.mart_reads.REPO_KEYS`), to
+    count the tags' commits with. A state with ``context`` None stores nothing (the next run
+    computes whole)."""
 
     context: str | None
     as_of: datetime
     inputs: str
-    appended: bool
+    appended_to: str | None
     rows: pl.DataFrame
     tags: pl.DataFrame
     repo_keys: pl.DataFrame
@@ -123,8 +130,9 @@ def deployments_context(
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _sums(hashes: pl.Series) -> str:
-    return f"{hashes.len()}|{(hashes // _HALF).sum()}|{(hashes % _HALF).sum()}"
+def _sums(hashes: pl.DataFrame) -> str:
+    """The row count and :func:`models.metrics.frames.hash_sums` of ``hashes`` (column ``_h``)."""
+    return "|".join(map(str, hashes.select(pl.len(), *hash_sums("_h")).row(0)))
 
 
 @dataclass(frozen=True)
@@ -148,11 +156,10 @@ class _Hashed:
     def digest(self, at: datetime) -> str:
         """The count and the sums of the row hashes of the entries deployed by ``at`` or
         without a time, and of the GitHub deployments whose latest status came by ``at``: what
-        every row finished by ``at`` is computed from (a change goes unseen only if the count
-        and both sums stay the same, odds about 2^-64)."""
+        every row finished by ``at`` is computed from."""
         argo = self.argo.filter(pl.col("deployed_at").is_null() | (pl.col("deployed_at") <= at))
         github = self.github.filter(pl.col("latest_state_at") <= at)
-        return f"{_sums(argo.get_column('_h'))}/{_sums(github.get_column('_h'))}"
+        return f"{_sums(argo)}/{_sums(github)}"
 
 
 def _after(history: pl.DataFrame, a: datetime) -> pl.DataFrame | None:
@@ -280,9 +287,9 @@ def production_deployments_continued(
 
     commits = commits_of_prefixes(read)
 
-    def state(appended: bool, found: Computed) -> DeploymentsState:
+    def state(appended_to: str | None, found: Computed) -> DeploymentsState:
         return DeploymentsState(
-            context, as_of, hashed.digest(as_of), appended, found.rows, found.tags, repo_keys
+            context, as_of, hashed.digest(as_of), appended_to, found.rows, found.tags, repo_keys
         )
 
     why, after = _why_whole(stored, context, as_of, hashed, history, read, repo_keys)
@@ -301,9 +308,9 @@ def production_deployments_continued(
         rows = tail.rows.with_columns((pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER]))
         every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
         found = Computed(rows, tail.tags)
-        return Continued(every, state(True, found), rows.height, None)
+        return Continued(every, state(stored.tags, found), rows.height, None)
     found = computed_deployments(history, github, services, apps, commits, rules, as_of)
-    return Continued(found.rows, state(False, found), found.rows.height, why)
+    return Continued(found.rows, state(None, found), found.rows.height, why)
 
 
 def _why_whole(

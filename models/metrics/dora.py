@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from models.metrics.benchmarks import CLUSTER_LEVELS, RULE_OF_THUMB, benchmarks
-from models.metrics.frames import mart_schema, to_mart
+from models.metrics.frames import hash_sums, mart_schema, to_mart
 
 GRAINS: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q"}
 ORG = "org"
@@ -273,7 +273,6 @@ def dora_metrics(
 
 
 ROW_HASH_SEED = 0xD02A
-_HALF = 2**32  # a row hash is summed as two 32-bit halves: no sum of 2^32 rows overflows
 
 
 def period_digests(
@@ -304,7 +303,7 @@ def period_digests(
     daily = [
         frame.select(_day=pl.col(column).dt.date(), _h=frame.hash_rows(seed=ROW_HASH_SEED))
         .group_by("_day")
-        .agg(_n=pl.len(), _hi=(pl.col("_h") // _HALF).sum(), _lo=(pl.col("_h") % _HALF).sum())
+        .agg(pl.len().alias("_n"), *hash_sums("_h"))
         for frame, column, _ in _inputs(deployments, changes, incidents)
     ]
     out: list[tuple[str, date, str]] = []

@@ -273,6 +273,17 @@ def to_mart(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     return conform(frame, mart_schema(table))
 
 
+HASH_HALF = 2**32
+
+
+def hash_sums(column: str) -> tuple[pl.Expr, pl.Expr]:
+    """The sums (``_hi``, ``_lo``) of the high and low 32-bit halves of ``column``'s 64-bit row
+    hashes: with the row count, a digest of a set of rows (a change goes unseen only if the
+    count and both sums stay the same, odds about 2^-64) that no 2^32 rows overflow."""
+    h = pl.col(column)
+    return (h // HASH_HALF).sum().alias("_hi"), (h % HASH_HALF).sum().alias("_lo")
+
+
 NARROW_SEED = 0x5A
 
 

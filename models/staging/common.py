@@ -123,7 +123,7 @@ class Query:
         """The SQL over only the rows of ``raw.<rows_of>`` that ``where`` selects."""
         if self.rows_of is None:
             raise ValueError("not a table made row by row from one raw table")
-        return self._narrowed(f"raw.{self.rows_of}", "", where)
+        return _narrowed(self.sql, f"raw.{self.rows_of}", "", where)
 
     def over_keys(self, keys: str) -> str:
         """The SQL over only the rows of its ``keyed.views`` whose ROW_KEY ``keys`` (a query)
@@ -134,9 +134,6 @@ class Query:
         for view in self.keyed.views:
             sql = _narrowed(sql, view, " ", f"{ROW_KEY} IN ({keys})")
         return sql
-
-    def _narrowed(self, relation: str, after: str, where: str) -> str:
-        return _narrowed(self.sql, relation, after, where)
 
     @contextmanager
     def registered(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:

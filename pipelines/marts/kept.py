@@ -368,17 +368,15 @@ DEPLOYMENT_TABLES = ("paved_deployments", "paved_deployments_rows", "paved_deplo
 class DeploymentsKeeper:
     """Stores what a run leaves of the production deployments (:func:`record_deployments`)
     in ``conn``, in a transaction of its own, and remembers how many rows the run computed
-    and why whole, if it did (for the run's metadata). ``stored_tags``: the stored tags'
-    digest, which an appending run adds its new tags' to."""
+    and why whole, if it did (for the run's metadata)."""
 
     conn: duckdb.DuckDBPyConnection
-    stored_tags: str | None = None
     computed: int | None = None
     why: str | None = None
 
     def __call__(self, state: DeploymentsState, computed: int, why: str | None) -> None:
         with transaction(self.conn):
-            record_deployments(self.conn, state, self.stored_tags)
+            record_deployments(self.conn, state)
         # The rows just written (150 MB of blocks when stored whole at the enterprise scale)
         # would otherwise stay cached through the first-ship walk, the marts step's peak.
         release_cache(self.conn)
@@ -397,30 +395,27 @@ def stored_deployments(
         if len(stored) == 1:
             found = stored[0]
     context, as_of, inputs, tags = found
-    keeper = DeploymentsKeeper(conn, stored_tags=tags)
+    keeper = DeploymentsKeeper(conn)
     clock = datetime.fromisoformat(as_of) if as_of is not None else None
     return StoredDeployments(deployments_code(), context, clock, inputs, tags, keeper), keeper
 
 
-def record_deployments(
-    conn: duckdb.DuckDBPyConnection, state: DeploymentsState, stored_tags: str | None
-) -> None:
+def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState) -> None:
     """Store what a run leaves of the production deployments: its rows and tags replace the
-    stored ones, or are appended to them (``state.appended``; the stored tags' digest is then
-    ``stored_tags``, and the new tags' is added to it); a state without a context leaves none.
+    stored ones, or are appended to them (``state.appended_to``: the stored tags' digest, which
+    the new tags' is added to); a state without a context leaves none.
     The tags' digest counts and hashes their commits in staging now
     (:func:`models.mart_reads.tag_commits`)."""
     if state.context is None:
         for name in DEPLOYMENT_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
         return
-    appended = state.appended and stored_tags is not None
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     frames = {"paved_rows": state.rows, "paved_tags": state.tags, REPO_KEYS: state.repo_keys}
     for name, frame in frames.items():
         conn.register(name, frame.to_arrow())
     try:
-        if appended:
+        if state.appended_to is not None:
             conn.execute("INSERT INTO staging.paved_deployments_rows SELECT * FROM paved_rows")
             conn.execute(
                 "CREATE OR REPLACE TEMP TABLE paved_new_tags AS SELECT DISTINCT repo_key, p7 "
@@ -429,8 +424,7 @@ def record_deployments(
             [(n, h)] = conn.execute(tag_commits("paved_new_tags")).fetchall()
             conn.execute("INSERT INTO staging.paved_deployments_tags SELECT * FROM paved_new_tags")
             conn.execute("DROP TABLE paved_new_tags")
-            assert stored_tags is not None
-            was_n, was_h = stored_tags.split("|")
+            was_n, was_h = state.appended_to.split("|")
             tags = f"{int(was_n) + n}|{int(was_h) + int(h)}"
         else:
             conn.execute(
