@@ -26,7 +26,14 @@ from pipelines.marts.kept import (
     write_changed_days,
     write_changed_periods,
 )
-from pipelines.raw import RUN, keys_written_by, release_cache, transaction, written_by
+from pipelines.raw import (
+    CACHE_KEPT_MB,
+    RUN,
+    keys_written_by,
+    release_cache,
+    transaction,
+    written_by,
+)
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -242,7 +249,8 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
     """What :func:`models.marts.build_marts` reads staging with: each query run on ``conn``
     into a frame when it asks (UTC timestamps), so no table is held longer than its users;
-    the small frames it reads by name registered while it runs."""
+    the small frames it reads by name registered while it runs. The table blocks a read
+    leaves cached are let go, unless they are few (:data:`pipelines.raw.CACHE_KEPT_MB`)."""
     conn.execute("SET TimeZone = 'UTC'")
 
     def read(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -253,7 +261,7 @@ def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
         finally:
             for name in frames:
                 conn.unregister(name)
-        release_cache(conn)
+        release_cache(conn, keep_mb=CACHE_KEPT_MB)
         return frame
 
     return read
