@@ -194,12 +194,21 @@ def walk_shipped(before: int) -> str:
     """``SHIPPED`` and ``rank`` of the commits the stored walk's deployments of ranks below
     ``before`` first shipped, of the shas of the frame :data:`WALK_SHAS` only: the users of
     the first shipments look up a few (a day's changes, the revert rules' commits), not the
-    3.6 M of the enterprise scale."""
+    3.6 M of the enterprise scale. Found by :func:`sha_key` alone, so a row of another sha
+    whose key collides may come too: the caller keeps its own shas' rows. Joined by the
+    64-bit key, DuckDB filters the scan with the wanted keys before it reads the other
+    columns (33 k shas: 0.06 s against 0.10-0.18 s by the 40-character sha)."""
     return (
         "SELECT s.service, s.sha, s.deployment_id, s.finished_at, s.rank "
-        f"FROM staging.paved_walk_shipped s SEMI JOIN {WALK_SHAS} w ON s.sha = w.sha "
-        f"WHERE s.rank < {int(before)}"
+        f"FROM staging.paved_walk_shipped s SEMI JOIN (SELECT {sha_key('sha')} AS k "
+        f"FROM {WALK_SHAS}) w ON s.sha_key = w.k WHERE s.rank < {int(before)}"
     )
+
+
+def sha_key(sha: str) -> str:
+    """The 64-bit key the stored walk keeps of each shipped commit's sha (to look it up by),
+    of the column ``sha`` names."""
+    return f"hash({sha})"
 
 
 def walk_shipped_count(before: int) -> str:

@@ -246,7 +246,8 @@ def _continued(
         """The first shipments (SHIPPED and rank) the deployments before `since` took of
         ``shas``, as stored."""
         wanted = shas.drop_nulls().unique().to_frame("sha")
-        return read(walk_shipped(since), **{WALK_SHAS: wanted})
+        found = read(walk_shipped(since), **{WALK_SHAS: wanted})
+        return found.join(wanted, on="sha", how="semi", maintain_order="left")
 
     # What the deployments from `since` took (those before it reach nothing here: their
     # revisions were taken before `since`, so are not in this graph).

@@ -45,7 +45,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from models.mart_reads import REPO_KEYS, Reader, tag_commits, walk_key
+from models.mart_reads import REPO_KEYS, Reader, sha_key, tag_commits, walk_key
 from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
@@ -342,7 +342,8 @@ def record_walk(
     # which the next run's count check sees).
     shipped = (
         "SELECT m.repo, s.service, s.sha, s.deployment_id, s.finished_at, r.rank, "
-        f"{walk_key('m.repo', 's.sha')} AS key FROM paved_shipped s "
+        f"{walk_key('m.repo', 's.sha')} AS key, {sha_key('s.sha')} AS sha_key "
+        "FROM paved_shipped s "
         "JOIN paved_ranked r USING (deployment_id) LEFT JOIN paved_repos m USING (service)"
     )
     for table, rows in (
