@@ -20,8 +20,8 @@ number:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import polars as pl
@@ -255,6 +255,91 @@ COMMIT_REPOS = "SELECT DISTINCT repo FROM staging.commits"
 REPO_KEYS = "paved_repo_keys"
 """The frame (``repo``, ``repo_key``: each commit repo's key, as image tags are matched by)
 :func:`tag_commits` is read with."""
+
+PRODUCTION_APPS = "paved_production_apps"
+"""The frame (one column, ``app_uid``: the production apps' uids) the reads of the production
+apps' history below are read with."""
+
+PRODUCTION_HISTORY = f"{ARGOCD_HISTORY} h SEMI JOIN {PRODUCTION_APPS} p ON h.app_uid = p.app_uid"
+"""The production apps' history entries (as :data:`ARGOCD_HISTORY`): the others (a third of
+the enterprise world's million) are never deployments."""
+
+
+def _moment(at: datetime) -> str:
+    """A time-zone-aware ``at`` as a TIMESTAMPTZ literal, to the microsecond."""
+    if at.tzinfo is None:
+        raise ValueError(f"a clock without a time zone: {at}")
+    return f"TIMESTAMPTZ '{at.isoformat(sep=' ')}'"
+
+
+def _sums(rows: str, columns: Iterable[str], by: str) -> str:
+    """``<count>|<sum of 64-bit row hashes>`` (text) of the rows ``by`` holds of, the hash
+    taken of ``columns`` of the relation aliased ``rows``."""
+    hashed = ", ".join(f'{rows}."{c}"' for c in columns)
+    return (
+        f"format('{{}}|{{}}', count(*) FILTER (WHERE {by}), "
+        f"coalesce(sum(hash({hashed})::HUGEINT) FILTER (WHERE {by}), 0))"
+    )
+
+
+def deployment_inputs(*clocks: datetime) -> str:
+    """For each of ``clocks`` (the ``i``-th), two text columns: ``argo_<i>``, the count and
+    sum of row hashes (every column of the staging shape) of the production apps' entries
+    deployed by it or without a time (:data:`PRODUCTION_APPS`), and ``github_<i>``, of the
+    GitHub deployments whose latest status came by it: what every production deployment
+    finished by that clock is computed from (:mod:`models.metrics.deployments_continued`).
+    Summed by DuckDB over staging, rather than read and hashed whole (a million entries:
+    0.07 s against 0.35 s)."""
+    argo = [
+        _sums("h", ARGOCD_HISTORY_SHAPE, f"h.deployed_at IS NULL OR h.deployed_at <= {_moment(c)}")
+        for c in clocks
+    ]
+    github = [
+        _sums("g", GITHUB_DEPLOYMENTS_SHAPE, f"g.latest_state_at <= {_moment(c)}") for c in clocks
+    ]
+    return (
+        f"SELECT * FROM (SELECT {', '.join(f'{a} AS argo_{i}' for i, a in enumerate(argo))} "
+        f"FROM staging.argocd_history h SEMI JOIN {PRODUCTION_APPS} p ON h.app_uid = p.app_uid), "
+        f"(SELECT {', '.join(f'{g} AS github_{i}' for i, g in enumerate(github))} "
+        "FROM staging.github_deployments g)"
+    )
+
+
+def history_after(at: datetime) -> str:
+    """The production apps' entries (as :data:`ARGOCD_HISTORY`) deployed after ``at``, and of
+    each app with such an entry, the entries of the greatest history id among those deployed
+    by ``at`` or without a time: all that :func:`models.metrics.deployments_continued._after`
+    takes of the whole history, found by their keys before a row is decoded (0.09 s against
+    reading the million)."""
+    late = f"deployed_at > {_moment(at)}"
+    return f"""
+WITH p AS (
+    SELECT h.app_uid, h.history_id, h.deployed_at FROM staging.argocd_history h
+    SEMI JOIN {PRODUCTION_APPS} a ON h.app_uid = a.app_uid
+),
+late AS (SELECT DISTINCT app_uid FROM p WHERE {late}),
+prev AS (
+    SELECT app_uid, max(history_id) AS history_id FROM p SEMI JOIN late USING (app_uid)
+    WHERE NOT coalesce({late}, false) GROUP BY app_uid
+),
+keys AS (
+    SELECT app_uid, history_id FROM p WHERE {late}
+    UNION ALL SELECT app_uid, history_id FROM prev
+)
+{ARGOCD_HISTORY} h SEMI JOIN keys k ON h.app_uid = k.app_uid AND h.history_id = k.history_id
+"""
+
+
+def environment_history(as_of: datetime) -> str:
+    """The entries (as :data:`ARGOCD_HISTORY`) deployed by ``as_of`` at their app name's
+    latest time: among them is the one ``marts.environments`` shows as the name's last
+    deployment (:func:`models.metrics.environments.environments` keeps the same rows first)."""
+    at = _moment(as_of)
+    return (
+        f"{ARGOCD_HISTORY} WHERE deployed_at <= {at} "
+        "QUALIFY deployed_at = max(deployed_at) OVER (PARTITION BY app_name)"
+    )
+
 
 DEPLOYMENT_ROWS = "SELECT * FROM staging.paved_deployments_rows"
 """The stored production deployments, with their place in deployment order."""

@@ -19,15 +19,17 @@ from datetime import date, datetime
 import polars as pl
 
 from models.mart_reads import (
-    ARGOCD_HISTORY,
     GITHUB_DEPLOYMENTS,
     OPERATIONS,
     PR_COMMITS,
+    PRODUCTION_APPS,
+    PRODUCTION_HISTORY,
     PULL_REQUESTS,
     PUSHES,
     REVERT_COMMITS,
     Reader,
     cost_rows,
+    environment_history,
     table,
 )
 from models.metrics import (
@@ -227,10 +229,9 @@ def build_marts(
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
     spend = _costs(read, services, teams, o, cost_days)
-    history = read(ARGOCD_HISTORY)
     envs = environments(
         read(table("argocd_status")),
-        history.filter(pl.col("deployed_at") <= o.as_of),
+        read(environment_history(o.as_of)),
         read(OPERATIONS).filter(pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)),
         services,
         production_pattern=o.production_pattern,
@@ -241,13 +242,9 @@ def build_marts(
     # Only the production apps' entries are collapsed and resolved: the others' (a third of
     # the enterprise world's million) are never deployments.
     production = production_apps(apps, o.production_pattern)
-    history = history.filter(pl.col("app_uid").is_in(production.implode()))
     # Ordered once: the later orderings of the deployments sort by their place (ORDER).
-    deps = first_observed(
-        _production_deployments(history, read, services, apps, production, o, deployments)
-    )
+    deps = first_observed(_production_deployments(read, services, apps, production, o, deployments))
     deps = compacted(deps)
-    del history
     # The graph and its index (~1.5 GB at 4 M commits) are let go inside.
     walked = first_shipments(
         deps,
@@ -340,7 +337,6 @@ def build_marts(
 
 
 def _production_deployments(
-    history: pl.DataFrame,
     read: Reader,
     services: pl.DataFrame,
     apps: pl.DataFrame,
@@ -349,17 +345,17 @@ def _production_deployments(
     stored: StoredDeployments | None,
 ) -> pl.DataFrame:
     """:func:`models.metrics.production_deployments` (``ordered``) of the production apps'
-    entries ``history`` (``production``: their uids), collapsed and resolved; continuing the
-    ``stored`` ones if given, and handing what they leave to ``stored.keep``."""
+    entries (``production``: their uids), collapsed and resolved; continuing the ``stored``
+    ones if given, and handing what they leave to ``stored.keep``."""
     github = read(GITHUB_DEPLOYMENTS)
     rules = Rules(
         o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
     )
     if stored is None:
         commits = commits_of_prefixes(read)
+        history = read(PRODUCTION_HISTORY, **{PRODUCTION_APPS: production.to_frame("app_uid")})
         return computed_deployments(history, github, services, apps, commits, rules, o.as_of).rows
     found = production_deployments_continued(
-        history,
         github,
         services,
         apps,

@@ -150,18 +150,21 @@ def run(
     services: pl.DataFrame = SERVICES,
     rules: Rules = RULES,
 ) -> Continued:
-    """A run over staging holding ``commits``, continuing the stored deployments; its state
-    stored for the next run."""
-    frame = make(F.COMMITS, commits)
-    conn.register("frame", frame.to_arrow())
-    conn.execute("CREATE OR REPLACE TABLE staging.commits AS SELECT * FROM frame")
-    conn.unregister("frame")
+    """A run over staging holding ``history``, ``deploys`` and ``commits``, continuing the
+    stored deployments; its state stored for the next run."""
+    github = make(F.GITHUB_DEPLOYMENTS, deploys)
+    for name, frame in (
+        ("commits", make(F.COMMITS, commits)),
+        ("argocd_history", make(F.ARGOCD_HISTORY, history)),
+        ("github_deployments", github),
+    ):
+        conn.register("frame", frame.to_arrow())
+        conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM frame")
+        conn.unregister("frame")
     production = production_apps(APPS, rules.production_pattern)
-    entries = make(F.ARGOCD_HISTORY, history).filter(pl.col("app_uid").is_in(production.implode()))
     stored, keeper = stored_deployments(conn)
     found = production_deployments_continued(
-        entries,
-        make(F.GITHUB_DEPLOYMENTS, deploys),
+        github,
         services,
         APPS,
         production,

@@ -26,17 +26,25 @@ from models.mart_reads import (
     ARGOCD_HISTORY,
     COMMITS_OF_PREFIXES,
     COST_ROWS,
+    OPERATIONS,
     PR_COMMITS,
     PREFIXES,
+    PRODUCTION_APPS,
+    PRODUCTION_HISTORY,
     PUSHES,
     REVERT_COMMITS,
     Reader,
+    environment_history,
+    history_after,
     table,
 )
 from models.marts import with_merged_branch_commits
 from models.metrics import changes, costs, resolve_revision
 from models.metrics import frames as F
 from models.metrics.changes import COPY_KEY
+from models.metrics.deployments import DEFAULT_PRODUCTION_PATTERN, production_apps
+from models.metrics.deployments_continued import _after
+from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER
 from models.staging.common import ROW_KEY
 from pipelines.marts.warehouse import read_staging
@@ -283,6 +291,34 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
 
     assert_frame_equal(resolve_revision(read(ARGOCD_HISTORY), of_prefixes, services), decoded)
     assert 0 < asked[0] < commits.height
+
+
+def test_the_narrowed_history_reads_give_what_the_whole_history_gives(
+    small_staging: Reader,
+) -> None:
+    """``marts.environments`` from the entries at their app name's latest time, and the
+    entries the continued deployments compute after a clock, against the whole history."""
+    read = small_staging
+    history = read(ARGOCD_HISTORY)
+    times = history.get_column("deployed_at").drop_nulls().sort()
+    services, status = read(table("services")), read(table("argocd_status"))
+    ops = read(OPERATIONS)
+    apps = read(table("argocd_apps"))
+    production = production_apps(apps, DEFAULT_PRODUCTION_PATTERN)
+    uids = {PRODUCTION_APPS: production.to_frame("app_uid")}
+    of_production = history.filter(pl.col("app_uid").is_in(production.implode()))
+    for at in (times[times.len() // 2], times[-2], times[-1]):
+        before = ops.filter(pl.col("started_at").is_null() | (pl.col("started_at") <= at))
+        whole = environments(status, history.filter(pl.col("deployed_at") <= at), before, services)
+        narrowed = read(environment_history(at))
+        assert narrowed.height < history.height
+        assert_frame_equal(environments(status, narrowed, before, services), whole)
+        expected, found = _after(of_production, at), _after(read(history_after(at), **uids), at)
+        assert expected is not None and found is not None
+        keys = ["app_uid", "history_id"]
+        assert_frame_equal(found.sort(keys), expected.sort(keys))
+    assert expected.is_empty()  # after the last entry, none
+    assert_frame_equal(read(PRODUCTION_HISTORY, **uids).sort(keys), of_production.sort(keys))
 
 
 def test_a_source_that_is_not_a_json_object_reads_as_naming_nothing() -> None:

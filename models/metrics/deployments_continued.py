@@ -18,14 +18,16 @@ That gives exactly what the whole computation gives when:
   the run's clock is not before ``a``;
 - the production apps' entries deployed by ``a`` (or without a time) and the GitHub
   deployments whose latest status came by ``a`` are those stored, unchanged (their count and
-  the sums of their row hashes, :class:`_Hashed`): every stored row comes from those alone;
+  the sum of their row hashes, :func:`models.mart_reads.deployment_inputs`): every stored row
+  comes from those alone;
 - in each app, the entries deployed after ``a`` come after the others in history id order
   (collapsing compares each entry with the one before it by id);
 - the commits among which the stored rows' image tags were resolved are the same: those of
   each tag's repo and 7-character prefix, counted and hashed (:data:`models.mart_reads.
   DEPLOYMENT_TAG_COMMITS`). A new commit can make a tag resolve, or make it ambiguous.
 
-Otherwise the rows are computed whole, as the first time.
+Otherwise the rows are computed whole, as the first time. Only then is the whole history
+read: a run that continues reads the entries after ``a`` and the sums, from DuckDB.
 """
 
 from __future__ import annotations
@@ -43,8 +45,12 @@ from models.mart_reads import (
     DEPLOYMENT_ROWS,
     DEPLOYMENT_TAG_COMMITS,
     PREFIXES,
+    PRODUCTION_APPS,
+    PRODUCTION_HISTORY,
     REPO_KEYS,
     Reader,
+    deployment_inputs,
+    history_after,
 )
 from models.metrics.deployments import (
     ORDER,
@@ -54,15 +60,7 @@ from models.metrics.deployments import (
     service_repos,
     with_repo_key,
 )
-from models.metrics.frames import (
-    ARGOCD_HISTORY,
-    DEPLOYMENTS,
-    GITHUB_DEPLOYMENTS,
-    conform,
-    hash_sums,
-)
-
-ROW_HASH_SEED = 0xDE9107
+from models.metrics.frames import DEPLOYMENTS, conform
 
 TAGS: dict[str, pl.DataType] = {"repo_key": pl.Utf8(), "p7": pl.Utf8()}
 """A stored row's image tag, as resolution matches it: its repo and its first 7 characters."""
@@ -85,7 +83,8 @@ class DeploymentsState:
     production deployments with :data:`ORDER`) and ``tags`` (:data:`TAGS`) are all of them, or
     those to append to the stored ones (``appended_to``: the stored tags' digest, checked
     against staging this run, which the new tags' is added to; None to replace them);
-    ``inputs`` is :meth:`_Hashed.digest` at the run's clock ``as_of``; ``repo_keys`` maps the
+    ``inputs`` is the inputs' digest at the run's clock ``as_of`` (:func:`_digests`);
+    ``repo_keys`` maps the
     commits' repos to the keys tags are matched by (:data:`models.mart_reads.REPO_KEYS`), to
     count the tags' commits with. A state with ``context`` None stores nothing (the next run
     computes whole)."""
@@ -130,36 +129,12 @@ def deployments_context(
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _sums(hashes: pl.DataFrame) -> str:
-    """The row count and :func:`models.metrics.frames.hash_sums` of ``hashes`` (column ``_h``)."""
-    return "|".join(map(str, hashes.select(pl.len(), *hash_sums("_h")).row(0)))
-
-
-@dataclass(frozen=True)
-class _Hashed:
-    """The 64-bit row hashes (every column of their staging shape) of the production apps'
-    entries and of the GitHub deployments, hashed once: :meth:`digest` sums them up to a
-    clock."""
-
-    argo: pl.DataFrame
-    github: pl.DataFrame
-
-    @classmethod
-    def of(cls, history: pl.DataFrame, github: pl.DataFrame) -> _Hashed:
-        history = history.select(list(ARGOCD_HISTORY))
-        github = github.select(list(GITHUB_DEPLOYMENTS))
-        return cls(
-            history.select("deployed_at", _h=history.hash_rows(seed=ROW_HASH_SEED)),
-            github.select("latest_state_at", _h=github.hash_rows(seed=ROW_HASH_SEED)),
-        )
-
-    def digest(self, at: datetime) -> str:
-        """The count and the sums of the row hashes of the entries deployed by ``at`` or
-        without a time, and of the GitHub deployments whose latest status came by ``at``: what
-        every row finished by ``at`` is computed from."""
-        argo = self.argo.filter(pl.col("deployed_at").is_null() | (pl.col("deployed_at") <= at))
-        github = self.github.filter(pl.col("latest_state_at") <= at)
-        return f"{_sums(argo)}/{_sums(github)}"
+def _digests(read: Reader, uids: dict[str, pl.DataFrame], *clocks: datetime) -> list[str]:
+    """The inputs' digest at each of ``clocks``: of the production apps' entries (``uids``:
+    the frame of their uids, by name) and of the GitHub deployments, what the rows finished by
+    it are computed from (:func:`models.mart_reads.deployment_inputs`)."""
+    sums = read(deployment_inputs(*clocks), **uids).row(0, named=True)
+    return [f"{sums[f'argo_{i}']}/{sums[f'github_{i}']}" for i in range(len(clocks))]
 
 
 def _after(history: pl.DataFrame, a: datetime) -> pl.DataFrame | None:
@@ -267,7 +242,6 @@ class Continued:
 
 
 def production_deployments_continued(
-    history: pl.DataFrame,
     github: pl.DataFrame,
     services: pl.DataFrame,
     apps: pl.DataFrame,
@@ -278,64 +252,72 @@ def production_deployments_continued(
     as_of: datetime,
     stored: StoredDeployments,
 ) -> Continued:
-    """:func:`production_deployments` (``ordered``) of the production apps' entries
-    ``history`` (not collapsed; ``production``: those apps' uids) and ``github``, continuing
-    the stored rows where that is exact (see the module doc), else computed whole."""
+    """:func:`production_deployments` (``ordered``) of the production apps' entries in
+    staging (``production``: those apps' uids; read through ``read``) and ``github``,
+    continuing the stored rows where that is exact (see the module doc), else computed whole."""
     context = deployments_context(stored.code, services, apps, production, rules)
-    hashed = _Hashed.of(history, github)
     repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
-
+    uids = {PRODUCTION_APPS: production.to_frame("app_uid")}
     commits = commits_of_prefixes(read)
+    a = stored.as_of
+    *before, now = _digests(read, uids, *([a] if a is not None else []), as_of)
 
     def state(appended_to: str | None, found: Computed) -> DeploymentsState:
-        return DeploymentsState(
-            context, as_of, hashed.digest(as_of), appended_to, found.rows, found.tags, repo_keys
-        )
+        return DeploymentsState(context, as_of, now, appended_to, found.rows, found.tags, repo_keys)
 
-    why, after = _why_whole(stored, context, as_of, hashed, history, read, repo_keys)
-    if why is None and after is not None and stored.as_of is not None:
-        a = stored.as_of
-        tail = computed_deployments(
-            after,
-            github.filter(pl.col("latest_state_at") > a),
-            services,
-            apps,
-            commits,
-            rules,
-            as_of,
-        )
-        kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
-        rows = tail.rows.with_columns((pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER]))
-        every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
-        found = Computed(rows, tail.tags)
-        return Continued(every, state(stored.tags, found), rows.height, None)
+    why = _why_whole(stored, context, as_of, before[0] if before else None)
+    if why is None and a is not None:
+        why, after = _entries_after(read, a, uids, repo_keys, stored.tags)
+        if after is not None:
+            tail = computed_deployments(
+                after,
+                github.filter(pl.col("latest_state_at") > a),
+                services,
+                apps,
+                commits,
+                rules,
+                as_of,
+            )
+            kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
+            order = (pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER])
+            rows = tail.rows.with_columns(order)
+            every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
+            found = Computed(rows, tail.tags)
+            return Continued(every, state(stored.tags, found), rows.height, None)
+    history = read(PRODUCTION_HISTORY, **uids)
     found = computed_deployments(history, github, services, apps, commits, rules, as_of)
     return Continued(found.rows, state(None, found), found.rows.height, why)
 
 
 def _why_whole(
-    stored: StoredDeployments,
-    context: str,
-    as_of: datetime,
-    hashed: _Hashed,
-    history: pl.DataFrame,
-    read: Reader,
-    repo_keys: pl.DataFrame,
-) -> tuple[str | None, pl.DataFrame | None]:
-    """Why the rows are computed whole (None if the stored ones continue), and the entries to
-    compute after the stored clock (:func:`_after`)."""
+    stored: StoredDeployments, context: str, as_of: datetime, inputs: str | None
+) -> str | None:
+    """Why the rows are computed whole, as far as the stored state and the inputs' digest at
+    the stored clock (``inputs``) tell (None if they may continue)."""
     if stored.context is None or stored.as_of is None:
-        return "no stored deployments", None
+        return "no stored deployments"
     if stored.context != context:
-        return "another code, catalog, set of apps or rules", None
+        return "another code, catalog, set of apps or rules"
     if as_of < stored.as_of:
-        return "the clock moved back", None
-    if hashed.digest(stored.as_of) != stored.inputs:
-        return "an entry or GitHub deployment before the stored clock changed", None
-    after = _after(history, stored.as_of)
+        return "the clock moved back"
+    if inputs != stored.inputs:
+        return "an entry or GitHub deployment before the stored clock changed"
+    return None
+
+
+def _entries_after(
+    read: Reader,
+    a: datetime,
+    uids: dict[str, pl.DataFrame],
+    repo_keys: pl.DataFrame,
+    tags: str | None,
+) -> tuple[str | None, pl.DataFrame | None]:
+    """The entries to compute after the stored clock ``a`` (:func:`_after`), or why the rows
+    are computed whole instead (the stored image tags' commits, ``tags``, changed)."""
+    after = _after(read(history_after(a), **uids), a)
     if after is None:
         return "an entry after the stored clock comes before an older one", None
     [(n, h)] = read(DEPLOYMENT_TAG_COMMITS, **{REPO_KEYS: repo_keys}).rows()
-    if f"{n}|{h}" != stored.tags:
+    if f"{n}|{h}" != tags:
         return "a commit an image tag may name arrived", None
     return None, after
