@@ -114,31 +114,15 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-CACHE_KEPT_MB = 64
-"""Up to how many MiB of table blocks a read of staging leaves cached (:func:`release_cache`):
-the daily run's narrow reads look the same stored tables up again and again (the stored
-walk's first shipments four times), and evicting ~10-100 MB after each made every next one
-read them cold again (0.3 s of its marts step, 28 reads); a whole read (millions of rows)
-caches far more, and is let go as before."""
-
-
-def release_cache(conn: duckdb.DuckDBPyConnection, *, keep_mb: int = 0) -> None:
+def release_cache(conn: duckdb.DuckDBPyConnection) -> None:
     """Let DuckDB drop the table blocks it keeps cached after a read or a write (up to its
     limit, ~0.5 GB: an eighth of the marts step's peak at the enterprise scale, for blocks it
-    reads once): the limit lowered evicts them, then set back. Unless they take up to
-    ``keep_mb`` MiB (then they stay, for the next reads).
+    reads once): the limit lowered evicts them, then set back.
 
     Blocks DuckDB may not evict (changes not checkpointed yet: a connection that has just
     restaged a table holds ~10-20 MB of them at the enterprise scale) make lowering the limit
     fail, after evicting what it could, and leave the limit as it was: that is as released as
     the cache gets, and no reason to fail the read."""
-    if keep_mb:
-        [(cached,)] = conn.execute(
-            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
-            "WHERE tag = 'BASE_TABLE'"
-        ).fetchall()
-        if cached <= keep_mb * 2**20:
-            return
     limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     try:
         conn.execute("SET memory_limit = '1MiB'")

@@ -26,14 +26,7 @@ from pipelines.marts.kept import (
     write_changed_days,
     write_changed_periods,
 )
-from pipelines.raw import (
-    CACHE_KEPT_MB,
-    RUN,
-    keys_written_by,
-    release_cache,
-    transaction,
-    written_by,
-)
+from pipelines.raw import RUN, keys_written_by, release_cache, transaction, written_by
 
 DATA_QUALITY_SQL = """
 SELECT r.source, r.run_id, r.run_at, r.fetched, r.loaded, r.rejected, r.unmapped,
@@ -249,8 +242,7 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
 def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
     """What :func:`models.marts.build_marts` reads staging with: each query run on ``conn``
     into a frame when it asks (UTC timestamps), so no table is held longer than its users;
-    the small frames it reads by name registered while it runs. The table blocks a read
-    leaves cached are let go, unless they are few (:data:`pipelines.raw.CACHE_KEPT_MB`)."""
+    the small frames it reads by name registered while it runs."""
     conn.execute("SET TimeZone = 'UTC'")
 
     def read(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -261,7 +253,7 @@ def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
         finally:
             for name in frames:
                 conn.unregister(name)
-        release_cache(conn, keep_mb=CACHE_KEPT_MB)
+        release_cache(conn)
         return frame
 
     return read
