@@ -14,7 +14,12 @@ number:
 - the commits the revert rules read are those whose message names a revert, and those such a
   message may name (:data:`REVERT_COMMITS`): those rules read no other;
 - the stored walk's first shipments are looked up by sha (:func:`walk_shipped`): the lead
-  times and the revert rules read those of the commits they compute, not all 3.6 M.
+  times and the revert rules read those of the commits they compute, not all 3.6 M;
+- the Argo CD history is read whole only where the production deployments are computed whole,
+  and then only the production apps' entries (:data:`PRODUCTION_HISTORY`): ``environments``
+  reads each app name's latest entries (:func:`environment_history`), and continuing the
+  stored deployments takes the inputs' sums and the entries after their clock from DuckDB
+  (:func:`deployment_inputs`, :func:`history_after`).
 """
 
 from __future__ import annotations

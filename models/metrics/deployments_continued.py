@@ -84,10 +84,9 @@ class DeploymentsState:
     those to append to the stored ones (``appended_to``: the stored tags' digest, checked
     against staging this run, which the new tags' is added to; None to replace them);
     ``inputs`` is the inputs' digest at the run's clock ``as_of`` (:func:`_digests`);
-    ``repo_keys`` maps the
-    commits' repos to the keys tags are matched by (:data:`models.mart_reads.REPO_KEYS`), to
-    count the tags' commits with. A state with ``context`` None stores nothing (the next run
-    computes whole)."""
+    ``repo_keys`` maps the commits' repos to the keys tags are matched by
+    (:data:`models.mart_reads.REPO_KEYS`), to count the tags' commits with. A state with
+    ``context`` None stores nothing (the next run computes whole)."""
 
     context: str | None
     as_of: datetime
