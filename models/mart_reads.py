@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 import polars as pl
@@ -142,7 +142,8 @@ _DECODED = {
     "sources": f"json_transform(sources, {_SOURCES_SHAPE}) AS sources",
 }
 
-ARGOCD_HISTORY = table("argocd_history", *(_DECODED.get(c, f'"{c}"') for c in ARGOCD_HISTORY_SHAPE))
+_HISTORY_COLUMNS = ", ".join(_DECODED.get(c, f'"{c}"') for c in ARGOCD_HISTORY_SHAPE)
+ARGOCD_HISTORY = f"SELECT {_HISTORY_COLUMNS} FROM staging.argocd_history"
 """The Argo CD history in its shape's columns, ``source`` and ``sources`` decoded by DuckDB into
 :data:`models.metrics.deployments.SOURCE` structs (a list of them), which revision resolution
 reads (polars decoding the JSON text took 0.68 s of its 1.6 s at a million entries; DuckDB
@@ -171,8 +172,15 @@ def cost_rows(days: Sequence[date] | None = None) -> str:
     )
 
 
+def _moment(at: datetime) -> str:
+    """A time-zone-aware ``at`` as a TIMESTAMPTZ literal, to the microsecond."""
+    if at.tzinfo is None:
+        raise ValueError(f"a clock without a time zone: {at}")
+    return f"TIMESTAMPTZ '{at.isoformat(sep=' ')}'"
+
+
 def _utc_midnight(day: date) -> str:
-    return f"TIMESTAMPTZ '{day.isoformat()} 00:00:00+00'"
+    return _moment(datetime.combine(day, time(0), UTC))
 
 
 COST_ROWS = cost_rows()
@@ -265,16 +273,14 @@ PRODUCTION_APPS = "paved_production_apps"
 """The frame (one column, ``app_uid``: the production apps' uids) the reads of the production
 apps' history below are read with."""
 
-PRODUCTION_HISTORY = f"{ARGOCD_HISTORY} h SEMI JOIN {PRODUCTION_APPS} p ON h.app_uid = p.app_uid"
+_PRODUCTION_ENTRIES = (
+    f"staging.argocd_history h SEMI JOIN {PRODUCTION_APPS} p ON h.app_uid = p.app_uid"
+)
+"""The production apps' history entries (aliased ``h``), as a relation to select from."""
+
+PRODUCTION_HISTORY = f"SELECT {_HISTORY_COLUMNS} FROM {_PRODUCTION_ENTRIES}"
 """The production apps' history entries (as :data:`ARGOCD_HISTORY`): the others (a third of
 the enterprise world's million) are never deployments."""
-
-
-def _moment(at: datetime) -> str:
-    """A time-zone-aware ``at`` as a TIMESTAMPTZ literal, to the microsecond."""
-    if at.tzinfo is None:
-        raise ValueError(f"a clock without a time zone: {at}")
-    return f"TIMESTAMPTZ '{at.isoformat(sep=' ')}'"
 
 
 def _sums(rows: str, columns: Iterable[str], by: str) -> str:
@@ -304,7 +310,7 @@ def deployment_inputs(*clocks: datetime) -> str:
     ]
     return (
         f"SELECT * FROM (SELECT {', '.join(f'{a} AS argo_{i}' for i, a in enumerate(argo))} "
-        f"FROM staging.argocd_history h SEMI JOIN {PRODUCTION_APPS} p ON h.app_uid = p.app_uid), "
+        f"FROM {_PRODUCTION_ENTRIES}), "
         f"(SELECT {', '.join(f'{g} AS github_{i}' for i, g in enumerate(github))} "
         "FROM staging.github_deployments g)"
     )
@@ -318,10 +324,7 @@ def history_after(at: datetime) -> str:
     reading the million)."""
     late = f"deployed_at > {_moment(at)}"
     return f"""
-WITH p AS (
-    SELECT h.app_uid, h.history_id, h.deployed_at FROM staging.argocd_history h
-    SEMI JOIN {PRODUCTION_APPS} a ON h.app_uid = a.app_uid
-),
+WITH p AS (SELECT h.app_uid, h.history_id, h.deployed_at FROM {_PRODUCTION_ENTRIES}),
 late AS (SELECT DISTINCT app_uid FROM p WHERE {late}),
 prev AS (
     SELECT app_uid, max(history_id) AS history_id FROM p SEMI JOIN late USING (app_uid)

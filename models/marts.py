@@ -22,8 +22,6 @@ from models.mart_reads import (
     GITHUB_DEPLOYMENTS,
     OPERATIONS,
     PR_COMMITS,
-    PRODUCTION_APPS,
-    PRODUCTION_HISTORY,
     PULL_REQUESTS,
     PUSHES,
     REVERT_COMMITS,
@@ -58,9 +56,8 @@ from models.metrics.deployments import (
 from models.metrics.deployments_continued import (
     Rules,
     StoredDeployments,
-    commits_of_prefixes,
-    computed_deployments,
     production_deployments_continued,
+    whole_deployments,
 )
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
@@ -352,9 +349,7 @@ def _production_deployments(
         o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
     )
     if stored is None:
-        commits = commits_of_prefixes(read)
-        history = read(PRODUCTION_HISTORY, **{PRODUCTION_APPS: production.to_frame("app_uid")})
-        return computed_deployments(history, github, services, apps, commits, rules, o.as_of).rows
+        return whole_deployments(read, github, services, apps, production, rules, o.as_of).rows
     found = production_deployments_continued(
         github,
         services,

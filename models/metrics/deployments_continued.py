@@ -229,6 +229,23 @@ def computed_deployments(
     return Computed(rows, conform(tags, TAGS))
 
 
+def whole_deployments(
+    read: Reader,
+    github: pl.DataFrame,
+    services: pl.DataFrame,
+    apps: pl.DataFrame,
+    production: pl.Series,
+    rules: Rules,
+    as_of: datetime,
+) -> Computed:
+    """:func:`computed_deployments` of every production app's entry in staging
+    (``production``: those apps' uids) and ``github``: the first time, or when the stored
+    rows cannot be continued."""
+    history = read(PRODUCTION_HISTORY, **{PRODUCTION_APPS: production.to_frame("app_uid")})
+    commits = commits_of_prefixes(read)
+    return computed_deployments(history, github, services, apps, commits, rules, as_of)
+
+
 @dataclass(frozen=True)
 class Continued:
     """The production deployments (as :func:`production_deployments` gives them, ``ordered``),
@@ -257,7 +274,6 @@ def production_deployments_continued(
     context = deployments_context(stored.code, services, apps, production, rules)
     repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
     uids = {PRODUCTION_APPS: production.to_frame("app_uid")}
-    commits = commits_of_prefixes(read)
     a = stored.as_of
     *before, now = _digests(read, uids, *([a] if a is not None else []), as_of)
 
@@ -273,7 +289,7 @@ def production_deployments_continued(
                 github.filter(pl.col("latest_state_at") > a),
                 services,
                 apps,
-                commits,
+                commits_of_prefixes(read),
                 rules,
                 as_of,
             )
@@ -283,8 +299,7 @@ def production_deployments_continued(
             every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
             found = Computed(rows, tail.tags)
             return Continued(every, state(stored.tags, found), rows.height, None)
-    history = read(PRODUCTION_HISTORY, **uids)
-    found = computed_deployments(history, github, services, apps, commits, rules, as_of)
+    found = whole_deployments(read, github, services, apps, production, rules, as_of)
     return Continued(found.rows, state(None, found), found.rows.height, why)
 
 
