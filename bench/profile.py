@@ -102,7 +102,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings, conn)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts = previous.build(read_staging(conn), options)
+        marts = previous.build(read_staging(conn, keep_cache=previous.continued), options)
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
         computed = marts.pop(CHANGES_COMPUTED)

@@ -348,6 +348,10 @@ def test_a_source_that_is_not_a_json_object_reads_as_naming_nothing() -> None:
         resolve_revision(history, commits, SERVICES)
 
 
+CACHED = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+"""How many bytes of table blocks DuckDB holds cached."""
+
+
 def checkpointed_commits(path: Path) -> duckdb.DuckDBPyConnection:
     """A warehouse whose ``staging.commits`` holds 2 M rows, checkpointed."""
     conn = open_warehouse(path)
@@ -362,17 +366,25 @@ def checkpointed_commits(path: Path) -> duckdb.DuckDBPyConnection:
 
 def test_a_read_leaves_no_table_blocks_cached_and_the_limit_as_it_was(tmp_path: Path) -> None:
     conn = checkpointed_commits(tmp_path / "w.duckdb")
-    cached = (
-        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
-    )
     limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     conn.sql("SELECT * FROM staging.commits").pl()
-    assert conn.execute(cached).fetchall()[0][0] > 10 * 2**20  # what a plain read leaves
+    assert conn.execute(CACHED).fetchall()[0][0] > 10 * 2**20  # what a plain read leaves
     frame = read_staging(conn)(table("commits"))
     assert frame.height == 2_000_000
     # Evicted down to the 1 MiB limit release_cache sets: at most that much may stay.
-    assert conn.execute(cached).fetchall()[0][0] <= 2**20
+    assert conn.execute(CACHED).fetchall()[0][0] <= 2**20
     assert conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
+
+
+def test_a_read_that_keeps_the_cache_leaves_its_table_blocks_for_the_next(
+    tmp_path: Path,
+) -> None:
+    """A continued run's reader (``keep_cache``) leaves the blocks a read cached: the next
+    lookup of the same table finds them."""
+    conn = checkpointed_commits(tmp_path / "w.duckdb")
+    read = read_staging(conn, keep_cache=True)
+    assert read(table("commits", "sha")).height == 2_000_000
+    assert conn.execute(CACHED).fetchall()[0][0] > 10 * 2**20
 
 
 def test_a_read_after_changes_not_yet_checkpointed_still_reads_and_keeps_the_limit(

@@ -144,7 +144,7 @@ def marts(
         # The days of marts.costs and periods of marts.dora_metrics whose inputs did not
         # change since they were written are kept as they are.
         previous = previous_marts(conn, options)
-        frames = previous.build(read_staging(conn), options)
+        frames = previous.build(read_staging(conn, keep_cache=previous.continued), options)
         periods = frames.pop(DORA_PERIODS)
         computed = frames.pop(CHANGES_COMPUTED)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))

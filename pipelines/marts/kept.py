@@ -466,6 +466,12 @@ class Previous:
     deployments: StoredDeployments
     deployments_keeper: DeploymentsKeeper
 
+    @property
+    def continued(self) -> bool:
+        """Whether the run continues the previous one's change rows (its reads of staging are
+        then lookups of a day's rows, not whole tables)."""
+        return self.changes.delta is not None
+
     def build(self, read: Reader, options: MartOptions) -> dict[str, pl.DataFrame]:
         """:func:`models.marts.build_marts` reusing all of this."""
         return build_marts(

@@ -239,10 +239,17 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, query: Query) -> str:
     return digest.hexdigest()
 
 
-def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
+def read_staging(conn: duckdb.DuckDBPyConnection, *, keep_cache: bool = False) -> Reader:
     """What :func:`models.marts.build_marts` reads staging with: each query run on ``conn``
     into a frame when it asks (UTC timestamps), so no table is held longer than its users;
-    the small frames it reads by name registered while it runs."""
+    the small frames it reads by name registered while it runs.
+
+    The table blocks a read leaves cached are let go after it (:func:`pipelines.raw.
+    release_cache`), unless ``keep_cache``: a run that continues the previous one's marts
+    (:attr:`pipelines.marts.kept.Previous.continued`) reads the same big tables again and
+    again for a few rows each, and the blocks one lookup leaves spare the next reading them
+    cold (DuckDB keeps up to its memory limit of them, 512 MiB); a run that computes whole
+    reads each table once, and would only add those blocks to its peak."""
     conn.execute("SET TimeZone = 'UTC'")
 
     def read(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -253,7 +260,8 @@ def read_staging(conn: duckdb.DuckDBPyConnection) -> Reader:
         finally:
             for name in frames:
                 conn.unregister(name)
-        release_cache(conn)
+        if not keep_cache:
+            release_cache(conn)
         return frame
 
     return read
