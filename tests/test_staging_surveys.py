@@ -4,7 +4,9 @@ Pinned down here: the Google Forms timestamp is read by hand as strptime reads i
 only the raw responses that are new or whose content changed since the survey tables were
 written (on a copy of the small world's warehouse), and its tables equal a full parse's,
 also after a raw response changed, when the answers table was written apart from the responses
-(a subset run) or when the survey time zone changed (everything parsed again).
+(a subset run) or when the survey time zone changed (everything parsed again). Patched in place
+(the catalog unchanged), only the parsed responses are written, and the tables then hold what a
+full parse gives, a rewritten, a removed and a half-written response included.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import polars as pl
 import pytest
 
 import models.staging.surveys
-from models.staging.surveys import TIMESTAMP_FORMAT, _local_time, stage_surveys
+from models.staging.common import Patched, query
+from models.staging.surveys import (
+    ANSWER_COLUMNS,
+    RESPONSE_COLUMNS,
+    TIMESTAMP_FORMAT,
+    _local_time,
+    stage_surveys,
+)
 from pipelines.marts.warehouse import write_staging
 
 
@@ -154,3 +163,48 @@ def test_another_survey_time_zone_parses_every_response_again(
     assert len(parsed) > 0 and len(parsed) == len(set(parsed))
     expected = full_parse(small_warehouse, timezone="America/New_York")
     assert equal(again, expected)
+
+
+def test_patched_in_place_only_the_parsed_responses_are_written_and_the_tables_equal_a_full_parse(
+    small_warehouse: duckdb.DuckDBPyConnection, parsed: list[str]
+) -> None:
+    conn = small_warehouse
+    write(conn, full_parse(conn))
+    [(changed,), (gone,)] = conn.execute(
+        "SELECT key FROM raw.typeform_responses ORDER BY key LIMIT 2"
+    ).fetchall()
+    conn.execute(
+        "UPDATE raw.typeform_responses SET run_id = 'later', payload = json_merge_patch("
+        'payload, \'{"submitted_at": "2026-09-30T10:00:00Z"}\') WHERE key = ?',
+        [changed],
+    )
+    conn.execute("DELETE FROM raw.typeform_responses WHERE key = ?", [gone])
+    # A response whose answers were written apart (one of them lost): parsed again.
+    [(half,)] = conn.execute(
+        "SELECT response_id FROM staging.survey_answers WHERE source = 'googleforms' "
+        "ORDER BY ALL LIMIT 1"
+    ).fetchall()
+    conn.execute(
+        "DELETE FROM staging.survey_answers WHERE response_id = ? AND question_key = "
+        "(SELECT min(question_key) FROM staging.survey_answers WHERE response_id = ?)",
+        [half, half],
+    )
+    users = conn.sql("SELECT * FROM staging.users").pl()
+    teams = conn.sql("SELECT * FROM staging.teams").pl()
+    parsed.clear()
+    tables = stage_surveys(conn, users, teams, in_place=True)
+    assert all(isinstance(table, Patched) for table in tables)
+    written = write_staging(conn, zip(("survey_responses", "survey_answers"), tables, strict=True))
+    assert sorted(parsed) == sorted([changed, half])
+    assert written["survey_responses"].built == 2
+    stored = [
+        query(conn, f"SELECT * FROM staging.{name}", shape)
+        for name, shape in (
+            ("survey_responses", RESPONSE_COLUMNS),
+            ("survey_answers", ANSWER_COLUMNS),
+        )
+    ]
+    stored = [frame.sort(frame.columns, nulls_last=True) for frame in stored]
+    expected = full_parse(conn)
+    assert equal(stored, expected)
+    assert gone not in expected[0].get_column("response_id").to_list()

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from models.staging.catalog import CATALOG_TABLES, catalog_digest, kept_catalog, stage_catalog
-from models.staging.common import Digested, Kept, Query, Table, raw_tables
+from models.staging.common import Digested, Kept, Patched, Query, Table, raw_tables
 from models.staging.costs import stage_costs
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from models.staging.portal import stage_argocd_status, stage_catalog_links, stage_operations
@@ -85,7 +85,10 @@ def staged(
     yield from _parsed(conn, tables, PARSED_DEPLOYMENTS, PARSED_STATUSES)
     yield "github_deployments", stage_github_deployments(conn, tables, services)
     yield "incidents", stage_incidents(tables, services)
-    responses, answers = stage_surveys(conn, users, teams, timezone=survey_timezone)
+    # In place when the catalog is kept: the teams the kept responses resolved to stand.
+    responses, answers = stage_surveys(
+        conn, users, teams, timezone=survey_timezone, in_place=kept is not None
+    )
     yield "survey_responses", responses
     yield "survey_answers", answers
     del responses, answers
@@ -121,7 +124,7 @@ def stage(
 
 def as_frame(conn: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:
     """``table`` as a frame (a query run on ``conn``)."""
-    if isinstance(table, Query):
+    if isinstance(table, Query | Patched):
         return table.frame(conn)
     if isinstance(table, Digested | Kept):
         return table.frame

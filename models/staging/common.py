@@ -211,6 +211,33 @@ class Kept:
     frame: pl.DataFrame
 
 
-Table = pl.DataFrame | Query | Digested | Kept
-"""A staging table: a frame built in Python (maybe with its inputs' digest, or kept as
-written), or the query DuckDB builds it with."""
+@dataclass(frozen=True)
+class Patched:
+    """A staging table kept in place but for some rows: of ``staging.<table>``, the rows whose
+    ``on`` columns are among ``kept``'s stay, the others are deleted, and ``rows`` (the new
+    and rewritten ones, in the table's columns) are appended. For a table built in Python
+    whose rows a day hardly changes: a few rows written instead of the whole table."""
+
+    table: str
+    rows: pl.DataFrame
+    kept: pl.DataFrame
+    on: tuple[str, ...]
+
+    def frame(self, conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        """The table's rows once patched (the kept ones, then ``rows``), without writing."""
+        conn.register("paved_patch_kept", self.kept.select(self.on).to_arrow())
+        try:
+            on = " AND ".join(f't."{c}" = k."{c}"' for c in self.on)
+            kept = query(
+                conn,
+                f"SELECT t.* FROM staging.{self.table} t SEMI JOIN paved_patch_kept k ON {on}",
+                self.rows.schema,
+            )
+        finally:
+            conn.unregister("paved_patch_kept")
+        return pl.concat([kept.select(self.rows.columns), self.rows], how="vertical")
+
+
+Table = pl.DataFrame | Query | Digested | Kept | Patched
+"""A staging table: a frame built in Python (maybe with its inputs' digest, kept as written,
+or patched in place), or the query DuckDB builds it with."""

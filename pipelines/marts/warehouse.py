@@ -14,7 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
-from models.staging.common import ROW_KEY, Digested, Kept, new_keys
+from models.staging.common import ROW_KEY, Digested, Kept, Patched, new_keys
 from models.staging.parsed import Parsed
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
@@ -90,6 +90,8 @@ def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -
     create = f"CREATE OR REPLACE TABLE staging.{name} AS"
     if isinstance(table, Kept):
         return Written(table.frame.height, 0)
+    if isinstance(table, Patched):
+        return _patch_staging(conn, name, table)
     if isinstance(table, Digested):
         written = _replace_staging(conn, name, table.frame)
         conn.execute(STAGED_RUNS_DDL)
@@ -113,6 +115,26 @@ def _replace_staging(conn: duckdb.DuckDBPyConnection, name: str, table: Table) -
     if has_table(conn, "staging", "paved_staged_runs"):
         conn.execute("DELETE FROM staging.paved_staged_runs WHERE name = ?", [name])
     return Written(table.height, table.height)
+
+
+def _patch_staging(conn: duckdb.DuckDBPyConnection, name: str, patch: Patched) -> Written:
+    """``staging.<name>`` patched in place (:class:`models.staging.common.Patched`): its rows
+    not among the patch's kept ones deleted, the patch's rows appended."""
+    target = f"staging.{name}"
+    on = " AND ".join(f't."{c}" = k."{c}"' for c in patch.on)
+    columns = ", ".join(f'"{c}"' for c in patch.rows.columns)
+    conn.register("paved_patch_kept", patch.kept.select(patch.on).to_arrow())
+    conn.register("paved_frame", patch.rows.to_arrow())
+    try:
+        conn.execute(
+            f"DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM paved_patch_kept k WHERE {on})"
+        )
+        conn.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM paved_frame")
+    finally:
+        conn.unregister("paved_patch_kept")
+        conn.unregister("paved_frame")
+    [(rows,)] = conn.execute(f"SELECT count(*) FROM {target}").fetchall()
+    return Written(rows, patch.rows.height)
 
 
 # What each table made row by row from one raw table was last staged from: the fingerprint of
