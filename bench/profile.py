@@ -73,7 +73,13 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     """Pass 1: the layers' code outside Dagster, over ``home``'s warehouse, as the assets run
     it: staging built and written table by table (the big tables by DuckDB, straight from raw),
     then the marts built over the staging reader (each read inside ``build_marts``)."""
-    from models.marts import CHANGES_COMPUTED, DORA_PERIODS, DROPPED_LINKS, build_marts
+    from models.marts import (
+        CHANGES_COMPUTED,
+        DORA_PERIODS,
+        DROPPED_LINKS,
+        SURVEY_QUARTERS,
+        build_marts,
+    )
     from models.settings import Settings
     from models.staging import staged
     from pipelines.marts.assets import _salt, mart_options
@@ -106,6 +112,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
         computed = marts.pop(CHANGES_COMPUTED)
+        quarters = marts.pop(SURVEY_QUARTERS)
     with phase("data_quality + rejected_records"):
         marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
         marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
@@ -117,6 +124,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
             periods=periods,
             changes=previous.changes,
             changes_computed=computed,
+            quarters=quarters,
         )
     conn.close()
     stats = pstats.Stats(profile)

@@ -187,6 +187,58 @@ COST_ROWS = cost_rows()
 """Every cost row, summed (:func:`cost_rows`)."""
 
 
+# The survey marts by quarter (models.metrics.survey_quarters).
+
+SURVEY_QUARTER_FRAME = "paved_survey_quarters"
+"""The frame (one column, ``quarter``) :func:`survey_rows` is read with."""
+
+
+def _submitted(start: datetime, end: datetime) -> str:
+    return f"submitted_at >= {_moment(start)} AND submitted_at <= {_moment(end)}"
+
+
+def survey_quarters(start: datetime, end: datetime) -> str:
+    """Per quarter of the survey responses submitted from ``start`` to ``end`` (both
+    included), ``inputs``: the count and sum of row hashes of the responses (the columns the
+    survey marts read of them) and of their answers, as text: what the quarter's rows of
+    ``marts.satisfaction`` and ``marts.survey_choices`` are computed from."""
+    return f"""
+WITH r AS (
+    SELECT source, response_id, quarter, team FROM staging.survey_responses
+    WHERE {_submitted(start, end)}
+),
+responses AS (
+    SELECT quarter, count(*) AS n,
+           sum(hash(source, response_id, quarter, team)::HUGEINT) AS h
+    FROM r GROUP BY quarter
+),
+answers AS (
+    SELECT r.quarter, count(*) AS n,
+           sum(hash(a.source, a.response_id, a.question_key, a.value, a.text)::HUGEINT) AS h
+    FROM staging.survey_answers a JOIN r ON r.source = a.source AND r.response_id = a.response_id
+    GROUP BY r.quarter
+)
+SELECT quarter,
+       format('{{}}|{{}}|{{}}|{{}}', r.n, r.h, coalesce(a.n, 0), coalesce(a.h, 0)) AS inputs
+FROM responses r LEFT JOIN answers a USING (quarter) ORDER BY quarter
+"""
+
+
+def survey_rows(start: datetime, end: datetime) -> tuple[str, str]:
+    """The survey responses submitted from ``start`` to ``end`` (both included) of the
+    quarters of the frame :data:`SURVEY_QUARTER_FRAME`, and their answers (as
+    ``staging.survey_responses`` and ``staging.survey_answers``)."""
+    responses = (
+        f"SELECT r.* FROM staging.survey_responses r SEMI JOIN {SURVEY_QUARTER_FRAME} q "
+        f"ON q.quarter = r.quarter WHERE {_submitted(start, end)}"
+    )
+    answers = (
+        f"SELECT a.* FROM staging.survey_answers a SEMI JOIN ({responses}) r "
+        "ON r.source = a.source AND r.response_id = a.response_id"
+    )
+    return responses, answers
+
+
 # The stored first-ship walk (models.metrics.walk), kept beside the marts by the pipeline.
 
 COMMIT_COUNT = "SELECT count(*) AS commits FROM staging.commits"

@@ -5,9 +5,10 @@ reads, and handing the first-ship walk's state to the caller's ``walk.keep``) an
 frame per ``marts`` table with exactly the columns of ``models.schema.MARTS``
 (``data_quality`` and ``rejected_records`` excepted: they come from the raw layer's run
 records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`),
-``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`) and the change rows computed
-again (:data:`CHANGES_COMPUTED`). ``marts.costs`` may come with
-the rows of some days only, those the caller asks for (``cost_days``): it keeps the others.
+``marts.dora_metrics``'s period digests (:data:`DORA_PERIODS`), the survey marts' quarter
+digests (:data:`SURVEY_QUARTERS`) and the change rows computed again
+(:data:`CHANGES_COMPUTED`). ``marts.costs`` may come with the rows of some days only, those
+the caller asks for (``cost_days``): it keeps the others.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from models.metrics import (
     lead_times,
     recovery_times,
     rework_deployments,
-    satisfaction,
     to_mart,
 )
 from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_again
@@ -65,7 +65,7 @@ from models.metrics.failures import REVERT_MARKER, REVERT_SHA, reverts
 from models.metrics.frames import compacted, empty, mart_schema, maybe_in
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
-from models.metrics.survey_choices import survey_choices
+from models.metrics.survey_quarters import StoredQuarters, survey_marts
 from models.metrics.walk import StoredWalk, first_shipments, walk_context
 
 
@@ -92,6 +92,11 @@ CHANGES_COMPUTED = "changes_computed"
 """The key of :func:`build_marts`'s frame of the ``marts.changes`` rows it computed again when
 given a ``change_delta`` (the others are the stored ones; empty without): the pipeline writes
 only those."""
+
+SURVEY_QUARTERS = "survey_quarters"
+"""The key of :func:`build_marts`'s frame of the survey marts' quarter digests
+(:data:`models.metrics.survey_quarters.QUARTER_DIGESTS`), not a mart: the pipeline stores them
+beside the marts, so that the next run recomputes only the quarters whose inputs changed."""
 
 DORA_PERIODS = "dora_periods"
 """The key of :func:`build_marts`'s frame of ``marts.dora_metrics``'s period digests
@@ -198,6 +203,7 @@ def build_marts(
     walk: StoredWalk | None = None,
     change_delta: ChangeDelta | None = None,
     deployments: StoredDeployments | None = None,
+    quarters: StoredQuarters | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
     gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
@@ -211,7 +217,8 @@ def build_marts(
     computed again only where ``change_delta`` says (:func:`models.metrics.changes.
     changes_by_delta`), if given; the production deployments continue the stored ones where
     that is exact (``deployments``, :mod:`models.metrics.deployments_continued`), and what they
-    leave for the next run's goes to ``deployments.keep``."""
+    leave for the next run's goes to ``deployments.keep``. The survey marts reuse the rows of
+    ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`)."""
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
@@ -298,14 +305,17 @@ def build_marts(
     del shipped
     teams_of = services.select("service", "team")
     inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
-    responses = read(table("survey_responses")).filter(
-        _between("submitted_at", o.history_start, o.as_of)
-    )
-    answers = read(table("survey_answers"))
     tiers = dora_tiers(deps, chg, inc, services, as_of=o.as_of.date())
-    survey = satisfaction(
-        responses, answers, teams, min_group=o.min_group, org_invited=read(table("users")).height
+    surveys = survey_marts(
+        read,
+        teams,
+        history_start=o.history_start,
+        as_of=o.as_of,
+        min_group=o.min_group,
+        org_invited=read(table("users")).height,
+        stored=quarters,
     )
+    survey = surveys.satisfaction
     links, dropped = service_links(services, read(table("catalog_links")), o.link_bases)
     dora, digests = dora_metrics_reusing(
         deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of, stored=periods
@@ -326,8 +336,9 @@ def build_marts(
         "team_maturity": team_maturity(
             services, teams, envs, deps, tiers, survey, as_of=o.as_of.date()
         ),
-        "survey_choices": survey_choices(responses, answers, min_group=o.min_group),
+        "survey_choices": surveys.survey_choices,
         DROPPED_LINKS: dropped,
+        SURVEY_QUARTERS: surveys.digests,
         DORA_PERIODS: digests,
         CHANGES_COMPUTED: computed,
     }

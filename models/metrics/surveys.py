@@ -74,7 +74,8 @@ def previous_quarter(label: str) -> str:
     return f"{year - 1}-Q4" if quarter == 1 else f"{year}-Q{quarter - 1}"
 
 
-def _previous_quarter(label: pl.Expr) -> pl.Expr:
+def quarter_before(label: pl.Expr) -> pl.Expr:
+    """:func:`previous_quarter` of each label of ``label``."""
     year = label.str.slice(0, 4).cast(pl.Int32)
     quarter = label.str.slice(-1).cast(pl.Int32)
     return (
@@ -213,7 +214,7 @@ def satisfaction(
         )
         .with_columns(
             _value=pl.when(pl.col("_scale") == "nps").then("enps").otherwise("mean_score"),
-            _prev_quarter=_previous_quarter(pl.col("quarter")),
+            _prev_quarter=quarter_before(pl.col("quarter")),
         )
     )
     previous = frame.select(

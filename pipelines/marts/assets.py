@@ -24,7 +24,13 @@ from datetime import time as clock
 import dagster as dg
 import duckdb
 
-from models.marts import CHANGES_COMPUTED, DORA_PERIODS, DROPPED_LINKS, MartOptions
+from models.marts import (
+    CHANGES_COMPUTED,
+    DORA_PERIODS,
+    DROPPED_LINKS,
+    SURVEY_QUARTERS,
+    MartOptions,
+)
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
@@ -141,12 +147,13 @@ def marts(
     started = time.perf_counter()
     with paved.warehouse() as conn:
         options = mart_options(paved, settings, conn)
-        # The days of marts.costs and periods of marts.dora_metrics whose inputs did not
-        # change since they were written are kept as they are.
+        # The days of marts.costs, periods of marts.dora_metrics and quarters of the survey
+        # marts whose inputs did not change since they were written are kept as they are.
         previous = previous_marts(conn, options)
         frames = previous.build(read_staging(conn, keep_cache=previous.continued), options)
         periods = frames.pop(DORA_PERIODS)
         computed = frames.pop(CHANGES_COMPUTED)
+        quarters = frames.pop(SURVEY_QUARTERS)
         frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
@@ -157,6 +164,7 @@ def marts(
             periods=periods,
             changes=previous.changes,
             changes_computed=computed,
+            quarters=quarters,
         )
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
@@ -179,6 +187,11 @@ def marts(
             # were read back).
             metadata["periods_recomputed"] = periods.filter("recomputed").height
             metadata["periods"] = periods.height
+        if name in ("satisfaction", "survey_choices"):
+            # Quarters whose inputs changed since the last run, computed again (the others
+            # were read back).
+            metadata["quarters_recomputed"] = quarters.filter("recomputed").height
+            metadata["quarters"] = quarters.height
         if name == "changes":
             # Change rows computed again (those new staging rows could touch, and those whose
             # first shipment the walk could change; the others were read back), or all of them,

@@ -91,3 +91,20 @@ def deployments_code() -> str:
             "models.mart_reads",
         )
     )
+
+
+@cache
+def surveys_code() -> str:
+    """What computes the survey marts of a quarter from its inputs (the quarter digests hold
+    the inputs)."""
+    return _fingerprint(
+        (
+            "models.metrics.survey_quarters",
+            "models.metrics.surveys",
+            "models.metrics.survey_choices",
+            "models.metrics.frames",
+            "models.mart_reads",
+        ),
+        MARTS["satisfaction"],
+        MARTS["survey_choices"],
+    )

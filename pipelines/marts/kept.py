@@ -32,7 +32,9 @@ can touch them, and their lead times only where the continued walk can have chan
 current week, month and quarter, and those a late arrival falls in. So it is written with a
 digest of each period's inputs (``staging.paved_dora_periods``,
 :func:`models.metrics.dora.period_digests`), and a run recomputes only the periods whose digest
-changed, reading the others' rows back from the table (:func:`stored_periods`).
+changed, reading the others' rows back from the table (:func:`stored_periods`). So do the
+survey marts, by quarter (``staging.paved_survey_quarters``,
+:mod:`models.metrics.survey_quarters`, :func:`stored_quarters`).
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
 from models.metrics.frames import empty, mart_schema
+from models.metrics.survey_quarters import MARTS as SURVEY_MARTS
+from models.metrics.survey_quarters import QUARTER_DIGESTS, StoredQuarters
 from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
-from pipelines.marts.code import costs_code, deployments_code, dora_code, walk_code
+from pipelines.marts.code import costs_code, deployments_code, dora_code, surveys_code, walk_code
 from pipelines.raw import release_cache, transaction
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
@@ -63,6 +67,11 @@ WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_w
 DORA_PERIODS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_dora_periods (
     grain VARCHAR, period_start DATE, digest VARCHAR)
+"""
+
+SURVEY_QUARTERS_DDL = """
+CREATE TABLE IF NOT EXISTS staging.paved_survey_quarters (
+    quarter VARCHAR, digest VARCHAR, satisfaction BIGINT, survey_choices BIGINT)
 """
 
 COST_DAYS_DDL = """
@@ -282,6 +291,42 @@ def record_periods(
     _store_digests(conn, "paved_dora_periods", DORA_PERIODS_DDL, digests, PERIOD_DIGESTS)
 
 
+def stored_quarters(conn: duckdb.DuckDBPyConnection) -> StoredQuarters:
+    """The quarter digests the survey marts were last written with, and a reader of their
+    rows: none if they were written without them or either is not in its contract shape."""
+    digests = empty(QUARTER_DIGESTS)
+    if has_table(conn, "staging", "paved_survey_quarters") and all(
+        has_contract_shape(conn, mart) for mart in SURVEY_MARTS
+    ):
+        digests = conn.sql(
+            f"SELECT {', '.join(QUARTER_DIGESTS)} FROM staging.paved_survey_quarters"
+        ).pl()
+
+    def rows(mart: str, quarters: pl.Series) -> pl.DataFrame:
+        conn.register("paved_quarters", quarters.to_frame("quarter").to_arrow())
+        try:
+            return conn.sql(
+                f"SELECT m.* FROM marts.{mart} m SEMI JOIN paved_quarters q USING (quarter)"
+            ).pl()
+        finally:
+            conn.unregister("paved_quarters")
+
+    return StoredQuarters(context=surveys_code(), digests=digests, rows=rows)
+
+
+def record_quarters(
+    conn: duckdb.DuckDBPyConnection, written: set[str], digests: pl.DataFrame | None
+) -> None:
+    """Within the marts' write: if a survey mart is in ``written``, forget the quarter digests
+    and store ``digests``, those the survey marts were computed from, if given and both were
+    written (one written alone leaves the other's rows from another run)."""
+    if not written & set(SURVEY_MARTS):
+        return
+    both = set(SURVEY_MARTS) <= written
+    stored = digests if both else None
+    _store_digests(conn, "paved_survey_quarters", SURVEY_QUARTERS_DDL, stored, QUARTER_DIGESTS)
+
+
 @dataclass
 class WalkKeeper:
     """Stores what a run's walk leaves (:func:`record_walk`) in ``conn``, in a transaction of
@@ -456,7 +501,7 @@ class Previous:
     now, to store with it, and those to compute), ``marts.dora_metrics``'s stored periods, the
     stored walk and its keeper, the change rows to compute again
     (:mod:`pipelines.marts.change_delta`), and the stored production deployments and their
-    keeper."""
+    keeper, and the survey marts' stored quarters."""
 
     costs: CostDays
     periods: StoredPeriods
@@ -465,6 +510,7 @@ class Previous:
     changes: ChangeInputs
     deployments: StoredDeployments
     deployments_keeper: DeploymentsKeeper
+    quarters: StoredQuarters
 
     @property
     def continued(self) -> bool:
@@ -482,6 +528,7 @@ class Previous:
             walk=self.walk,
             change_delta=self.changes.delta,
             deployments=self.deployments,
+            quarters=self.quarters,
         )
 
 
@@ -497,4 +544,5 @@ def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Pre
         previous_changes(conn, options, keeper),
         deployments,
         deployments_keeper,
+        stored_quarters(conn),
     )

@@ -23,6 +23,7 @@ from pipelines.marts.kept import (
     CostDays,
     record_cost_days,
     record_periods,
+    record_quarters,
     write_changed_days,
     write_changed_periods,
 )
@@ -297,6 +298,7 @@ def write_marts(
     periods: pl.DataFrame | None = None,
     changes: ChangeInputs | None = None,
     changes_computed: pl.DataFrame | None = None,
+    quarters: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts); returns the rows
@@ -313,7 +315,9 @@ def write_marts(
     (:func:`pipelines.marts.kept.write_changed_periods`). And what ``marts.changes``' rows were
     computed from (``changes``, :func:`pipelines.marts.change_delta.record_changes`); if they
     were computed by delta, only those computed again (``changes_computed``) are written
-    (:func:`pipelines.marts.change_delta.write_computed_rows`)."""
+    (:func:`pipelines.marts.change_delta.write_computed_rows`). And the survey marts' quarter
+    digests (``quarters``, from :func:`models.marts.build_marts`), so that a later run reuses
+    the quarters whose inputs are unchanged."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -340,6 +344,7 @@ def write_marts(
             conn.unregister("paved_frame")
         record_cost_days(conn, set(marts), costs.digests if costs is not None else None)
         record_periods(conn, set(marts), periods)
+        record_quarters(conn, set(marts), quarters)
         record_changes(conn, set(marts), changes)
     return counts
 
