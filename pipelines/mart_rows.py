@@ -8,12 +8,16 @@ differing, ``marts.changes`` in 0.6 s instead of 2.7 s. The warehouse's marts an
 snapshot are both written so. A mart without a key is written again whole, unless its table
 holds the same rows already (the same count and sum of row hashes, :func:`same_rows`).
 
-Rows are compared by their key and a 64-bit hash of all their columns, each cast to the
+Rows are compared by a 64-bit hash of all their columns, the key among them, each cast to the
 contract's type first (a hash depends on the type: ``10.0`` as a FLOAT and as a DOUBLE hash
-differently). A changed row keeps its key, so a change could only go unseen if its new content
-hashed exactly as its old one: odds of 2^-64 per changed row. The table then holds exactly the
-new rows, in another order (a full write keeps the frame's): SQL gives rows no order without an
-``ORDER BY``, and every reader of the marts sorts.
+differently): a stored row whose hash no new row has is deleted (found by its row id), a new
+row whose hash no stored row has is inserted. Compared as numbers, not as keys and hashes
+(874 k deployments: 0.18-0.23 s against 0.31 s, the key's text joined twice). A change could
+only go unseen if its new content hashed exactly as another row of the table: odds of about
+one in 2^64 / rows per changed row; a stale row kept or a new one left out that way changes
+the count, which is checked. The table then holds exactly the new rows, in another order (a
+full write keeps the frame's): SQL gives rows no order without an ``ORDER BY``, and every
+reader of the marts sorts.
 """
 
 from __future__ import annotations
@@ -94,25 +98,21 @@ def write_changed_rows(
     key, target = primary_key(table), f"marts.{table}"
     if key is None:
         raise ValueError(f"marts.{table} has no one-column primary key to compare rows by")
-    columns = list(MARTS[table])
+    hashed = _hashed(table)
     old = target if among is None else f'{target} WHERE "{key}" IN ({among})'
     conn.execute(
-        f'CREATE OR REPLACE TEMP TABLE paved_old AS SELECT "{key}" AS k, {_hashed(table)} AS h '
-        f"FROM {old}"
+        f"CREATE OR REPLACE TEMP TABLE paved_old AS SELECT rowid AS r, {hashed} AS h FROM {old}"
     )
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE paved_new AS SELECT {hashed} AS h FROM {source}")
     conn.execute(
-        f'CREATE OR REPLACE TEMP TABLE paved_new AS SELECT "{key}" AS k, {_hashed(table)} AS h '
-        f"FROM {source}"
+        f"DELETE FROM {target} WHERE rowid IN "
+        "(SELECT r FROM paved_old o ANTI JOIN paved_new n ON n.h = o.h)"
     )
-    conn.execute(
-        f'DELETE FROM {target} WHERE "{key}" IN '
-        "(SELECT k FROM (SELECT k, h FROM paved_old EXCEPT SELECT k, h FROM paved_new))"
-    )
-    names = ", ".join(f'"{c}"' for c in columns)
+    names = ", ".join(f'"{c}"' for c in MARTS[table])
     inserted = conn.execute(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} "
-        f'WHERE "{key}" IN (SELECT k FROM (SELECT k, h FROM paved_new EXCEPT '
-        "SELECT k, h FROM paved_old))"
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} SEMI JOIN (SELECT "
+        f"n.h AS paved_h FROM paved_new n ANTI JOIN paved_old o ON n.h = o.h) c "
+        f"ON {hashed} = c.paved_h"
     ).fetchall()[0][0]
     conn.execute("DROP TABLE paved_old")
     conn.execute("DROP TABLE paved_new")
