@@ -204,17 +204,22 @@ def stage_github_deployments(
         .select("repo", "service")
         .sort("repo")
     )
+    # The deployments read once (a daily run narrows that read to the deployments its new raw
+    # rows touch), and the latest status taken only of theirs: the window over all 825 k
+    # statuses took 0.2 s of a day's few hundred deployments built again.
     sql = f"""
         WITH repos AS ({_repos(tables)}),
+        d AS (SELECT * FROM {PARSED_DEPLOYMENTS.name} ),
         latest AS (
-            SELECT scope, deployment_id, state, created_at FROM ({statuses})
+            SELECT s.scope, s.deployment_id, s.state, s.created_at FROM ({statuses}) s
+            SEMI JOIN d ON s.scope = lower(d.scope) AND s.deployment_id = d.id
             QUALIFY row_number() OVER (
-                PARTITION BY scope, deployment_id ORDER BY created_at DESC, id DESC) = 1
+                PARTITION BY s.scope, s.deployment_id ORDER BY s.created_at DESC, s.id DESC) = 1
         )
         SELECT {repo} AS repo, o.service, d.id AS deployment_id, d.sha, d.environment,
                d.created_at, l.state AS latest_state, l.created_at AS latest_state_at,
                d.{ROW_KEY}
-        FROM {PARSED_DEPLOYMENTS.name} d
+        FROM d
         LEFT JOIN repos r ON r.scope = lower(d.scope)
         JOIN paved_staging_owners o ON o.repo = {repo}
         LEFT JOIN latest l ON l.scope = lower(d.scope) AND l.deployment_id = d.id
