@@ -225,17 +225,33 @@ class Patched:
 
     def frame(self, conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """The table's rows once patched (the kept ones, then ``rows``), without writing."""
-        conn.register("paved_patch_kept", self.kept.select(self.on).to_arrow())
-        try:
-            on = " AND ".join(f't."{c}" = k."{c}"' for c in self.on)
-            kept = query(
-                conn,
-                f"SELECT t.* FROM staging.{self.table} t SEMI JOIN paved_patch_kept k ON {on}",
-                self.rows.schema,
-            )
-        finally:
-            conn.unregister("paved_patch_kept")
+        kept = rows_of_keys(conn, self.table, self.kept.select(self.on), self.rows.schema)
         return pl.concat([kept.select(self.rows.columns), self.rows], how="vertical")
+
+
+def matching(columns: Sequence[str], left: str = "t", right: str = "k") -> str:
+    """SQL: the rows aliased ``left`` and ``right`` agree on each of ``columns``."""
+    return " AND ".join(f'{left}."{c}" = {right}."{c}"' for c in columns)
+
+
+def rows_of_keys(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: pl.DataFrame,
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    """The rows of ``staging.<table>`` whose values of ``keys``' columns are a row of
+    ``keys``, conformed to ``schema``."""
+    conn.register("paved_row_keys", keys.to_arrow())
+    try:
+        return query(
+            conn,
+            f"SELECT t.* FROM staging.{table} t SEMI JOIN paved_row_keys k "
+            f"ON {matching(keys.columns)}",
+            schema,
+        )
+    finally:
+        conn.unregister("paved_row_keys")
 
 
 Table = pl.DataFrame | Query | Digested | Kept | Patched

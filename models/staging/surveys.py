@@ -23,7 +23,7 @@ import polars as pl
 
 from models.metrics.frames import SURVEY_ANSWERS, SURVEY_RESPONSES, empty
 from models.respondents import PREFIX
-from models.staging.common import Patched, Table, query, raw_tables
+from models.staging.common import Patched, Table, query, raw_tables, rows_of_keys
 from models.tables import has_column
 
 TEAM_KEY = "team"
@@ -176,23 +176,10 @@ def _kept_rows(
     """(responses, answers) of the survey staging tables of the ``kept`` keys."""
     if kept.is_empty():
         return empty(RESPONSE_COLUMNS), empty(ANSWER_COLUMNS)
-    on = " AND ".join(f"k.{c} = t.{c}" for c in KEPT_KEYS)
-    conn.register("paved_kept_responses", kept)
-    try:
-        responses, answers = (
-            query(
-                conn,
-                f"SELECT t.* FROM staging.{table} t SEMI JOIN paved_kept_responses k ON {on}",
-                shape,
-            )
-            for table, shape in (
-                ("survey_responses", RESPONSE_COLUMNS),
-                ("survey_answers", ANSWER_COLUMNS),
-            )
-        )
-    finally:
-        conn.unregister("paved_kept_responses")
-    return responses, answers
+    return (
+        rows_of_keys(conn, "survey_responses", kept, RESPONSE_COLUMNS),
+        rows_of_keys(conn, "survey_answers", kept, ANSWER_COLUMNS),
+    )
 
 
 def _rows(

@@ -56,6 +56,7 @@ from models.metrics.survey_quarters import MARTS as SURVEY_MARTS
 from models.metrics.survey_quarters import QUARTER_DIGESTS, StoredQuarters
 from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
+from models.staging.common import matching
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
@@ -170,7 +171,7 @@ def _write_parts(
     """Within the marts' write: delete the rows of ``marts.<mart>`` that match no row of
     ``kept`` (its columns are the mart's, e.g. the days or periods whose rows stay), insert
     ``frame``'s rows; the rows the table then holds."""
-    match = " AND ".join(f'k."{c}" = m."{c}"' for c in kept.columns)
+    match = matching(kept.columns, "k", "m")
     names = ", ".join(f'"{c}"' for c in MARTS[mart])
     conn.register("paved_kept", kept.to_arrow())
     conn.register("paved_frame", frame.select(list(MARTS[mart])).to_arrow())

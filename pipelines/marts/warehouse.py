@@ -14,7 +14,7 @@ from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
 from models.staging import Query, Table
-from models.staging.common import ROW_KEY, Digested, Kept, Patched, new_keys
+from models.staging.common import ROW_KEY, Digested, Kept, Patched, matching, new_keys
 from models.staging.parsed import Parsed
 from models.tables import has_column, has_table
 from pipelines.mart_rows import replace_mart
@@ -122,7 +122,7 @@ def _patch_staging(conn: duckdb.DuckDBPyConnection, name: str, patch: Patched) -
     """``staging.<name>`` patched in place (:class:`models.staging.common.Patched`): its rows
     not among the patch's kept ones deleted, the patch's rows appended."""
     target = f"staging.{name}"
-    on = " AND ".join(f't."{c}" = k."{c}"' for c in patch.on)
+    on = matching(patch.on)
     columns = ", ".join(f'"{c}"' for c in patch.rows.columns)
     conn.register("paved_patch_kept", patch.kept.select(patch.on).to_arrow())
     conn.register("paved_frame", patch.rows.to_arrow())
