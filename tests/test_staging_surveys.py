@@ -6,7 +6,8 @@ written (on a copy of the small world's warehouse), and its tables equal a full 
 also after a raw response changed, when the answers table was written apart from the responses
 (a subset run) or when the survey time zone changed (everything parsed again). Patched in place
 (the catalog unchanged), only the parsed responses are written, and the tables then hold what a
-full parse gives, a rewritten, a removed and a half-written response included.
+full parse gives, a rewritten, a removed and a half-written response included; tables of another
+shape are written whole instead.
 """
 
 from __future__ import annotations
@@ -208,3 +209,21 @@ def test_patched_in_place_only_the_parsed_responses_are_written_and_the_tables_e
     expected = full_parse(conn)
     assert equal(stored, expected)
     assert gone not in expected[0].get_column("response_id").to_list()
+
+
+def test_survey_tables_of_another_shape_are_written_whole_not_patched(
+    small_warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    """Tables an older version wrote (here: with a column a parse no longer gives) are not
+    patched, which could not insert into them, but written again whole."""
+    conn = small_warehouse
+    write(conn, full_parse(conn))
+    conn.execute("ALTER TABLE staging.survey_responses ADD COLUMN retired VARCHAR")
+    users = conn.sql("SELECT * FROM staging.users").pl()
+    teams = conn.sql("SELECT * FROM staging.teams").pl()
+    tables = stage_surveys(conn, users, teams, in_place=True)
+    assert not any(isinstance(table, Patched) for table in tables)
+    write_staging(conn, zip(("survey_responses", "survey_answers"), tables, strict=True))
+    stored = query(conn, "SELECT * FROM staging.survey_responses", RESPONSE_COLUMNS)
+    assert "retired" not in conn.sql("SELECT * FROM staging.survey_responses LIMIT 0").columns
+    assert stored.sort(stored.columns, nulls_last=True).equals(full_parse(conn)[0])

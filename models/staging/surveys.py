@@ -170,6 +170,18 @@ def _still_parsed(conn: duckdb.DuckDBPyConnection, tables: set[str], version: st
     return query(conn, kept, KEPT_KEYS, [version])
 
 
+def _in_shape(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether both survey staging tables have the columns and types a parse gives now (a
+    table written by another version is written whole again, not patched)."""
+    return all(
+        conn.sql(f"SELECT * FROM staging.{table} LIMIT 0").pl().schema == pl.Schema(shape)
+        for table, shape in (
+            ("survey_responses", RESPONSE_COLUMNS),
+            ("survey_answers", ANSWER_COLUMNS),
+        )
+    )
+
+
 def _kept_rows(
     conn: duckdb.DuckDBPyConnection, kept: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -216,8 +228,9 @@ def stage_surveys(
     new or changed since the tables were written are parsed (:func:`_still_parsed`).
 
     As whole frames, the teams resolved for every response; or, ``in_place`` (the caller
-    knows ``users`` and ``teams`` are those the tables were written with) when rows are kept,
-    as :class:`models.staging.common.Patched` tables: the kept rows stay as they are and the
+    knows ``users`` and ``teams`` are those the tables were written with) when rows are kept
+    and the tables are in the shape a parse gives now, as
+    :class:`models.staging.common.Patched` tables: the kept rows stay as they are and the
     parsed ones (their teams resolved) are appended, so a day's few responses are all that is
     written (~100 k responses and ~560 k answers at the enterprise scale, read back and
     written whole: 0.5 s)."""
@@ -288,7 +301,7 @@ def stage_surveys(
         responses, schema={c: t for c, t in RESPONSE_COLUMNS.items() if c != "team"}
     )
     parsed_answers = pl.DataFrame(answers, schema=ANSWER_COLUMNS, orient="row")
-    if in_place and not kept.is_empty():
+    if in_place and not kept.is_empty() and _in_shape(conn):
         on = tuple(KEPT_KEYS)
         return (
             Patched("survey_responses", _with_teams(parsed, users, teams), kept, on),
