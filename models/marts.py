@@ -48,7 +48,6 @@ from models.metrics import (
 )
 from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_again
 from models.metrics.deployments import (
-    ORDER,
     order_keys,
     production_apps,
     repo_owners,
@@ -157,13 +156,12 @@ def with_prehistory_commits(
         .filter(~pl.col("_hit"))
         .select("service", "sha")
     )
-    # Only the columns kept, and those ordering reads, are ordered: not every column.
-    ordering = [ORDER] if ORDER in deployments.columns else []
     first = (
         order_keys(
-            deployments.filter(pl.col("revision").is_not_null()).select(
-                "service", "deployment_id", "finished_at", *ordering
-            )
+            deployments.filter(pl.col("revision").is_not_null()),
+            "service",
+            "deployment_id",
+            "finished_at",
         )
         .unique("service", keep="first", maintain_order=True)
         .select("service", "deployment_id", "finished_at")

@@ -41,16 +41,21 @@ frame or any part of it, instead of ordering again. Deployment order is a total 
 ids, so a part of the frame sorted by it is in deployment order too."""
 
 
-def order_keys(frame: pl.DataFrame) -> pl.DataFrame:
+def order_keys(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """``frame`` sorted in deployment order: ``finished_at``, ties by id, its prefix (source and
     app uid or repo) then its number compared as a number (``...:9`` before ``...:10``); by
-    :data:`ORDER` if the frame has it.
+    :data:`ORDER` if the frame has it. With ``columns``, only those (and what ordering reads)
+    are ordered and come back: a user of a few columns does not sort every column of 874 k
+    rows.
 
     Only the rows that share a ``finished_at`` with another need the id's keys (26 k of the
     enterprise world's 874 k deployments): they are ordered among themselves, and every row is
     then sorted by ``finished_at`` and that place, two numbers (0.16 s instead of 0.5 s, which
     parsing every id took; a run orders the deployments six times, all but two by
     :data:`ORDER`)."""
+    if columns:
+        reads = [ORDER] if ORDER in frame.columns else ["finished_at", "deployment_id"]
+        frame = frame.select(list(dict.fromkeys([*columns, *reads])))
     if ORDER in frame.columns:
         return frame.sort(ORDER)
     row, tie = "_order_row", "_order_tie"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from models.metrics.deployments import ORDER, order_keys, service_repos, with_repo_key
+from models.metrics.deployments import order_keys, service_repos, with_repo_key
 from models.metrics.frames import maybe_in
 
 REVERT_MARKER = "This reverts commit"
@@ -23,13 +23,10 @@ def _seconds(later: str, earlier: str) -> pl.Expr:
 
 
 def _ranked(deployments: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """``deployments``' ``columns`` in deployment order with a ``_rank`` (monotone within a
-    service). Only those are ordered, with what ordering reads (:func:`order_keys`): not every
-    column of 874 k rows."""
-    ordering = [ORDER] if ORDER in deployments.columns else ["finished_at", "deployment_id"]
-    kept = list(dict.fromkeys([*columns, *ordering]))
+    """``deployments``' ``columns`` in deployment order (:func:`order_keys`) with a ``_rank``
+    (monotone within a service)."""
     return (
-        order_keys(deployments.select(kept))
+        order_keys(deployments, *columns)
         .with_row_index("_rank")
         .with_columns(pl.col("_rank").cast(pl.Int64))
     )
