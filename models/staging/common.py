@@ -225,7 +225,9 @@ class Patched:
 
     def frame(self, conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """The table's rows once patched (the kept ones, then ``rows``), without writing."""
-        kept = rows_of_keys(conn, self.table, self.kept.select(self.on), self.rows.schema)
+        kept = rows_of_keys(
+            conn, f"staging.{self.table}", self.kept.select(self.on), self.rows.schema
+        )
         return pl.concat([kept.select(self.rows.columns), self.rows], how="vertical")
 
 
@@ -240,14 +242,16 @@ def rows_of_keys(
     keys: pl.DataFrame,
     schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
-    """The rows of ``staging.<table>`` whose values of ``keys``' columns are a row of
-    ``keys``, conformed to ``schema``."""
+    """The rows of ``table`` (schema-qualified: ``staging.survey_answers``, or a mart the
+    pipeline keeps parts of) whose values of ``keys``' columns are a row of ``keys``,
+    conformed to ``schema`` (no keys read nothing: the table need not exist)."""
+    if keys.is_empty():
+        return empty(schema)
     conn.register("paved_row_keys", keys.to_arrow())
     try:
         return query(
             conn,
-            f"SELECT t.* FROM staging.{table} t SEMI JOIN paved_row_keys k "
-            f"ON {matching(keys.columns)}",
+            f"SELECT t.* FROM {table} t SEMI JOIN paved_row_keys k ON {matching(keys.columns)}",
             schema,
         )
     finally:

@@ -186,11 +186,9 @@ def _kept_rows(
     conn: duckdb.DuckDBPyConnection, kept: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(responses, answers) of the survey staging tables of the ``kept`` keys."""
-    if kept.is_empty():
-        return empty(RESPONSE_COLUMNS), empty(ANSWER_COLUMNS)
     return (
-        rows_of_keys(conn, "survey_responses", kept, RESPONSE_COLUMNS),
-        rows_of_keys(conn, "survey_answers", kept, ANSWER_COLUMNS),
+        rows_of_keys(conn, "staging.survey_responses", kept, RESPONSE_COLUMNS),
+        rows_of_keys(conn, "staging.survey_answers", kept, ANSWER_COLUMNS),
     )
 
 

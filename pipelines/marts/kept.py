@@ -56,7 +56,7 @@ from models.metrics.survey_quarters import MARTS as SURVEY_MARTS
 from models.metrics.survey_quarters import QUARTER_DIGESTS, StoredQuarters
 from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
-from models.staging.common import matching
+from models.staging.common import matching, rows_of_keys
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
@@ -248,16 +248,7 @@ def stored_periods(conn: duckdb.DuckDBPyConnection) -> StoredPeriods:
         ).pl()
 
     def rows(periods: pl.DataFrame) -> pl.DataFrame:
-        if periods.is_empty():
-            return empty(mart_schema("dora_metrics"))
-        conn.register("paved_periods", periods.to_arrow())
-        try:
-            return conn.sql(
-                "SELECT m.* FROM marts.dora_metrics m "
-                "SEMI JOIN paved_periods p USING (grain, period_start)"
-            ).pl()
-        finally:
-            conn.unregister("paved_periods")
+        return rows_of_keys(conn, "marts.dora_metrics", periods, mart_schema("dora_metrics"))
 
     return StoredPeriods(context=dora_code(), digests=digests, rows=rows)
 
@@ -304,13 +295,7 @@ def stored_quarters(conn: duckdb.DuckDBPyConnection) -> StoredQuarters:
         ).pl()
 
     def rows(mart: str, quarters: pl.Series) -> pl.DataFrame:
-        conn.register("paved_quarters", quarters.to_frame("quarter").to_arrow())
-        try:
-            return conn.sql(
-                f"SELECT m.* FROM marts.{mart} m SEMI JOIN paved_quarters q USING (quarter)"
-            ).pl()
-        finally:
-            conn.unregister("paved_quarters")
+        return rows_of_keys(conn, f"marts.{mart}", quarters.to_frame("quarter"), mart_schema(mart))
 
     return StoredQuarters(context=surveys_code(), digests=digests, rows=rows)
 
