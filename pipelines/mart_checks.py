@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from models.tables import has_table
+
 FRESHNESS_HOURS = 26.0  # a daily schedule, with two hours of slack
 
 
@@ -100,7 +102,7 @@ def conservation_holds(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
 def argocd_history_gapless(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
     """The latest Argo CD poll's gaps (``raw.argocd_gaps``, see pipelines/argocd/gaps.py);
     passes when Argo CD was never polled."""
-    if not (_exists(conn, "raw", "argocd_gaps") and _exists(conn, "raw", "ingest_runs")):
+    if not (has_table(conn, "raw", "argocd_gaps") and has_table(conn, "raw", "ingest_runs")):
         return CheckOutcome(True, "Argo CD was never polled", {"gaps_latest_poll": 0})
     messages = [
         message
@@ -137,15 +139,6 @@ def ingest_fresh(
             metadata,
         )
     return CheckOutcome(True, "", metadata)
-
-
-def _exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
 
 
 def _outcome(problems: list[str], metadata: dict[str, int | float | str]) -> CheckOutcome:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import duckdb
 
 from models.schema import MARTS, column_type, create_table_sql, primary_key
+from models.tables import columns_of
 
 
 def replace_mart(conn: duckdb.DuckDBPyConnection, table: str, *, source: str) -> None:
@@ -48,19 +49,11 @@ def has_contract_shape(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``marts.<table>`` of the current database exists with exactly the contract's
     columns and types, in order: compared with a temporary table made from the contract, so
     DuckDB spells both sides' types alike (TIMESTAMPTZ, DECIMAL(38,10)...)."""
-    found = conn.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
-        "current_database() AND schema_name = 'marts' AND table_name = ? ORDER BY column_index",
-        [table],
-    ).fetchall()
+    found = columns_of(conn, f"marts.{table}")
     if not found:
         return False
     conn.execute(create_table_sql(table, schema="temp.main", temporary=True))
-    expected = conn.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = 'temp' AND table_name = ? ORDER BY column_index",
-        [table],
-    ).fetchall()
+    expected = columns_of(conn, f"temp.main.{table}")
     conn.execute(f"DROP TABLE temp.main.{table}")
     return found == expected
 
