@@ -85,8 +85,8 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     from pipelines.marts.assets import _salt, mart_options
     from pipelines.marts.kept import previous_marts
     from pipelines.marts.warehouse import (
+        build_from_staging,
         data_quality,
-        read_staging,
         rejected_records,
         write_marts,
         write_staging,
@@ -108,7 +108,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings, conn)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts = previous.build(read_staging(conn, keep_cache=previous.continued), options)
+        marts = build_from_staging(conn, previous, options)
         profile.disable()
         periods = marts.pop(DORA_PERIODS)
         computed = marts.pop(CHANGES_COMPUTED)

@@ -13,7 +13,8 @@ the caller asks for (``cost_days``): it keeps the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -209,6 +210,7 @@ def build_marts(
     change_delta: ChangeDelta | None = None,
     deployments: StoredDeployments | None = None,
     quarters: StoredQuarters | None = None,
+    aside: Reader | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
     gives (:mod:`models.mart_reads`). Each staging piece is read just before its first user
@@ -223,7 +225,13 @@ def build_marts(
     changes_by_delta`), if given; the production deployments continue the stored ones where
     that is exact (``deployments``, :mod:`models.metrics.deployments_continued`), and what they
     leave for the next run's goes to ``deployments.keep``. The survey marts reuse the rows of
-    ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`)."""
+    ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`).
+
+    ``aside``, if given, is a second reader, on a connection of its own: the marts that need
+    neither the deployments nor the changes (:func:`_independent`) are then read with it and
+    computed in a thread beside the rest (:func:`_beside`), on the cores the rest leaves idle
+    part of the time (Python between the steps, lookups too small to spread). Their frames are
+    then held alongside the rest's, so a caller gives it only where memory allows."""
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
@@ -237,16 +245,9 @@ def build_marts(
     # Frames held across later steps are compacted (frames.compacted): 2 M changes would
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
-    spend = _costs(read, services, teams, o, cost_days)
-    envs = environments(
-        read(table("argocd_status")),
-        read(environment_history(o.as_of)),
-        read(OPERATIONS).filter(pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)),
-        services,
-        production_pattern=o.production_pattern,
-        production_envs=o.production_envs,
+    independent = _beside(
+        aside, read, lambda reader: _independent(reader, services, teams, o, cost_days)
     )
-    envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
     apps = read(table("argocd_apps"))
     # Only the production apps' entries are collapsed and resolved: the others' (a third of
     # the enterprise world's million) are never deployments.
@@ -321,7 +322,7 @@ def build_marts(
         stored=quarters,
     )
     survey = surveys.satisfaction
-    links, dropped = service_links(services, read(table("catalog_links")), o.link_bases)
+    spend, envs, (links, dropped) = independent()
     dora, digests = dora_metrics_reusing(
         deps, chg, inc, services, history_start=o.history_start, as_of=o.as_of, stored=periods
     )
@@ -347,6 +348,49 @@ def build_marts(
         DORA_PERIODS: digests,
         CHANGES_COMPUTED: computed,
     }
+
+
+Independent = tuple[pl.DataFrame, pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]
+"""``marts.costs``, ``marts.environments``, and ``marts.service_links`` with the links left
+out: what :func:`_independent` gives."""
+
+
+def _independent(
+    read: Reader,
+    services: pl.DataFrame,
+    teams: pl.DataFrame,
+    o: MartOptions,
+    cost_days: Collection[date] | None,
+) -> Independent:
+    """The marts that need neither the deployments nor the changes: ``marts.costs`` (of
+    ``cost_days`` only, if given), ``marts.environments`` and ``marts.service_links`` (with
+    the links left out)."""
+    spend = _costs(read, services, teams, o, cost_days)
+    envs = environments(
+        read(table("argocd_status")),
+        read(environment_history(o.as_of)),
+        read(OPERATIONS).filter(pl.col("started_at").is_null() | (pl.col("started_at") <= o.as_of)),
+        services,
+        production_pattern=o.production_pattern,
+        production_envs=o.production_envs,
+    )
+    envs = compacted(envs)  # a few thousand rows, else holding the whole history's text
+    return spend, envs, service_links(services, read(table("catalog_links")), o.link_bases)
+
+
+def _beside(
+    aside: Reader | None, read: Reader, work: Callable[[Reader], Independent]
+) -> Callable[[], Independent]:
+    """What ``work`` gives, when called: ``work`` done with ``aside`` in a thread of its own,
+    started now, if given (the call waits for it, and raises what it raised); else done with
+    ``read`` now."""
+    if aside is None:
+        done = work(read)
+        return lambda: done
+    pool = ThreadPoolExecutor(1, thread_name_prefix="marts-aside")
+    future = pool.submit(work, aside)
+    pool.shutdown(wait=False)  # its thread ends with the work
+    return future.result
 
 
 def _production_deployments(

@@ -24,10 +24,11 @@ import pytest
 from marts_harness import Built
 from polars.testing import assert_frame_equal
 
+from models.mart_reads import table
 from models.marts import DAYS_READ_APART, MartOptions, build_marts
 from pipelines.marts.code import costs_code, dora_code, walk_code
 from pipelines.marts.kept import CostDays, previous_cost_days
-from pipelines.marts.warehouse import read_staging, write_marts
+from pipelines.marts.warehouse import read_staging, reader_aside, write_marts
 
 KEY = ["date", "service", "team", "currency"]
 
@@ -221,6 +222,33 @@ def test_build_marts_computes_the_costs_of_the_days_asked_for(
     many = days[: DAYS_READ_APART + 1]  # read whole, the other days left out
     more = build_marts(read_staging(small_warehouse), options, cost_days=many)["costs"]
     assert_frame_equal(more, whole.filter(pl.col("date").is_in(many)))
+
+
+def test_the_marts_computed_beside_the_rest_are_those_computed_in_turn(
+    small_warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    """The marts that need neither the deployments nor the changes, read and computed in a
+    thread of their own on a second connection (``reader_aside``), are the same as when
+    computed in turn; an error there reaches the caller, and the second connection closes."""
+    options = window(small_warehouse)
+    in_turn = build_marts(read_staging(small_warehouse), options)
+    with reader_aside(small_warehouse, True) as aside:
+        beside = build_marts(read_staging(small_warehouse, keep_cache=True), options, aside=aside)
+    assert beside.keys() == in_turn.keys()
+    for name, frame in in_turn.items():
+        assert_frame_equal(beside[name], frame, check_exact=True)
+
+    def failing(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
+        if "catalog_links" in query:
+            raise RuntimeError("the links failed")
+        return read_staging(small_warehouse.cursor(), keep_cache=True)(query, **frames)
+
+    with pytest.raises(RuntimeError, match="the links failed"):
+        build_marts(read_staging(small_warehouse, keep_cache=True), options, aside=failing)
+    with reader_aside(small_warehouse, True) as aside:
+        assert aside is not None
+    with pytest.raises(duckdb.ConnectionException):
+        aside(table("services"))
 
 
 def test_the_code_fingerprints_are_the_same_in_another_process() -> None:

@@ -40,8 +40,8 @@ from pipelines.marts.describe import MARTS as MART_DOCS
 from pipelines.marts.describe import STAGING as STAGING_DOCS
 from pipelines.marts.kept import previous_marts
 from pipelines.marts.warehouse import (
+    build_from_staging,
     data_quality,
-    read_staging,
     rejected_records,
     write_marts,
     write_staging,
@@ -150,7 +150,7 @@ def marts(
         # The days of marts.costs, periods of marts.dora_metrics and quarters of the survey
         # marts whose inputs did not change since they were written are kept as they are.
         previous = previous_marts(conn, options)
-        frames = previous.build(read_staging(conn, keep_cache=previous.continued), options)
+        frames = build_from_staging(conn, previous, options)
         periods = frames.pop(DORA_PERIODS)
         computed = frames.pop(CHANGES_COMPUTED)
         quarters = frames.pop(SURVEY_QUARTERS)

@@ -504,11 +504,15 @@ class Previous:
         then lookups of a day's rows, not whole tables)."""
         return self.changes.delta is not None
 
-    def build(self, read: Reader, options: MartOptions) -> dict[str, pl.DataFrame]:
-        """:func:`models.marts.build_marts` reusing all of this."""
+    def build(
+        self, read: Reader, options: MartOptions, *, aside: Reader | None = None
+    ) -> dict[str, pl.DataFrame]:
+        """:func:`models.marts.build_marts` reusing all of this (and reading with ``aside``
+        beside ``read``, if given)."""
         return build_marts(
             read,
             options,
+            aside=aside,
             cost_days=self.costs.computed,
             periods=self.periods,
             walk=self.walk,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
 from models.mart_reads import Reader
+from models.marts import MartOptions
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
@@ -21,6 +24,7 @@ from pipelines.mart_rows import replace_mart
 from pipelines.marts.change_delta import ChangeInputs, record_changes, write_computed_rows
 from pipelines.marts.kept import (
     CostDays,
+    Previous,
     record_cost_days,
     record_periods,
     record_quarters,
@@ -288,6 +292,45 @@ def read_staging(conn: duckdb.DuckDBPyConnection, *, keep_cache: bool = False) -
         return frame
 
     return read
+
+
+@contextmanager
+def reader_aside(conn: duckdb.DuckDBPyConnection, wanted: bool) -> Iterator[Reader | None]:
+    """If ``wanted``, a second reader of staging (:func:`read_staging`, leaving the cache) on a
+    connection of its own to ``conn``'s database, for a thread beside the one reading with
+    ``conn`` (a DuckDB connection runs one query at a time; two connections of one database run
+    theirs side by side). It never lets the cache go: that lowers the database's memory limit,
+    which a query of the other connection would fail on. Closed when the block ends, once the
+    read under way, if any, is done (a read after that fails)."""
+    if not wanted:
+        yield None
+        return
+    cursor = conn.cursor()
+    read = read_staging(cursor, keep_cache=True)
+    reading = threading.Lock()
+
+    def one_at_a_time(query: str, /, **frames: pl.DataFrame) -> pl.DataFrame:
+        with reading:
+            return read(query, **frames)
+
+    try:
+        yield one_at_a_time
+    finally:
+        with reading:
+            cursor.close()
+
+
+def build_from_staging(
+    conn: duckdb.DuckDBPyConnection, previous: Previous, options: MartOptions
+) -> dict[str, pl.DataFrame]:
+    """:meth:`pipelines.marts.kept.Previous.build` over ``conn``'s staging. A run that
+    continues the previous one's (``previous.continued``) keeps the cache its reads leave, and
+    computes the marts that need neither the deployments nor the changes in a thread beside
+    the rest (:func:`reader_aside`): it holds a day's frames, not the whole history's, so it
+    can afford both; a whole run reads each table once, and holds the most."""
+    continued = previous.continued
+    with reader_aside(conn, continued) as aside:
+        return previous.build(read_staging(conn, keep_cache=continued), options, aside=aside)
 
 
 def write_marts(
