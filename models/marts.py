@@ -17,6 +17,8 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
+from typing import TypeVar
 
 import polars as pl
 
@@ -245,9 +247,13 @@ def build_marts(
     # Frames held across later steps are compacted (frames.compacted): 2 M changes would
     # otherwise keep the text of every commit and pull request alive, and so on.
     chg = compacted(chg)
-    independent = _beside(
-        aside, read, lambda reader: _independent(reader, services, teams, o, cost_days)
-    )
+    independent = _beside(aside, read, partial(_independent, services, teams, o, cost_days))
+    # By delta, the stored change rows (1.85 M) are read beside the deployments and the walk,
+    # or after the walk when read in turn, not to hold them through it.
+    split = None
+    if change_delta is not None:
+        by_delta = partial(changes_by_delta, change_delta, chg, history_start=o.history_start)
+        split = _beside(aside, read, by_delta, defer=True)
     apps = read(table("argocd_apps"))
     # Only the production apps' entries are collapsed and resolved: the others' (a third of
     # the enterprise world's million) are never deployments.
@@ -272,8 +278,8 @@ def build_marts(
     # `still` the others, kept as stored.
     computed = empty(mart_schema("changes"))
     still = None
-    if change_delta is not None:
-        fresh, kept = changes_by_delta(change_delta, chg, history_start=o.history_start)
+    if change_delta is not None and split is not None:
+        fresh, kept = split()
         again = walked.state.ranked.get_column("deployment_id") if change_delta.walk_kept else None
         chg, still = lead_times_again(fresh, kept, again, deps)
         del fresh, kept
@@ -350,17 +356,19 @@ def build_marts(
     }
 
 
+T = TypeVar("T")
+
 Independent = tuple[pl.DataFrame, pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]
 """``marts.costs``, ``marts.environments``, and ``marts.service_links`` with the links left
 out: what :func:`_independent` gives."""
 
 
 def _independent(
-    read: Reader,
     services: pl.DataFrame,
     teams: pl.DataFrame,
     o: MartOptions,
     cost_days: Collection[date] | None,
+    read: Reader,
 ) -> Independent:
     """The marts that need neither the deployments nor the changes: ``marts.costs`` (of
     ``cost_days`` only, if given), ``marts.environments`` and ``marts.service_links`` (with
@@ -379,12 +387,14 @@ def _independent(
 
 
 def _beside(
-    aside: Reader | None, read: Reader, work: Callable[[Reader], Independent]
-) -> Callable[[], Independent]:
+    aside: Reader | None, read: Reader, work: Callable[[Reader], T], *, defer: bool = False
+) -> Callable[[], T]:
     """What ``work`` gives, when called: ``work`` done with ``aside`` in a thread of its own,
     started now, if given (the call waits for it, and raises what it raised); else done with
-    ``read`` now."""
+    ``read`` now, or at the call if ``defer``."""
     if aside is None:
+        if defer:
+            return lambda: work(read)
         done = work(read)
         return lambda: done
     pool = ThreadPoolExecutor(1, thread_name_prefix="marts-aside")

@@ -7,14 +7,17 @@ squash and rebase merges (the PR lists its own commits, whatever landed on the b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from models.metrics.deployments import repo_owners, with_repo_key
 from models.metrics.frames import CHANGES, conform, maybe_in, to_mart
+
+if TYPE_CHECKING:
+    from models.mart_reads import Reader  # which imports this module's COPY_KEY
 
 FIRST_OBSERVED = "first_observed_deployment"
 CLOCK_SKEW = "clock_skew"
@@ -134,7 +137,7 @@ class ChangeDelta:
     lead times came from the first-ship walk this run's continues (else all are computed
     again)."""
 
-    stored: Callable[[], pl.DataFrame]
+    stored: str
     commits: pl.DataFrame
     pull_requests: pl.DataFrame
     pr_commits: pl.DataFrame
@@ -143,12 +146,12 @@ class ChangeDelta:
 
 
 def changes_by_delta(
-    delta: ChangeDelta, computed: pl.DataFrame, *, history_start: datetime
+    delta: ChangeDelta, computed: pl.DataFrame, read: Reader, *, history_start: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The change rows as ``(fresh, kept)``: the ``delta``'s affected ones as ``computed``
-    (:func:`changes` over the delta's inputs) has them, and the other stored rows (with their
-    lead times), less those merged before ``history_start``."""
-    stored = delta.stored().filter(pl.col("merged_at") >= history_start)
+    (:func:`changes` over the delta's inputs) has them, and the other stored rows (read with
+    ``read``, with their lead times), less those merged before ``history_start``."""
+    stored = read(delta.stored).filter(pl.col("merged_at") >= history_start)
     ids = delta.affected.to_frame("change_id")
     # Narrowed by hashes first: the text of 1.85 M ids is compared only for the few that may be.
     maybe = maybe_in("change_id", delta.affected)

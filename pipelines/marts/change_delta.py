@@ -360,7 +360,7 @@ def previous_changes(
     )
     _execute(conn, sql, stored.as_of, now.as_of)
     delta = ChangeDelta(
-        stored=lambda: conn.sql(STORED_SQL).pl(),
+        stored=STORED_SQL,
         commits=conn.sql("SELECT * FROM paved_d_commits").pl(),
         pull_requests=conn.sql("SELECT * FROM paved_d_pull_requests").pl(),
         pr_commits=conn.sql("SELECT * FROM paved_d_pr_commits").pl(),
