@@ -325,9 +325,10 @@ def build_from_staging(
 ) -> dict[str, pl.DataFrame]:
     """:meth:`pipelines.marts.kept.Previous.build` over ``conn``'s staging. A run that
     continues the previous one's (``previous.continued``) keeps the cache its reads leave, and
-    computes the marts that need neither the deployments nor the changes in a thread beside
-    the rest (:func:`reader_aside`): it holds a day's frames, not the whole history's, so it
-    can afford both; a whole run reads each table once, and holds the most."""
+    reads the stored change rows and computes the marts that need neither the deployments nor
+    the changes in a thread beside the rest (:func:`reader_aside`): it holds a day's frames,
+    not the whole history's, so it can afford both; a whole run reads each table once, and
+    holds the most."""
     continued = previous.continued
     with reader_aside(conn, continued) as aside:
         return previous.build(read_staging(conn, keep_cache=continued), options, aside=aside)
