@@ -230,10 +230,11 @@ def build_marts(
     ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`).
 
     ``aside``, if given, is a second reader, on a connection of its own: the marts that need
-    neither the deployments nor the changes (:func:`_independent`) are then read with it and
-    computed in a thread beside the rest (:func:`_beside`), on the cores the rest leaves idle
-    part of the time (Python between the steps, lookups too small to spread). Their frames are
-    then held alongside the rest's, so a caller gives it only where memory allows."""
+    neither the deployments nor the changes (:func:`_independent`), and by delta the stored
+    change rows, are then read with it and computed in a thread beside the rest
+    (:func:`_beside`), on the cores the rest leaves idle part of the time (Python between the
+    steps, lookups too small to spread). Their frames are then held alongside the rest's (the
+    stored change rows through the walk), so a caller gives it only where memory allows."""
     services, teams = read(table("services")), read(table("teams"))
     # First the changes, whose inputs (the pull requests, 4 M commits and 4 M PR commits) are
     # the biggest: nothing else is held yet.
