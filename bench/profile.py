@@ -73,13 +73,7 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
     """Pass 1: the layers' code outside Dagster, over ``home``'s warehouse, as the assets run
     it: staging built and written table by table (the big tables by DuckDB, straight from raw),
     then the marts built over the staging reader (each read inside ``build_marts``)."""
-    from models.marts import (
-        CHANGES_COMPUTED,
-        DORA_PERIODS,
-        DROPPED_LINKS,
-        SURVEY_QUARTERS,
-        build_marts,
-    )
+    from models.marts import build_marts
     from models.settings import Settings
     from models.staging import staged
     from pipelines.marts.assets import _salt, mart_options
@@ -88,7 +82,6 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         build_from_staging,
         data_quality,
         rejected_records,
-        write_marts,
         write_staging,
     )
     from pipelines.raw import open_warehouse
@@ -108,24 +101,13 @@ def work(home: Path, until: date) -> tuple[Phases, dict[str, dict[str, float]]]:
         options = mart_options(paved, settings, conn)
         previous = previous_marts(conn, options)
         profile.enable()
-        marts = build_from_staging(conn, previous, options)
+        built = build_from_staging(conn, previous, options)
         profile.disable()
-        periods = marts.pop(DORA_PERIODS)
-        computed = marts.pop(CHANGES_COMPUTED)
-        quarters = marts.pop(SURVEY_QUARTERS)
     with phase("data_quality + rejected_records"):
-        marts["data_quality"] = data_quality(conn, dropped_links=marts.pop(DROPPED_LINKS))
-        marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
+        built.marts["data_quality"] = data_quality(conn, dropped_links=built.dropped)
+        built.marts["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
     with phase("write marts"):
-        write_marts(
-            conn,
-            marts,
-            costs=previous.costs,
-            periods=periods,
-            changes=previous.changes,
-            changes_computed=computed,
-            quarters=quarters,
-        )
+        built.write(conn, built.marts)
     conn.close()
     stats = pstats.Stats(profile)
     return phase, {

@@ -24,13 +24,7 @@ from datetime import time as clock
 import dagster as dg
 import duckdb
 
-from models.marts import (
-    CHANGES_COMPUTED,
-    DORA_PERIODS,
-    DROPPED_LINKS,
-    SURVEY_QUARTERS,
-    MartOptions,
-)
+from models.marts import MartOptions
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
 from models.schema import MARTS
 from models.settings import Settings
@@ -43,7 +37,6 @@ from pipelines.marts.warehouse import (
     build_from_staging,
     data_quality,
     rejected_records,
-    write_marts,
     write_staging,
 )
 from pipelines.resources import WRITER_POOL, PavedResource
@@ -150,22 +143,13 @@ def marts(
         # The days of marts.costs, periods of marts.dora_metrics and quarters of the survey
         # marts whose inputs did not change since they were written are kept as they are.
         previous = previous_marts(conn, options)
-        frames = build_from_staging(conn, previous, options)
-        periods = frames.pop(DORA_PERIODS)
-        computed = frames.pop(CHANGES_COMPUTED)
-        quarters = frames.pop(SURVEY_QUARTERS)
-        frames["data_quality"] = data_quality(conn, dropped_links=frames.pop(DROPPED_LINKS))
+        built = build_from_staging(conn, previous, options)
+        frames = built.marts
+        frames["data_quality"] = data_quality(conn, dropped_links=built.dropped)
         frames["rejected_records"] = rejected_records(conn, secrets=settings.secrets())
         wanted = selected(context, "marts")
-        counts = write_marts(
-            conn,
-            {k: v for k, v in frames.items() if k in wanted},
-            costs=previous.costs,
-            periods=periods,
-            changes=previous.changes,
-            changes_computed=computed,
-            quarters=quarters,
-        )
+        counts = built.write(conn, {k: v for k, v in frames.items() if k in wanted})
+        periods, computed, quarters = built.periods, built.computed, built.quarters
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
     window = f"{options.history_start:%Y-%m-%d} .. {options.as_of:%Y-%m-%dT%H:%M:%SZ}"

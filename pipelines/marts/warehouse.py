@@ -12,7 +12,13 @@ import duckdb
 import polars as pl
 
 from models.mart_reads import Reader
-from models.marts import MartOptions
+from models.marts import (
+    CHANGES_COMPUTED,
+    DORA_PERIODS,
+    DROPPED_LINKS,
+    SURVEY_QUARTERS,
+    MartOptions,
+)
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
@@ -320,9 +326,41 @@ def reader_aside(conn: duckdb.DuckDBPyConnection, wanted: bool) -> Iterator[Read
             cursor.close()
 
 
+@dataclass(frozen=True)
+class Built:
+    """The marts :func:`build_from_staging` gives (all but ``data_quality`` and
+    ``rejected_records``, which come from the raw layer's run records), and what
+    :meth:`write` stores beside them: the reuse state of ``previous``, ``marts.dora_metrics``'
+    period digests (``periods``), the change rows computed again (``computed``), the survey
+    marts' quarter digests (``quarters``); and the links left out (``dropped``, for
+    :func:`data_quality`)."""
+
+    marts: dict[str, pl.DataFrame]
+    previous: Previous
+    periods: pl.DataFrame
+    computed: pl.DataFrame
+    quarters: pl.DataFrame
+    dropped: pl.DataFrame
+
+    def write(
+        self, conn: duckdb.DuckDBPyConnection, marts: dict[str, pl.DataFrame]
+    ) -> dict[str, int]:
+        """:func:`write_marts` of ``marts`` (these marts, or some of them, and the run
+        records' two), with what is stored beside them."""
+        return write_marts(
+            conn,
+            marts,
+            costs=self.previous.costs,
+            periods=self.periods,
+            changes=self.previous.changes,
+            changes_computed=self.computed,
+            quarters=self.quarters,
+        )
+
+
 def build_from_staging(
     conn: duckdb.DuckDBPyConnection, previous: Previous, options: MartOptions
-) -> dict[str, pl.DataFrame]:
+) -> Built:
     """:meth:`pipelines.marts.kept.Previous.build` over ``conn``'s staging. A run that
     continues the previous one's (``previous.continued``) keeps the cache its reads leave, and
     reads the stored change rows and computes the marts that need neither the deployments nor
@@ -331,7 +369,15 @@ def build_from_staging(
     holds the most."""
     continued = previous.continued
     with reader_aside(conn, continued) as aside:
-        return previous.build(read_staging(conn, keep_cache=continued), options, aside=aside)
+        frames = previous.build(read_staging(conn, keep_cache=continued), options, aside=aside)
+    return Built(
+        marts=frames,
+        previous=previous,
+        periods=frames.pop(DORA_PERIODS),
+        computed=frames.pop(CHANGES_COMPUTED),
+        quarters=frames.pop(SURVEY_QUARTERS),
+        dropped=frames.pop(DROPPED_LINKS),
+    )
 
 
 def write_marts(
