@@ -77,8 +77,11 @@ def run_all(home: Path, window_to: str, **paved: Any) -> dg.ExecuteInProcessResu
 def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
     lines = []
     for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        lines.append(f"{event.step_key}: {error.message if error else ''}")
+        error, messages = event.step_failure_data.error, []
+        while error is not None:  # the step's error, then what caused it
+            messages.append(error.message.strip())
+            error = error.cause
+        lines.append(f"{event.step_key}: {' <- '.join(messages)}")
     return lines
 
 

@@ -26,9 +26,10 @@ from polars.testing import assert_frame_equal
 
 from models.mart_reads import table
 from models.marts import DAYS_READ_APART, MartOptions, build_marts
+from pipelines.marts import kept, warehouse
 from pipelines.marts.code import costs_code, dora_code, walk_code
-from pipelines.marts.kept import CostDays, previous_cost_days
-from pipelines.marts.warehouse import read_staging, reader_aside, write_marts
+from pipelines.marts.kept import CostDays, previous_cost_days, previous_marts
+from pipelines.marts.warehouse import build_from_staging, read_staging, reader_aside, write_marts
 
 KEY = ["date", "service", "team", "currency"]
 
@@ -249,6 +250,30 @@ def test_the_marts_computed_beside_the_rest_are_those_computed_in_turn(
         assert aside is not None
     with pytest.raises(duckdb.ConnectionException):
         aside(table("services"))
+
+
+def test_a_continued_run_never_lowers_the_memory_limit_under_its_second_reader(
+    small_warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run continuing the previous one reads with a second reader beside the rest
+    (``reader_aside``); letting the cache go lowers the database's memory limit for a moment,
+    which fails the second reader's query under way (an intermittent marts step error). So
+    nothing of such a run lets it go: not its reads, not the deployments' keeper."""
+    released: list[duckdb.DuckDBPyConnection] = []
+    monkeypatch.setattr(kept, "release_cache", released.append)
+    monkeypatch.setattr(warehouse, "release_cache", released.append)
+    options = window(small_warehouse)
+    whole = previous_marts(small_warehouse, options)
+    assert not whole.continued  # the stored change rows are of another window
+    built = build_from_staging(small_warehouse, whole, options)
+    assert len(released) > 1  # each read and the keeper's store let it go
+    built.write(small_warehouse, built.marts)
+    released.clear()
+    previous = previous_marts(small_warehouse, options)
+    assert previous.continued
+    build_from_staging(small_warehouse, previous, options)
+    assert previous.deployments_keeper.computed is not None  # the keeper did store
+    assert released == []
 
 
 def test_the_code_fingerprints_are_the_same_in_another_process() -> None:

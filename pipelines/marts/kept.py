@@ -400,26 +400,34 @@ DEPLOYMENT_TABLES = ("paved_deployments", "paved_deployments_rows", "paved_deplo
 class DeploymentsKeeper:
     """Stores what a run leaves of the production deployments (:func:`record_deployments`)
     in ``conn``, in a transaction of its own, and remembers how many rows the run computed
-    and why whole, if it did (for the run's metadata)."""
+    and why whole, if it did (for the run's metadata).
+
+    Unless ``keep_cache``, it then lets go of the cache (:func:`pipelines.raw.release_cache`):
+    the rows just written (150 MB of blocks when stored whole at the enterprise scale) would
+    otherwise stay cached through the first-ship walk, the marts step's peak. A run that
+    continues the previous one keeps it, as its reads do (:func:`pipelines.marts.warehouse.
+    read_staging`); and a second reader may then be reading beside it
+    (:func:`pipelines.marts.warehouse.reader_aside`), whose query the lowered memory limit
+    would fail."""
 
     conn: duckdb.DuckDBPyConnection
+    keep_cache: bool = False
     computed: int | None = None
     why: str | None = None
 
     def __call__(self, state: DeploymentsState, computed: int, why: str | None) -> None:
         with transaction(self.conn):
             record_deployments(self.conn, state)
-        # The rows just written (150 MB of blocks when stored whole at the enterprise scale)
-        # would otherwise stay cached through the first-ship walk, the marts step's peak.
-        release_cache(self.conn)
+        if not self.keep_cache:
+            release_cache(self.conn)
         self.computed, self.why = computed, why
 
 
 def stored_deployments(
-    conn: duckdb.DuckDBPyConnection,
+    conn: duckdb.DuckDBPyConnection, *, keep_cache: bool = False
 ) -> tuple[StoredDeployments, DeploymentsKeeper]:
     """The stored production deployments' context, clock and digests, if their tables are all
-    there, and the keeper of the next ones."""
+    there, and the keeper of the next ones (keeping the cache if ``keep_cache``)."""
     found: tuple[str | None, ...] = (None, None, None, None)
     if all(has_table(conn, "staging", name) for name in DEPLOYMENT_TABLES):
         rows = conn.sql("SELECT context, as_of, inputs, tags FROM staging.paved_deployments")
@@ -427,7 +435,7 @@ def stored_deployments(
         if len(stored) == 1:
             found = stored[0]
     context, as_of, inputs, tags = found
-    keeper = DeploymentsKeeper(conn)
+    keeper = DeploymentsKeeper(conn, keep_cache)
     clock = datetime.fromisoformat(as_of) if as_of is not None else None
     return StoredDeployments(deployments_code(), context, clock, inputs, tags, keeper), keeper
 
@@ -525,13 +533,16 @@ class Previous:
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
     """What the marts in ``conn`` let a run with ``options`` reuse."""
     walk, keeper = stored_walk(conn)
-    deployments, deployments_keeper = stored_deployments(conn)
+    changes = previous_changes(conn, options, keeper)
+    # A continued run keeps the cache (see Previous.continued): no release may lower the
+    # memory limit under the second reader's queries (pipelines.marts.warehouse.reader_aside).
+    deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.delta is not None)
     return Previous(
         previous_cost_days(conn, options),
         stored_periods(conn),
         walk,
         keeper,
-        previous_changes(conn, options, keeper),
+        changes,
         deployments,
         deployments_keeper,
         stored_quarters(conn),

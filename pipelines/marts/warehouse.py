@@ -305,9 +305,11 @@ def reader_aside(conn: duckdb.DuckDBPyConnection, wanted: bool) -> Iterator[Read
     """If ``wanted``, a second reader of staging (:func:`read_staging`, leaving the cache) on a
     connection of its own to ``conn``'s database, for a thread beside the one reading with
     ``conn`` (a DuckDB connection runs one query at a time; two connections of one database run
-    theirs side by side). It never lets the cache go: that lowers the database's memory limit,
-    which a query of the other connection would fail on. Closed when the block ends, once the
-    read under way, if any, is done (a read after that fails)."""
+    theirs side by side). Neither it nor anything done on ``conn`` meanwhile may let the cache
+    go (:func:`pipelines.raw.release_cache`; a continued run keeps it, reads and deployments'
+    keeper alike): that lowers the database's memory limit, which a query under way on the
+    other connection fails on. Closed when the block ends, once the read under way, if any, is
+    done (a read after that fails)."""
     if not wanted:
         yield None
         return
@@ -368,9 +370,7 @@ def build_from_staging(
     not the whole history's, so it can afford both; a whole run reads each table once, and
     holds the most."""
     continued = previous.continued
-    # The second thread is off: a continued run failed once in test_reliability_readers with
-    # it (a race not yet found); reader_aside(conn, continued) turns it back on.
-    with reader_aside(conn, False) as aside:
+    with reader_aside(conn, continued) as aside:
         frames = previous.build(read_staging(conn, keep_cache=continued), options, aside=aside)
     return Built(
         marts=frames,
