@@ -22,10 +22,10 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.instance.ref import _event_logs_directory
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -41,14 +41,15 @@ _LIVE: weakref.WeakSet[KeptConnectionsEventLogStorage] = weakref.WeakSet()
 
 
 def default_base_dir() -> str:
-    """Where Dagster's default storage keeps the event logs of the instance in DAGSTER_HOME."""
+    """Where Dagster's default storage keeps the event logs of the instance in DAGSTER_HOME
+    (Dagster's own rule for it)."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         raise dg.DagsterInvariantViolationError(
             "DAGSTER_HOME is not set: the event log storage keeps its files under it "
             "(or give it `base_dir` in dagster.yaml)"
         )
-    return str(Path(home) / "history" / "runs")
+    return _event_logs_directory(home)
 
 
 class KeptConnectionsEventLogStorage(SqliteEventLogStorage):

@@ -116,6 +116,11 @@ class ChangeInputs:
     new: dict[str, list[str]] | None = None
     why: str = ""
 
+    @property
+    def continued(self) -> bool:
+        """Whether the run continues the previous one's change rows (by delta)."""
+        return self.delta is not None
+
 
 def _staged_runs(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, list[str]], list[str]]:
     """The raw runs and fingerprint staging holds each table of :data:`SOURCES` from (empty

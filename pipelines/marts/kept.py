@@ -510,7 +510,7 @@ class Previous:
     def continued(self) -> bool:
         """Whether the run continues the previous one's change rows (its reads of staging are
         then lookups of a day's rows, not whole tables)."""
-        return self.changes.delta is not None
+        return self.changes.continued
 
     def build(
         self, read: Reader, options: MartOptions, *, aside: Reader | None = None
@@ -536,7 +536,7 @@ def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Pre
     changes = previous_changes(conn, options, keeper)
     # A continued run keeps the cache (see Previous.continued): no release may lower the
     # memory limit under the second reader's queries (pipelines.marts.warehouse.reader_aside).
-    deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.delta is not None)
+    deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.continued)
     return Previous(
         previous_cost_days(conn, options),
         stored_periods(conn),
