@@ -142,6 +142,12 @@ def home_with_raw(home: Path, raw: Path) -> Settings:
     shutil.copyfile(raw, settings.warehouse_path)
     without_staging(settings.warehouse_path)
     existing_instance(settings)
+    # The copy leaves gigabytes of the page cache dirty (5.4 GB at the enterprise scale). Left
+    # to the kernel, they would be written back while the timed run goes, and its first
+    # checkpoint's fsync would wait for all of them (1.2-1.8 s of a daily run's staging step,
+    # against 0.15-0.23 s after a sync): the copy's cost, not the run's. A warehouse that
+    # runs day after day has none of it.
+    os.sync()
     return settings
 
 
