@@ -8,9 +8,9 @@ delta, or whole for the reason the rules give:
 
 - by delta: nothing new; the clock moving on (commits and merges entering the window); a new
   direct push; a pull request merged that lists, or merges, commits that were pushes, or
-  rebased copies of them; the history's start moving on. Their lead times are kept but for
-  the rows the walk can have changed, or all computed again after a walk stored without its
-  marts (a failed write);
+  rebased copies of them, its listing new or stored before; the history's start moving on.
+  Their lead times are kept but for the rows the walk can have changed, or all computed again
+  after a walk stored without its marts (a failed write);
 - whole: a merged pull request rewritten with another merge commit; a listed commit rewritten
   with other content; the clock moving back; a service given a repo; a raw run staging has not
   staged; no stored state.
@@ -142,15 +142,15 @@ def merge_pull(
     repo: str,
     listed: list[dict[str, Any]],
     *,
-    merged_at: datetime,
+    merged_at: datetime | None,
     merge_sha: str,
     run_id: str,
 ) -> str:
-    """A new pull request of ``repo``, merged at ``merged_at`` by ``merge_sha``, listing the
-    commits ``listed`` (raw commit payloads): its change id."""
+    """A new pull request of ``repo``, merged at ``merged_at`` (open if None) by
+    ``merge_sha``, listing the commits ``listed`` (raw commit payloads): its change id."""
     key, scope, template = a_merged_pull(conn, repo)
     number = 900000 + len(conn.execute("SELECT 1 FROM raw.github_pulls").fetchall())
-    stamp = merged_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = merged_at.strftime("%Y-%m-%dT%H:%M:%SZ") if merged_at is not None else None
     pull = copy.deepcopy(template) | {
         "number": number,
         "merged_at": stamp,
@@ -252,6 +252,36 @@ def test_a_pull_request_merged_that_lists_or_merges_a_push_takes_it_out_of_the_p
         change = merged_by_delta(small_warehouse, options, push, [], push["sha"])
     held = ids(small_warehouse)
     assert change in held and f"push:{push['repo']}:{push['sha']}" not in held
+
+
+def test_a_pull_request_merged_after_its_listing_takes_its_listed_pushes_out(
+    small_warehouse: duckdb.DuckDBPyConnection, options: MartOptions
+) -> None:
+    # The pull request and its listing came in an earlier run, open; a later run brings only
+    # its merge: the commits it now excludes are found among the listings stored before.
+    push = a_push(small_warehouse)
+    pushed = f"push:{push['repo']}:{push['sha']}"
+    change = merge_pull(
+        small_warehouse,
+        push["repo"],
+        [push["raw"][2]],
+        merged_at=None,
+        merge_sha="d" * 40,
+        run_id="run-open",
+    )
+    by_delta(small_warehouse, options)
+    assert pushed in ids(small_warehouse) and change not in ids(small_warehouse)
+    number = change.rsplit(":", 1)[1]
+    [(key, scope, payload)] = small_warehouse.execute(
+        "SELECT key, scope, payload::VARCHAR FROM raw.github_pulls WHERE key LIKE ?",
+        [f"%#{number}"],
+    ).fetchall()
+    stamp = (options.as_of - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    merged = json.loads(payload) | {"merged_at": stamp, "closed_at": stamp}
+    later_run(small_warehouse, "github_pulls", [(key, scope, merged)], "run-merge")
+    restage(small_warehouse)
+    by_delta(small_warehouse, options)
+    assert change in ids(small_warehouse) and pushed not in ids(small_warehouse)
 
 
 def test_a_rebased_copy_of_a_listed_commit_is_no_push(

@@ -233,12 +233,27 @@ SELECT ({
 """
 
 
+def _rows_where(table: str, columns: str, *matches: str) -> str:
+    """The distinct ``columns`` of the rows of ``staging.<table>`` (aliased ``t``) that any of
+    ``matches`` selects (each a ``FROM`` remainder over ``t``: joins and a ``WHERE``). The
+    matches give row ids only, and the rows' columns are read once for their union: each
+    match then scans the one or two columns it compares, not every column it returns (the
+    commits: 0.28-0.32 s against 0.43-0.51 s as a union of whole rows)."""
+    ids = "\n        UNION ".join(
+        f"SELECT t.rowid AS paved_r FROM staging.{table} t {match}" for match in matches
+    )
+    return (
+        f"SELECT DISTINCT {columns} FROM staging.{table} t SEMI JOIN (\n        {ids}\n    ) i "
+        "ON t.rowid = i.paved_r"
+    )
+
+
 # The rows a run computes again, as temporary tables: the pull requests whose rows can change
 # (new rows, or merged within the clock's move) and the new listed commits; the commits that
 # can change status; every input row those need. $a and $b: the stored clock and the run's.
 # Each a union of semi-joins: DuckDB plans an OR of IN-subqueries as one scan with a mark join
 # per subquery (the commits: 0.5 s against 0.1 s).
-DELTA_SQL = """
+DELTA_SQL = f"""
 CREATE OR REPLACE TEMP TABLE paved_d_pulls AS
     SELECT repo, number, merged_at, merge_commit_sha FROM staging.pull_requests r
     SEMI JOIN paved_d_new_pulls n ON r._raw_key_hash = n.key_hash
@@ -253,49 +268,54 @@ CREATE OR REPLACE TEMP TABLE paved_d_prs AS
         SELECT repo, number FROM paved_d_pulls UNION ALL SELECT repo, number FROM paved_d_listed);
 -- What excludes commits now and may not have before: the merge commits and listed commits of
 -- the pull requests merged among those, and the new listed commits of merged pull requests.
+-- The listed commits by row id, as _rows_where (0.06-0.07 s against 0.18-0.20 s).
 CREATE OR REPLACE TEMP TABLE paved_d_excluding AS
     SELECT merge_commit_sha AS sha, NULL::TIMESTAMPTZ AS author_date FROM paved_d_pulls
     WHERE merged_at <= $b
     UNION ALL
     SELECT sha, author_date FROM staging.pr_commits l SEMI JOIN (
-        SELECT hash(repo, number) AS h FROM paved_d_pulls WHERE merged_at <= $b
-    ) m ON hash(l.repo, l.number) = m.h
+        SELECT t.rowid AS paved_r FROM staging.pr_commits t SEMI JOIN (
+            SELECT hash(repo, number) AS h FROM paved_d_pulls WHERE merged_at <= $b
+        ) m ON hash(t.repo, t.number) = m.h
+    ) i ON l.rowid = i.paved_r
     UNION ALL
     SELECT sha, author_date FROM paved_d_listed l SEMI JOIN (
         SELECT hash(repo, number) AS h FROM staging.pull_requests WHERE merged_at <= $b
     ) m ON hash(l.repo, l.number) = m.h;
 CREATE OR REPLACE TEMP TABLE paved_d_commits AS
-    SELECT {commit_columns} FROM staging.commits c
-    SEMI JOIN paved_d_new_commits n ON c._raw_key_hash = n.key_hash
-    UNION
-    SELECT {commit_columns} FROM staging.commits
-    WHERE committer_date > $a AND committer_date <= $b
-    UNION
-    SELECT {commit_columns} FROM staging.commits c
-    SEMI JOIN paved_d_excluding x ON c.sha = x.sha
-    UNION
-    SELECT {commit_columns} FROM staging.commits c
-    SEMI JOIN paved_d_excluding x ON c.author_date = x.author_date;
+    {
+    _rows_where(
+        "commits",
+        "{commit_columns}",
+        "SEMI JOIN paved_d_new_commits n ON t._raw_key_hash = n.key_hash",
+        "WHERE t.committer_date > $a AND t.committer_date <= $b",
+        "SEMI JOIN paved_d_excluding x ON t.sha = x.sha",
+        "SEMI JOIN paved_d_excluding x ON t.author_date = x.author_date",
+    )
+};
 -- Every listed commit of the pull requests computed again (their starts), and every one a
 -- commit computed again may be (by sha, or a rebased copy by author date: a superset, which
 -- the changes' own joins narrow).
 CREATE OR REPLACE TEMP TABLE paved_d_pr_commits AS
-    SELECT {listed_columns} FROM staging.pr_commits l
-    SEMI JOIN paved_d_prs p ON hash(l.repo, l.number) = p.h
-    UNION
-    SELECT {listed_columns} FROM staging.pr_commits l
-    SEMI JOIN paved_d_commits c ON l.sha = c.sha
-    UNION
-    SELECT {listed_columns} FROM staging.pr_commits l
-    SEMI JOIN paved_d_commits c ON l.author_date = c.author_date;
+    {
+    _rows_where(
+        "pr_commits",
+        "{listed_columns}",
+        "SEMI JOIN paved_d_prs p ON hash(t.repo, t.number) = p.h",
+        "SEMI JOIN paved_d_commits c ON t.sha = c.sha",
+        "SEMI JOIN paved_d_commits c ON t.author_date = c.author_date",
+    )
+};
 CREATE OR REPLACE TEMP TABLE paved_d_pull_requests AS
-    SELECT {pull_columns} FROM staging.pull_requests r
-    SEMI JOIN (
-        SELECT h FROM paved_d_prs UNION ALL SELECT hash(repo, number) FROM paved_d_pr_commits
-    ) p ON hash(r.repo, r.number) = p.h
-    UNION
-    SELECT {pull_columns} FROM staging.pull_requests r
-    SEMI JOIN paved_d_commits c ON r.merge_commit_sha = c.sha;
+    {
+    _rows_where(
+        "pull_requests",
+        "{pull_columns}",
+        "SEMI JOIN (SELECT h FROM paved_d_prs UNION ALL SELECT hash(repo, number) "
+        "FROM paved_d_pr_commits) p ON hash(t.repo, t.number) = p.h",
+        "SEMI JOIN paved_d_commits c ON t.merge_commit_sha = c.sha",
+    )
+};
 """
 
 AFFECTED_SQL = """
