@@ -269,16 +269,19 @@ CREATE OR REPLACE TEMP TABLE paved_d_prs AS
         SELECT repo, number FROM paved_d_pulls UNION ALL SELECT repo, number FROM paved_d_listed);
 -- What excludes commits now and may not have before: the merge commits and listed commits of
 -- the pull requests merged among those, and the new listed commits of merged pull requests.
--- The listed commits by row id, as _rows_where (0.06-0.07 s against 0.18-0.20 s).
+-- Only semi-joined with: a sha or date listed twice need not be kept twice.
 CREATE OR REPLACE TEMP TABLE paved_d_excluding AS
     SELECT merge_commit_sha AS sha, NULL::TIMESTAMPTZ AS author_date FROM paved_d_pulls
     WHERE merged_at <= $b
     UNION ALL
-    SELECT sha, author_date FROM staging.pr_commits l SEMI JOIN (
-        SELECT t.rowid AS paved_r FROM staging.pr_commits t SEMI JOIN (
-            SELECT hash(repo, number) AS h FROM paved_d_pulls WHERE merged_at <= $b
-        ) m ON hash(t.repo, t.number) = m.h
-    ) i ON l.rowid = i.paved_r
+    {
+    _rows_where(
+        "pr_commits",
+        "sha, author_date",
+        "SEMI JOIN (SELECT hash(repo, number) AS h FROM paved_d_pulls WHERE merged_at <= $b) m "
+        "ON hash(t.repo, t.number) = m.h",
+    )
+}
     UNION ALL
     SELECT sha, author_date FROM paved_d_listed l SEMI JOIN (
         SELECT hash(repo, number) AS h FROM staging.pull_requests WHERE merged_at <= $b
