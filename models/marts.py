@@ -37,16 +37,12 @@ from models.mart_reads import (
 from models.metrics import (
     DEFAULT_PRODUCTION_ENVS,
     DEFAULT_PRODUCTION_PATTERN,
-    attribute_incidents,
     benchmarks,
     changes,
     costs,
     dora_tiers,
-    failed_deployments,
     first_observed,
     lead_times,
-    recovery_times,
-    rework_deployments,
     to_mart,
 )
 from models.metrics.changes import ChangeDelta, changes_by_delta, lead_times_again
@@ -64,7 +60,8 @@ from models.metrics.deployments_continued import (
 )
 from models.metrics.dora import StoredPeriods, dora_metrics_reusing
 from models.metrics.environments import environments
-from models.metrics.failures import REVERT_MARKER, REVERT_SHA, reverts
+from models.metrics.failures import REVERT_MARKER, REVERT_SHA
+from models.metrics.failures_continued import StoredFlags, flag_deployments
 from models.metrics.frames import compacted, empty, mart_schema, maybe_in
 from models.metrics.links import LinkBases, service_links
 from models.metrics.maturity import team_maturity
@@ -212,6 +209,7 @@ def build_marts(
     change_delta: ChangeDelta | None = None,
     deployments: StoredDeployments | None = None,
     quarters: StoredQuarters | None = None,
+    flags: StoredFlags | None = None,
     aside: Reader | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every mart but ``data_quality``, keyed by table name, from the staging that ``read``
@@ -227,7 +225,10 @@ def build_marts(
     changes_by_delta`), if given; the production deployments continue the stored ones where
     that is exact (``deployments``, :mod:`models.metrics.deployments_continued`), and what they
     leave for the next run's goes to ``deployments.keep``. The survey marts reuse the rows of
-    ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`).
+    ``quarters`` whose inputs did not change (:mod:`models.metrics.survey_quarters`). The
+    failure, recovery and rework flags continue the ``flags`` stored where that is exact
+    (:mod:`models.metrics.failures_continued`), and what they leave for the next run's goes to
+    ``flags.keep``.
 
     ``aside``, if given, is a second reader, on a connection of its own: the marts that need
     neither the deployments nor the changes (:func:`_independent`), and by delta the stored
@@ -273,6 +274,7 @@ def build_marts(
     if walk is not None:
         walk.keep(walked.state)
     deps = walked.deployments
+    walked_since = walked.walked_since()
     # Only the commits the revert rules and the prehistory reverts can match, not the 4 M.
     commits = read(REVERT_COMMITS)
     # By delta, `chg` becomes the rows whose lead times are computed again (`computed`), and
@@ -301,21 +303,20 @@ def build_marts(
     revert_commits = commits.filter(pl.col("message").is_not_null())
     del commits
     incidents = read(table("incidents")).filter(_between("created_at", o.history_start, o.as_of))
-    inc = attribute_incidents(incidents, deps, window_hours=o.window_hours)
-    reverting = reverts(shipped, revert_commits, services)
-    deps = failed_deployments(
+    flagged = flag_deployments(
         deps,
-        inc,
+        incidents,
         shipped,
         revert_commits,
         services,
         window_hours=o.window_hours,
-        reverting=reverting,
+        stored=flags,
+        walked_since=walked_since,
     )
-    deps = recovery_times(deps, inc)
-    deps = rework_deployments(deps, shipped, revert_commits, services, inc, reverting=reverting)
-    del reverting
-    del shipped
+    if flags is not None:
+        flags.keep(flagged)
+    deps, inc = flagged.deployments, flagged.incidents
+    del shipped, flagged
     teams_of = services.select("service", "team")
     inc = inc.drop("team", strict=False).join(teams_of, on="service", how="left")
     tiers = dora_tiers(deps, chg, inc, services, as_of=o.as_of.date())

@@ -7,8 +7,9 @@ with exactly the content (hash of its sorted rows) that staging and marts built 
 give over the raw layer that run left. The day really brings new data, so a run that kept
 yesterday's tables would fail; and the daily run continues yesterday's first-ship walk
 (models.metrics.walk) rather than walking every deployment again, computes only the change
-rows the day's new rows can touch (pipelines.marts.change_delta), and only the production
-deployments finished since yesterday's clock (models.metrics.deployments_continued).
+rows the day's new rows can touch (pipelines.marts.change_delta), only the production
+deployments finished since yesterday's clock (models.metrics.deployments_continued), and only
+the failure flags of the last days' deployments (models.metrics.failures_continued).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def test_a_daily_run_gives_the_staging_and_marts_of_a_full_rebuild(
     assert "computed_whole" not in deployments, deployments
     appended = int(str(deployments["rows_computed"]))
     assert 0 < appended < int(str(deployments["rows"])), "the day's deployments were appended"
+    flagged = int(str(deployments["flags_computed"]))
+    assert 0 < flagged < int(str(deployments["rows"])), "the last days' flags were computed"
     assert "computed_whole" not in changes, changes
     computed = int(str(changes["rows_computed"]))
     assert 0 < computed < int(str(changes["rows"])), "the changes were computed by delta"

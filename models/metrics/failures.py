@@ -32,6 +32,11 @@ def _ranked(deployments: pl.DataFrame, *columns: str) -> pl.DataFrame:
     )
 
 
+def restore_seconds() -> pl.Expr:
+    """An incident's ``time_to_restore_s``: resolved - created, NULL while it is open."""
+    return pl.when(pl.col("resolved_at").is_not_null()).then(_seconds("resolved_at", "created_at"))
+
+
 def attribute_incidents(
     incidents: pl.DataFrame, deployments: pl.DataFrame, *, window_hours: float = 24
 ) -> pl.DataFrame:
@@ -65,9 +70,7 @@ def attribute_incidents(
             deployment_id=pl.when(pl.col("created_at") - pl.col("finished_at") <= window).then(
                 pl.col("deployment_id")
             ),
-            time_to_restore_s=pl.when(pl.col("resolved_at").is_not_null()).then(
-                _seconds("resolved_at", "created_at")
-            ),
+            time_to_restore_s=restore_seconds(),
         )
         .sort("_row")
         .drop("_row", "finished_at")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -123,6 +124,22 @@ class Walked:
         if self.stored is None:
             return self.shipped
         return pl.concat([self.stored(shas), self.shipped], how="vertical")
+
+    def walked_since(self) -> datetime | None:
+        """The earliest finish of the deployments this walk walked (None if it walked none):
+        it gave every other deployment the first shipments the stored walk gave it. A whole
+        walk walked them all."""
+        finished = pl.col("finished_at")
+        if self.state.since == 0:
+            earliest = self.deployments.select(finished.min()).item()
+        else:
+            walked = self.state.ranked.get_column("deployment_id").implode()
+            earliest = (
+                self.deployments.filter(pl.col("deployment_id").is_in(walked))
+                .select(finished.min())
+                .item()
+            )
+        return earliest if isinstance(earliest, datetime) else None
 
 
 def walk_context(code: str, services: pl.DataFrame) -> str:

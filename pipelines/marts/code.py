@@ -108,3 +108,21 @@ def surveys_code() -> str:
         MARTS["satisfaction"],
         MARTS["survey_choices"],
     )
+
+
+@cache
+def flags_code() -> str:
+    """What computes the failure, recovery and rework flags from their inputs (the day digests
+    hold the deployments, the reverts they ship and the incidents; the caller's walk says which
+    deployments' first shipments moved) and what builds those inputs (models.marts)."""
+    return _fingerprint(
+        (
+            "models.metrics.failures_continued",
+            "models.metrics.failures",
+            "models.metrics.deployments",
+            "models.metrics.frames",
+            "models.marts",
+        ),
+        MARTS["deployments"],
+        MARTS["incidents"],
+    )

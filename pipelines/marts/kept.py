@@ -28,6 +28,14 @@ The change rows of ``marts.changes`` are computed again only where the day's new
 can touch them, and their lead times only where the continued walk can have changed them
 (:mod:`pipelines.marts.change_delta`).
 
+The failure, recovery and rework flags are stored too (``staging.paved_flags``, the failed or
+rework deployments' only, and ``staging.paved_flag_days``, a digest of their inputs per UTC
+day, :mod:`models.metrics.failures_continued`), in the marts' transaction: a run computes the
+flags of the deployments from a window before the first changed day on, and the incidents'
+attribution from then on; the earlier deployments keep their stored flags and the earlier
+incidents the attribution ``marts.incidents`` holds; and only the deployments from then on are
+written to ``marts.deployments`` (:func:`write_flagged_deployments`).
+
 ``marts.dora_metrics`` changes every day, but only in a few of its hundreds of periods: the
 current week, month and quarter, and those a late arrival falls in. So it is written with a
 digest of each period's inputs (``staging.paved_dora_periods``,
@@ -51,16 +59,24 @@ from models.mart_reads import REPO_KEYS, Reader, sha_key, tag_commits, walk_key
 from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
+from models.metrics.failures_continued import ATTRIBUTED, FLAG_DAYS, FLAGS, Flagged, StoredFlags
 from models.metrics.frames import empty, mart_schema
 from models.metrics.survey_quarters import MARTS as SURVEY_MARTS
 from models.metrics.survey_quarters import QUARTER_DIGESTS, StoredQuarters
 from models.metrics.walk import StoredWalk, WalkState
 from models.schema import MARTS
-from models.staging.common import matching, rows_of_keys
+from models.staging.common import matching, query, rows_of_keys
 from models.tables import has_table
 from pipelines.mart_rows import has_contract_shape
 from pipelines.marts.change_delta import ChangeInputs, previous_changes
-from pipelines.marts.code import costs_code, deployments_code, dora_code, surveys_code, walk_code
+from pipelines.marts.code import (
+    costs_code,
+    deployments_code,
+    dora_code,
+    flags_code,
+    surveys_code,
+    walk_code,
+)
 from pipelines.raw import release_cache, transaction
 
 WALK_TABLES = ("paved_walk", "paved_walk_ranked", "paved_walk_shipped", "paved_walk_dangling")
@@ -78,6 +94,13 @@ CREATE TABLE IF NOT EXISTS staging.paved_survey_quarters (
 COST_DAYS_DDL = """
 CREATE TABLE IF NOT EXISTS staging.paved_cost_days (day DATE, digest VARCHAR)
 """
+
+FLAG_DAYS_DDL = """
+CREATE TABLE IF NOT EXISTS staging.paved_flag_days (day DATE, digest VARCHAR)
+"""
+
+FLAG_TABLES = ("paved_flag_days", "paved_flags")
+FLAGGED_MARTS = {"deployments", "incidents"}
 
 COST_DAYS = {"day": pl.Date, "digest": pl.Utf8}
 """A digest of what ``marts.costs``'s rows of one UTC day are computed from (:func:`cost_days`)."""
@@ -489,13 +512,98 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
     )
 
 
+@dataclass
+class FlagsKeeper:
+    """Holds what a run's flags leave for the next run's (:class:`models.metrics.
+    failures_continued.Flagged`) until the marts' write stores it with them."""
+
+    flagged: Flagged | None = None
+
+    def __call__(self, flagged: Flagged) -> None:
+        self.flagged = flagged
+
+
+def stored_flags(conn: duckdb.DuckDBPyConnection) -> tuple[StoredFlags, FlagsKeeper]:
+    """The digests the stored flags were computed from, and readers of the flags and of the
+    incidents' attribution (``marts.incidents``), if their tables are all there and the marts
+    in their contract shape (else no digests: computed whole); and the keeper of the next
+    ones."""
+    digests = empty(FLAG_DAYS)
+    if all(has_table(conn, "staging", name) for name in FLAG_TABLES) and all(
+        has_contract_shape(conn, mart) for mart in FLAGGED_MARTS
+    ):
+        digests = query(conn, "SELECT day, digest FROM staging.paved_flag_days", FLAG_DAYS)
+    columns = ", ".join(FLAGS)
+
+    def flags(before: datetime) -> pl.DataFrame:
+        sql = f"SELECT {columns} FROM staging.paved_flags WHERE finished_at < ?"
+        return query(conn, sql, FLAGS, [before])
+
+    def attributed(before: datetime) -> pl.DataFrame:
+        sql = "SELECT incident_id, deployment_id FROM marts.incidents WHERE created_at < ?"
+        return query(conn, sql, ATTRIBUTED, [before])
+
+    keeper = FlagsKeeper()
+    return StoredFlags(flags_code(), digests, flags, attributed, keeper), keeper
+
+
+def write_flagged_deployments(
+    conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, flagged: Flagged | None
+) -> bool:
+    """Within the marts' write: make ``marts.deployments`` hold exactly ``frame``'s rows by
+    writing only those finished from ``flagged.since`` on: the earlier rows and their flags
+    are those the table holds (:mod:`models.metrics.failures_continued`). False when the flags
+    were computed whole or the table is not in its contract shape (nothing written), or when
+    the table then holds another number of rows than the frame: the caller then writes the
+    table by its changed rows."""
+    if flagged is None or flagged.since is None or not has_contract_shape(conn, "deployments"):
+        return False
+    since = flagged.since
+    conn.execute("DELETE FROM marts.deployments WHERE finished_at >= ?", [since])
+    names = ", ".join(f'"{c}"' for c in MARTS["deployments"])
+    fresh = frame.filter(pl.col("finished_at") >= since).select(list(MARTS["deployments"]))
+    conn.register("paved_frame", fresh.to_arrow())
+    try:
+        conn.execute(f"INSERT INTO marts.deployments ({names}) SELECT {names} FROM paved_frame")
+    finally:
+        conn.unregister("paved_frame")
+    return row_count(conn, "deployments") == frame.height
+
+
+def record_flags(
+    conn: duckdb.DuckDBPyConnection, written: set[str], flagged: Flagged | None
+) -> None:
+    """Within the marts' write: if ``marts.deployments`` or ``marts.incidents`` is in
+    ``written``, store the flags ``flagged`` leaves and their inputs' digests, if given and
+    both were written (the flags of the deployments from ``flagged.since`` on replace the
+    stored ones of those; all of them if it is None); else forget the stored ones."""
+    if not written & FLAGGED_MARTS:
+        return
+    if flagged is None or not written >= FLAGGED_MARTS:
+        for name in FLAG_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
+        return
+    _store_digests(conn, "paved_flag_days", FLAG_DAYS_DDL, flagged.digests, FLAG_DAYS)
+    conn.register("paved_flags_computed", flagged.computed.select(list(FLAGS)).to_arrow())
+    try:
+        if flagged.since is None or not has_table(conn, "staging", "paved_flags"):
+            conn.execute(
+                "CREATE OR REPLACE TABLE staging.paved_flags AS SELECT * FROM paved_flags_computed"
+            )
+        else:
+            conn.execute("DELETE FROM staging.paved_flags WHERE finished_at >= ?", [flagged.since])
+            conn.execute("INSERT INTO staging.paved_flags SELECT * FROM paved_flags_computed")
+    finally:
+        conn.unregister("paved_flags_computed")
+
+
 @dataclass(frozen=True)
 class Previous:
     """What a marts run can reuse of the previous one: ``marts.costs``'s days (their digests
     now, to store with it, and those to compute), ``marts.dora_metrics``'s stored periods, the
     stored walk and its keeper, the change rows to compute again
-    (:mod:`pipelines.marts.change_delta`), and the stored production deployments and their
-    keeper, and the survey marts' stored quarters."""
+    (:mod:`pipelines.marts.change_delta`), the stored production deployments and their
+    keeper, the survey marts' stored quarters, and the stored flags and their keeper."""
 
     costs: CostDays
     periods: StoredPeriods
@@ -505,6 +613,8 @@ class Previous:
     deployments: StoredDeployments
     deployments_keeper: DeploymentsKeeper
     quarters: StoredQuarters
+    flags: StoredFlags
+    flags_keeper: FlagsKeeper
 
     @property
     def continued(self) -> bool:
@@ -527,6 +637,7 @@ class Previous:
             change_delta=self.changes.delta,
             deployments=self.deployments,
             quarters=self.quarters,
+            flags=self.flags,
         )
 
 
@@ -537,6 +648,7 @@ def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Pre
     # A continued run keeps the cache (see Previous.continued): no release may lower the
     # memory limit under the second reader's queries (pipelines.marts.warehouse.reader_aside).
     deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.continued)
+    flags, flags_keeper = stored_flags(conn)
     return Previous(
         previous_cost_days(conn, options),
         stored_periods(conn),
@@ -546,4 +658,6 @@ def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Pre
         deployments,
         deployments_keeper,
         stored_quarters(conn),
+        flags,
+        flags_keeper,
     )

@@ -19,6 +19,7 @@ from models.marts import (
     SURVEY_QUARTERS,
     MartOptions,
 )
+from models.metrics.failures_continued import Flagged
 from models.metrics.frames import empty, mart_schema, to_mart
 from models.metrics.rejected import rejected_records as published_rejections
 from models.schema import MARTS
@@ -32,10 +33,12 @@ from pipelines.marts.kept import (
     CostDays,
     Previous,
     record_cost_days,
+    record_flags,
     record_periods,
     record_quarters,
     write_changed_days,
     write_changed_periods,
+    write_flagged_deployments,
 )
 from pipelines.raw import RUN, keys_written_by, release_cache, transaction, written_by
 
@@ -357,6 +360,7 @@ class Built:
             changes=self.previous.changes,
             changes_computed=self.computed,
             quarters=self.quarters,
+            flagged=self.previous.flags_keeper.flagged,
         )
 
 
@@ -391,6 +395,7 @@ def write_marts(
     changes: ChangeInputs | None = None,
     changes_computed: pl.DataFrame | None = None,
     quarters: pl.DataFrame | None = None,
+    flagged: Flagged | None = None,
 ) -> dict[str, int]:
     """Make each ``marts.<table>`` hold exactly its frame's rows, with exactly its contract
     columns, all in one transaction (a failure leaves the previous marts); returns the rows
@@ -409,7 +414,11 @@ def write_marts(
     were computed by delta, only those computed again (``changes_computed``) are written
     (:func:`pipelines.marts.change_delta.write_computed_rows`). And the survey marts' quarter
     digests (``quarters``, from :func:`models.marts.build_marts`), so that a later run reuses
-    the quarters whose inputs are unchanged."""
+    the quarters whose inputs are unchanged. And the flags of the failed and rework
+    deployments and their inputs' digests (``flagged``, :mod:`models.metrics.
+    failures_continued`), so that a later run computes only those of its last days; if they
+    were computed so, only the deployments of those days are written
+    (:func:`pipelines.marts.kept.write_flagged_deployments`)."""
     counts = {}
     conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
     with transaction(conn):
@@ -423,6 +432,8 @@ def write_marts(
                 and periods is not None
                 and write_changed_periods(conn, frame, periods)
             ):
+                continue
+            if name == "deployments" and write_flagged_deployments(conn, frame, flagged):
                 continue
             if (
                 name == "changes"
@@ -438,6 +449,7 @@ def write_marts(
         record_periods(conn, set(marts), periods)
         record_quarters(conn, set(marts), quarters)
         record_changes(conn, set(marts), changes)
+        record_flags(conn, set(marts), flagged)
     return counts
 
 
