@@ -1167,6 +1167,8 @@ def test_cfr_is_never_above_one() -> None:
         ([0, 1, 0, 0, 1, 0], [1, 1, 0], "weekly_to_monthly"),
         ([0, 0, 0, 1, 0, 0], [0, 1, 0], "monthly_to_six_monthly"),
         ([0, 0, 0, 0], [0, 0], "fewer_than_six_monthly"),
+        ([6, 4, 4, 6], [20], "on_demand"),  # an even count's median is between the middle two
+        ([2, 0, 1, 0], [1, 2], "weekly_to_monthly"),  # 0.5 deployment days a week
     ],
 )
 def test_frequency_tier_follows_the_median_deployment_days_per_week_then_month(
