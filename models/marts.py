@@ -1,7 +1,8 @@
 """The marts from staging: the metric functions composed in their run order.
 
 :func:`build_marts` reads staging through a :data:`models.mart_reads.Reader` (its only I/O:
-reads, and handing the first-ship walk's state to the caller's ``walk.keep``) and returns one
+reads, the stored results' readers, and handing what the first-ship walk, the production
+deployments and the failure flags leave to the caller's ``keep``) and returns one
 frame per ``marts`` table with exactly the columns of ``models.schema.MARTS``
 (``data_quality`` and ``rejected_records`` excepted: they come from the raw layer's run
 records, see the pipeline), plus the links left out (:data:`DROPPED_LINKS`),
