@@ -1,6 +1,6 @@
 """The failure, recovery and rework flags continued from the previous run's, where that gives
 what computing them whole gives (docs/metrics.md 18-22; rebuild-profile.md, "The failure flags
-continued").
+continued; dora_tiers' Python; what did not pay").
 
 :func:`models.metrics.failures.attribute_incidents`, ``failed_deployments``,
 ``recovery_times`` and ``rework_deployments`` rank and join every deployment: ~1.6 s of each
