@@ -97,16 +97,27 @@ class StoredFlags:
 @dataclass(frozen=True)
 class Flagged:
     """The flagged ``deployments`` and attributed ``incidents``; the :func:`flag_days`
-    ``digests`` they were computed from; ``since``, the time from which the deployments'
+    ``digests`` they were computed from; and ``since``, the time from which the deployments'
     flags and the incidents' attribution were computed (None: all of them; the earlier ones
-    are as stored); and ``computed``, the :data:`FLAGS` rows of the failed or rework
-    deployments finished from ``since`` on (all of them if None)."""
+    are as stored)."""
 
     deployments: pl.DataFrame
     incidents: pl.DataFrame
     digests: pl.DataFrame
     since: datetime | None
-    computed: pl.DataFrame
+
+    def recomputed(self) -> pl.DataFrame:
+        """The deployments whose flags were computed: those finished from ``since`` on."""
+        if self.since is None:
+            return self.deployments
+        return self.deployments.filter(pl.col("finished_at") >= self.since)
+
+    @property
+    def computed(self) -> pl.DataFrame:
+        """The :data:`FLAGS` rows of the failed or rework deployments among those whose flags
+        were computed: what the next run reads back."""
+        failed = self.recomputed().filter(pl.col("is_failed") | pl.col("is_rework"))
+        return conform(failed, FLAGS)
 
 
 def _daily(frame: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -302,14 +313,12 @@ def flag_deployments(
                 window_hours=window_hours,
                 reverting=reverting,
             )
-            computed = conform(flagged.filter(pl.col("is_failed") | pl.col("is_rework")), FLAGS)
             flags = pl.concat([stored.flags(since), conform(flagged, FLAGS)], how="vertical")
             whole = _with_flags(deployments, flags.drop("finished_at"))
             if whole is not None:
-                return Flagged(whole, inc, days, since, computed)
+                return Flagged(whole, inc, days, since)
     inc = attribute_incidents(incidents, deployments, window_hours=window_hours)
     flagged = _flagged(
         deployments, inc, shipped, commits, services, window_hours=window_hours, reverting=reverting
     )
-    computed = conform(flagged.filter(pl.col("is_failed") | pl.col("is_rework")), FLAGS)
-    return Flagged(flagged, inc, days, None, computed)
+    return Flagged(flagged, inc, days, None)

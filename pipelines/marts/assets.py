@@ -23,7 +23,6 @@ from datetime import time as clock
 
 import dagster as dg
 import duckdb
-import polars as pl
 
 from models.marts import MartOptions
 from models.metrics.links import LinkBases, github_web_url, pagerduty_web_url
@@ -153,7 +152,6 @@ def marts(
         periods, computed, quarters = built.periods, built.computed, built.quarters
     elapsed = round(time.perf_counter() - started, 2)
     deployments = frames["deployments"]
-    finished = pl.col("finished_at")
     window = f"{options.history_start:%Y-%m-%d} .. {options.as_of:%Y-%m-%dT%H:%M:%SZ}"
     for name in counts:
         metadata: dict[str, dg.RawMetadataValue] = {
@@ -201,9 +199,7 @@ def marts(
             # window before the first day whose inputs changed; the others kept theirs), or all.
             flagged = previous.flags_keeper.flagged
             if flagged is not None:
-                since = flagged.since
-                fresh = deployments if since is None else deployments.filter(finished >= since)
-                metadata["flags_computed"] = fresh.height
+                metadata["flags_computed"] = flagged.recomputed().height
         yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 
 
