@@ -319,7 +319,7 @@ COMMIT_REPOS = "SELECT DISTINCT repo FROM staging.commits"
 
 REPO_KEYS = "paved_repo_keys"
 """The frame (``repo``, ``repo_key``: each commit repo's key, as image tags are matched by)
-:func:`tag_commits` is read with."""
+:data:`DEPLOYMENT_TAG_COMMITS` is read with."""
 
 PRODUCTION_APPS = "paved_production_apps"
 """The frame (one column, ``app_uid``: the production apps' uids) the reads of the production
@@ -405,15 +405,33 @@ DEPLOYMENT_ROWS = "SELECT * FROM staging.paved_deployments_rows"
 """The stored production deployments, with their place in deployment order."""
 
 
-def tag_commits(tags: str) -> str:
-    """How many commits have the repo and 7-character prefix of an image tag of the table
-    ``tags`` (``repo_key``, ``p7``), and the sum of their sha's hashes (as text: a HUGEINT),
-    over the commits whose repo the frame :data:`REPO_KEYS` maps: what resolving those tags
-    looks among."""
+def _pairs_digest(pairs: str) -> str:
+    """How many distinct ``(repo_key, sha)`` pairs the query ``pairs`` gives, and the sum of
+    their sha's hashes (as text: a HUGEINT)."""
     return (
-        "SELECT count(*) AS n, CAST(coalesce(sum(hash(c.sha)::HUGEINT), 0) AS VARCHAR) AS h "
-        f"FROM staging.commits c JOIN {REPO_KEYS} m ON m.repo = c.repo "
+        "SELECT count(*) AS n, CAST(coalesce(sum(hash(sha)::HUGEINT), 0) AS VARCHAR) AS h "
+        f"FROM (SELECT DISTINCT repo_key, sha FROM ({pairs}))"
+    )
+
+
+def tag_commits(tags: str) -> str:
+    """:func:`_pairs_digest` of the commits, by repo key, that have the repo and 7-character
+    prefix of an image tag of the table ``tags`` (``repo_key``, ``p7``), over the commits whose
+    repo the frame :data:`REPO_KEYS` maps: what resolving those tags looks among (a commit
+    under two spellings of its repo counts once, as resolution sees it)."""
+    return _pairs_digest(
+        f"SELECT m.repo_key, c.sha FROM staging.commits c JOIN {REPO_KEYS} m ON m.repo = c.repo "
         f"SEMI JOIN {tags} t ON t.repo_key = m.repo_key AND t.p7 = left(c.sha, 7)"
+    )
+
+
+def tagged_pairs(pairs: str, tags: str) -> str:
+    """:func:`tag_commits` of the table ``tags``, over the relation ``pairs`` (``repo_key``,
+    ``sha``) rather than staging's commits: the pairs resolution already read (a superset of
+    the tags' commits), which spares a scan of every commit."""
+    return _pairs_digest(
+        f"SELECT p.repo_key, p.sha FROM {pairs} p "
+        f"SEMI JOIN {tags} t ON t.repo_key = p.repo_key AND t.p7 = left(p.sha, 7)"
     )
 
 

@@ -23,8 +23,10 @@ That gives exactly what the whole computation gives when:
 - in each app, the entries deployed after ``a`` come after the others in history id order
   (collapsing compares each entry with the one before it by id);
 - the commits among which the stored rows' image tags were resolved are the same: those of
-  each tag's repo and 7-character prefix, counted and hashed (:data:`models.mart_reads.
-  DEPLOYMENT_TAG_COMMITS`). A new commit can make a tag resolve, or make it ambiguous.
+  each tag's repo and 7-character prefix, as distinct ``(repo_key, sha)`` pairs, counted and
+  hashed (:data:`models.mart_reads.DEPLOYMENT_TAG_COMMITS`). A new commit can make a tag
+  resolve, or make it ambiguous. The stored digest is taken over the pairs resolution read
+  (:func:`models.mart_reads.tagged_pairs`), so only this check scans every commit.
 
 Otherwise the rows are computed whole, as the first time. Only then is the whole history
 read: a run that continues reads the entries after ``a`` and the sums, from DuckDB.
@@ -84,9 +86,10 @@ class DeploymentsState:
     those to append to the stored ones (``appended_to``: the stored tags' digest, checked
     against staging this run, which the new tags' is added to; None to replace them);
     ``inputs`` is the inputs' digest at the run's clock ``as_of`` (:func:`_digests`);
-    ``repo_keys`` maps the commits' repos to the keys tags are matched by
-    (:data:`models.mart_reads.REPO_KEYS`), to count the tags' commits with. A state with
-    ``context`` None stores nothing (the next run computes whole)."""
+    ``commits`` holds the ``(repo_key, sha)`` pairs resolution looked among this run
+    (:attr:`Computed.commits`), a superset of the tags' commits, which the tags' digest is
+    taken over (:func:`models.mart_reads.tagged_pairs`). A state with ``context`` None stores
+    nothing (the next run computes whole)."""
 
     context: str | None
     as_of: datetime
@@ -94,7 +97,7 @@ class DeploymentsState:
     appended_to: str | None
     rows: pl.DataFrame
     tags: pl.DataFrame
-    repo_keys: pl.DataFrame
+    commits: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,14 @@ def _after(history: pl.DataFrame, a: datetime) -> pl.DataFrame | None:
 
 @dataclass(frozen=True)
 class Computed:
-    """Production deployments computed from some entries: the rows, and the tags of the
-    entries deployed by the clock that resolution depended on (:data:`TAGS`)."""
+    """Production deployments computed from some entries: the rows, the tags of the entries
+    deployed by the clock that resolution depended on (:data:`TAGS`), and the commits
+    ``(repo_key, sha)`` of every candidate tag's repo and prefix, among which it looked (read
+    once: the tags' digest is taken over them, not over every commit again)."""
 
     rows: pl.DataFrame
     tags: pl.DataFrame
+    commits: pl.DataFrame
 
 
 def commits_of_prefixes(read: Reader) -> Callable[[pl.Series], pl.DataFrame]:
@@ -226,7 +232,7 @@ def computed_deployments(
         .select("repo_key", p7="_p7")
         .unique()
     )
-    return Computed(rows, conform(tags, TAGS))
+    return Computed(rows, conform(tags, TAGS), resolved.commits.select("repo_key", "sha"))
 
 
 def whole_deployments(
@@ -272,17 +278,17 @@ def production_deployments_continued(
     staging (``production``: those apps' uids; read through ``read``) and ``github``,
     continuing the stored rows where that is exact (see the module doc), else computed whole."""
     context = deployments_context(stored.code, services, apps, production, rules)
-    repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
     uids = {PRODUCTION_APPS: production.to_frame("app_uid")}
     a = stored.as_of
     *before, now = _digests(read, uids, *([a] if a is not None else []), as_of)
 
     def state(appended_to: str | None, found: Computed) -> DeploymentsState:
-        return DeploymentsState(context, as_of, now, appended_to, found.rows, found.tags, repo_keys)
+        rows, tags, commits = found.rows, found.tags, found.commits
+        return DeploymentsState(context, as_of, now, appended_to, rows, tags, commits)
 
     why = _why_whole(stored, context, as_of, before[0] if before else None)
     if why is None and a is not None:
-        why, after = _entries_after(read, a, uids, repo_keys, stored.tags)
+        why, after = _entries_after(read, a, uids, stored.tags)
         if after is not None:
             tail = computed_deployments(
                 after,
@@ -297,7 +303,7 @@ def production_deployments_continued(
             order = (pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER])
             rows = tail.rows.with_columns(order)
             every = pl.concat([kept, rows], how="vertical").sort("service", ORDER)
-            found = Computed(rows, tail.tags)
+            found = Computed(rows, tail.tags, tail.commits)
             return Continued(every, state(stored.tags, found), rows.height, None)
     found = whole_deployments(read, github, services, apps, production, rules, as_of)
     return Continued(found.rows, state(None, found), found.rows.height, why)
@@ -323,7 +329,6 @@ def _entries_after(
     read: Reader,
     a: datetime,
     uids: dict[str, pl.DataFrame],
-    repo_keys: pl.DataFrame,
     tags: str | None,
 ) -> tuple[str | None, pl.DataFrame | None]:
     """The entries to compute after the stored clock ``a`` (:func:`_after`), or why the rows
@@ -331,6 +336,7 @@ def _entries_after(
     after = _after(read(history_after(a), **uids), a)
     if after is None:
         return "an entry after the stored clock comes before an older one", None
+    repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
     [(n, h)] = read(DEPLOYMENT_TAG_COMMITS, **{REPO_KEYS: repo_keys}).rows()
     if f"{n}|{h}" != tags:
         return "a commit an image tag may name arrived", None

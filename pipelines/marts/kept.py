@@ -55,7 +55,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from models.mart_reads import REPO_KEYS, Reader, sha_key, tag_commits, walk_key
+from models.mart_reads import Reader, sha_key, tagged_pairs, walk_key
 from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
@@ -467,14 +467,14 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
     """Store what a run leaves of the production deployments: its rows and tags replace the
     stored ones, or are appended to them (``state.appended_to``: the stored tags' digest, which
     the new tags' is added to); a state without a context leaves none.
-    The tags' digest counts and hashes their commits in staging now
-    (:func:`models.mart_reads.tag_commits`)."""
+    The tags' digest counts and hashes their commits in staging now, as the run's resolution
+    read them (``state.commits``, :func:`models.mart_reads.tagged_pairs`)."""
     if state.context is None:
         for name in DEPLOYMENT_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
         return
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    frames = {"paved_rows": state.rows, "paved_tags": state.tags, REPO_KEYS: state.repo_keys}
+    frames = {"paved_rows": state.rows, "paved_tags": state.tags, "paved_pairs": state.commits}
     for name, frame in frames.items():
         conn.register(name, frame.to_arrow())
     try:
@@ -484,7 +484,7 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
                 "CREATE OR REPLACE TEMP TABLE paved_new_tags AS SELECT DISTINCT repo_key, p7 "
                 "FROM paved_tags EXCEPT SELECT repo_key, p7 FROM staging.paved_deployments_tags"
             )
-            [(n, h)] = conn.execute(tag_commits("paved_new_tags")).fetchall()
+            [(n, h)] = conn.execute(tagged_pairs("paved_pairs", "paved_new_tags")).fetchall()
             conn.execute("INSERT INTO staging.paved_deployments_tags SELECT * FROM paved_new_tags")
             conn.execute("DROP TABLE paved_new_tags")
             was_n, was_h = state.appended_to.split("|")
@@ -497,7 +497,8 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
                 "CREATE OR REPLACE TABLE staging.paved_deployments_tags AS "
                 "SELECT DISTINCT repo_key, p7 FROM paved_tags"
             )
-            [(n, h)] = conn.execute(tag_commits("staging.paved_deployments_tags")).fetchall()
+            stored_tags = "staging.paved_deployments_tags"
+            [(n, h)] = conn.execute(tagged_pairs("paved_pairs", stored_tags)).fetchall()
             tags = f"{n}|{h}"
     finally:
         for name in frames:
