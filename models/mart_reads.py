@@ -65,6 +65,15 @@ COMMITS_OF_PREFIXES = (
 """The commits (repo and sha) whose 7-character prefix is one of :data:`PREFIXES`: those
 revision resolution may match an image tag with (a few thousand of the 4 M)."""
 
+COMMITS_OF_PREFIXES_AND_TAGS = (
+    "SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN "
+    f"(SELECT p7 FROM {PREFIXES} UNION SELECT p7 FROM staging.paved_deployments_tags) p "
+    "ON left(c.sha, 7) = p.p7"
+)
+""":data:`COMMITS_OF_PREFIXES`, and the commits of the stored deployments' image tags'
+prefixes: what a continued run's resolution looks among and what the stored tags' digest is
+checked over (:data:`STORED_TAGS_DIGEST`), in one scan of the commits."""
+
 
 _REVERTING = f"contains(message, {sql_literal(REVERT_MARKER)})"
 
@@ -314,12 +323,9 @@ def walk_parents(ranges: list[tuple[str, int, int]]) -> str:
 # The stored production deployments (models.metrics.deployments_continued), kept beside the
 # marts by the pipeline.
 
-COMMIT_REPOS = "SELECT DISTINCT repo FROM staging.commits"
-"""Each spelling of a repo the commits have."""
-
-REPO_KEYS = "paved_repo_keys"
-"""The frame (``repo``, ``repo_key``: each commit repo's key, as image tags are matched by)
-:data:`DEPLOYMENT_TAG_COMMITS` is read with."""
+PAIRS = "paved_pairs"
+"""The frame (``repo_key``, ``sha``: commits by their repo's key, as image tags are matched
+by) :data:`STORED_TAGS_DIGEST` is read with."""
 
 PRODUCTION_APPS = "paved_production_apps"
 """The frame (one column, ``app_uid``: the production apps' uids) the reads of the production
@@ -414,26 +420,17 @@ def _pairs_digest(pairs: str) -> str:
     )
 
 
-def tag_commits(tags: str) -> str:
-    """:func:`_pairs_digest` of the commits, by repo key, that have the repo and 7-character
-    prefix of an image tag of the table ``tags`` (``repo_key``, ``p7``), over the commits whose
-    repo the frame :data:`REPO_KEYS` maps: what resolving those tags looks among (a commit
-    under two spellings of its repo counts once, as resolution sees it)."""
-    return _pairs_digest(
-        f"SELECT m.repo_key, c.sha FROM staging.commits c JOIN {REPO_KEYS} m ON m.repo = c.repo "
-        f"SEMI JOIN {tags} t ON t.repo_key = m.repo_key AND t.p7 = left(c.sha, 7)"
-    )
-
-
 def tagged_pairs(pairs: str, tags: str) -> str:
-    """:func:`tag_commits` of the table ``tags``, over the relation ``pairs`` (``repo_key``,
-    ``sha``) rather than staging's commits: the pairs resolution already read (a superset of
-    the tags' commits), which spares a scan of every commit."""
+    """:func:`_pairs_digest` of the pairs of the relation ``pairs`` (``repo_key``, ``sha``)
+    that have the repo and 7-character prefix of an image tag of the table ``tags``
+    (``repo_key``, ``p7``): given the pairs resolution read (a superset of the tags' commits:
+    it makes them unique, so a commit under two spellings of its repo counts once), what
+    resolving those tags looks among, without another scan of every commit."""
     return _pairs_digest(
         f"SELECT p.repo_key, p.sha FROM {pairs} p "
         f"SEMI JOIN {tags} t ON t.repo_key = p.repo_key AND t.p7 = left(p.sha, 7)"
     )
 
 
-DEPLOYMENT_TAG_COMMITS = tag_commits("staging.paved_deployments_tags")
-""":func:`tag_commits` of the stored deployments' image tags."""
+STORED_TAGS_DIGEST = tagged_pairs(PAIRS, "staging.paved_deployments_tags")
+""":func:`tagged_pairs` of the stored deployments' image tags, over :data:`PAIRS`."""

@@ -24,9 +24,11 @@ That gives exactly what the whole computation gives when:
   (collapsing compares each entry with the one before it by id);
 - the commits among which the stored rows' image tags were resolved are the same: those of
   each tag's repo and 7-character prefix, as distinct ``(repo_key, sha)`` pairs, counted and
-  hashed (:data:`models.mart_reads.DEPLOYMENT_TAG_COMMITS`). A new commit can make a tag
-  resolve, or make it ambiguous. The stored digest is taken over the pairs resolution read
-  (:func:`models.mart_reads.tagged_pairs`), so only this check scans every commit.
+  hashed (:func:`models.mart_reads.tagged_pairs`). A new commit can make a tag resolve, or
+  make it ambiguous. The digest is taken over the commits resolution reads: the run that
+  stores it reads its tags' commits, and the next one checks it over the commits it reads to
+  resolve its own tags, which it reads with the stored tags' in one scan
+  (:data:`models.mart_reads.COMMITS_OF_PREFIXES_AND_TAGS`).
 
 Otherwise the rows are computed whole, as the first time. Only then is the whole history
 read: a run that continues reads the entries after ``a`` and the sums, from DuckDB.
@@ -42,14 +44,14 @@ from datetime import datetime
 import polars as pl
 
 from models.mart_reads import (
-    COMMIT_REPOS,
     COMMITS_OF_PREFIXES,
+    COMMITS_OF_PREFIXES_AND_TAGS,
     DEPLOYMENT_ROWS,
-    DEPLOYMENT_TAG_COMMITS,
+    PAIRS,
     PREFIXES,
     PRODUCTION_APPS,
     PRODUCTION_HISTORY,
-    REPO_KEYS,
+    STORED_TAGS_DIGEST,
     Reader,
     deployment_inputs,
     history_after,
@@ -192,6 +194,28 @@ def commits_of_prefixes(read: Reader) -> Callable[[pl.Series], pl.DataFrame]:
     return commits
 
 
+@dataclass
+class _WithStoredTags:
+    """What gives a continued run's resolution the commits of its tags' prefixes, read with
+    those of the stored tags' (:data:`models.mart_reads.COMMITS_OF_PREFIXES_AND_TAGS`), and
+    keeps them (``found``) for the stored tags' check (:meth:`tags_digest`)."""
+
+    read: Reader
+    found: pl.DataFrame | None = None
+
+    def __call__(self, prefixes: pl.Series) -> pl.DataFrame:
+        self.found = self.read(COMMITS_OF_PREFIXES_AND_TAGS, **{PREFIXES: prefixes.to_frame("p7")})
+        return self.found
+
+    def tags_digest(self) -> str:
+        """The stored tags' digest over the commits now (as the stored one was taken:
+        :func:`models.mart_reads.tagged_pairs`)."""
+        found = self.found if self.found is not None else self(pl.Series("p7", [], pl.Utf8))
+        pairs = with_repo_key(found.select("repo", "sha")).select("repo_key", "sha")
+        [(n, h)] = self.read(STORED_TAGS_DIGEST, **{PAIRS: pairs}).rows()
+        return f"{n}|{h}"
+
+
 def computed_deployments(
     history: pl.DataFrame,
     github: pl.DataFrame,
@@ -288,17 +312,9 @@ def production_deployments_continued(
 
     why = _why_whole(stored, context, as_of, before[0] if before else None)
     if why is None and a is not None:
-        why, after = _entries_after(read, a, uids, stored.tags)
-        if after is not None:
-            tail = computed_deployments(
-                after,
-                github.filter(pl.col("latest_state_at") > a),
-                services,
-                apps,
-                commits_of_prefixes(read),
-                rules,
-                as_of,
-            )
+        late = github.filter(pl.col("latest_state_at") > a)
+        why, tail = _tail(read, a, uids, late, services, apps, rules, as_of, stored.tags)
+        if tail is not None:
             kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
             order = (pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER])
             rows = tail.rows.with_columns(order)
@@ -325,19 +341,26 @@ def _why_whole(
     return None
 
 
-def _entries_after(
+def _tail(
     read: Reader,
     a: datetime,
     uids: dict[str, pl.DataFrame],
+    late: pl.DataFrame,
+    services: pl.DataFrame,
+    apps: pl.DataFrame,
+    rules: Rules,
+    as_of: datetime,
     tags: str | None,
-) -> tuple[str | None, pl.DataFrame | None]:
-    """The entries to compute after the stored clock ``a`` (:func:`_after`), or why the rows
-    are computed whole instead (the stored image tags' commits, ``tags``, changed)."""
+) -> tuple[str | None, Computed | None]:
+    """The rows finished after the stored clock ``a``, computed from the entries to compute
+    after it (:func:`_after`) and the GitHub deployments whose latest status came after it
+    (``late``); or why the rows are computed whole instead (the stored image tags' commits,
+    digested as ``tags``, changed)."""
     after = _after(read(history_after(a), **uids), a)
     if after is None:
         return "an entry after the stored clock comes before an older one", None
-    repo_keys = with_repo_key(read(COMMIT_REPOS)).select("repo", "repo_key")
-    [(n, h)] = read(DEPLOYMENT_TAG_COMMITS, **{REPO_KEYS: repo_keys}).rows()
-    if f"{n}|{h}" != tags:
+    looked = _WithStoredTags(read)
+    tail = computed_deployments(after, late, services, apps, looked, rules, as_of)
+    if looked.tags_digest() != tags:
         return "a commit an image tag may name arrived", None
-    return None, after
+    return None, tail
