@@ -7,7 +7,8 @@ a day later only the rows finished since the stored clock are computed, and the 
 the whole computation's, row for row; and whatever could make the stored rows differ (an entry
 or a GitHub deployment before the stored clock changed or arriving late, an entry placed
 before an older one, a commit an image tag may name, another catalog, the clock moved back)
-computes them whole, which equals the whole computation too.
+computes them whole, which equals the whole computation too. A commit listed again under
+another spelling of its repo is not a new one: the rows are still continued.
 """
 
 from __future__ import annotations
@@ -187,9 +188,12 @@ def until(rows: list[dict], at: datetime, column: str) -> list[dict]:
     return [r for r in rows if r[column] is not None and r[column] <= at]
 
 
-def yesterday(conn: duckdb.DuckDBPyConnection, day: int = 8) -> tuple[list, list, list]:
-    """The world as a run at the end of ``day`` saw it (stored), and the whole world."""
-    history, deploys, commits = world()
+def yesterday(
+    conn: duckdb.DuckDBPyConnection, day: int = 8, rows: tuple[list, list, list] | None = None
+) -> tuple[list, list, list]:
+    """The world (``rows``, else :func:`world`'s) as a run at the end of ``day`` saw it
+    (stored), and the whole world."""
+    history, deploys, commits = rows if rows is not None else world()
     at = clock(day)
     first = run(
         conn,
@@ -317,6 +321,18 @@ def test_a_commit_an_old_image_tag_may_name_computes_whole(conn: duckdb.DuckDBPy
     elsewhere = {**twin, "repo": "acme/own"}
     found = run(conn, history, deploys, [*commits, twin, elsewhere], clock(10))
     assert_continued(found, whole(history, deploys, [*commits, twin, elsewhere], clock(10)))
+
+
+def test_a_commit_under_two_spellings_of_its_repo_counts_once(conn: duckdb.DuckDBPyConnection):
+    """The stored tags' digest is of (repo key, sha) pairs, as resolution sees the commits, in
+    the check as in the write: the same commit listed under another spelling of the manifest
+    repo is not a new commit, day after day."""
+    history, deploys, commits = world()
+    twice = [*commits, *({**c, "repo": "ACME/m"} for c in commits if c["repo"] == "acme/m")]
+    yesterday(conn, rows=(history, deploys, twice))
+    for day in (9, 10):
+        found = run(conn, history, deploys, twice, clock(day))
+        assert_continued(found, whole(history, deploys, twice, clock(day)))
 
 
 def test_another_catalog_or_rules_or_an_earlier_clock_computes_whole(

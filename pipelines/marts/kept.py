@@ -55,7 +55,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from models.mart_reads import Reader, sha_key, tagged_pairs, walk_key
+from models.mart_reads import PAIRS, STORED_TAGS_DIGEST, Reader, sha_key, tagged_pairs, walk_key
 from models.marts import MartOptions, build_marts, costs_window
 from models.metrics.deployments_continued import DeploymentsState, StoredDeployments
 from models.metrics.dora import PERIOD_DIGESTS, StoredPeriods
@@ -474,7 +474,7 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
             conn.execute(f"DROP TABLE IF EXISTS staging.{name}")
         return
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    frames = {"paved_rows": state.rows, "paved_tags": state.tags, "paved_pairs": state.commits}
+    frames = {"paved_rows": state.rows, "paved_tags": state.tags, PAIRS: state.commits}
     for name, frame in frames.items():
         conn.register(name, frame.to_arrow())
     try:
@@ -484,7 +484,7 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
                 "CREATE OR REPLACE TEMP TABLE paved_new_tags AS SELECT DISTINCT repo_key, p7 "
                 "FROM paved_tags EXCEPT SELECT repo_key, p7 FROM staging.paved_deployments_tags"
             )
-            [(n, h)] = conn.execute(tagged_pairs("paved_pairs", "paved_new_tags")).fetchall()
+            [(n, h)] = conn.execute(tagged_pairs(PAIRS, "paved_new_tags")).fetchall()
             conn.execute("INSERT INTO staging.paved_deployments_tags SELECT * FROM paved_new_tags")
             conn.execute("DROP TABLE paved_new_tags")
             was_n, was_h = state.appended_to.split("|")
@@ -497,8 +497,7 @@ def record_deployments(conn: duckdb.DuckDBPyConnection, state: DeploymentsState)
                 "CREATE OR REPLACE TABLE staging.paved_deployments_tags AS "
                 "SELECT DISTINCT repo_key, p7 FROM paved_tags"
             )
-            stored_tags = "staging.paved_deployments_tags"
-            [(n, h)] = conn.execute(tagged_pairs("paved_pairs", stored_tags)).fetchall()
+            [(n, h)] = conn.execute(STORED_TAGS_DIGEST).fetchall()
             tags = f"{n}|{h}"
     finally:
         for name in frames:
