@@ -25,7 +25,7 @@ number:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
@@ -38,7 +38,7 @@ from models.metrics.failures import REVERT_MARKER
 from models.metrics.frames import ARGOCD_HISTORY as ARGOCD_HISTORY_SHAPE
 from models.metrics.frames import GITHUB_DEPLOYMENTS as GITHUB_DEPLOYMENTS_SHAPE
 from models.metrics.frames import PULL_REQUESTS as PULL_REQUEST_SHAPE
-from models.staging.common import sql_literal
+from models.staging.common import ROW_HASH, row_hash, sql_literal
 
 
 class Reader(Protocol):
@@ -341,13 +341,12 @@ PRODUCTION_HISTORY = f"SELECT {_HISTORY_COLUMNS} FROM {_PRODUCTION_ENTRIES}"
 the enterprise world's million) are never deployments."""
 
 
-def _sums(rows: str, columns: Iterable[str], by: str) -> str:
-    """``<count>|<sum of 64-bit row hashes>`` (text) of the rows ``by`` holds of, the hash
-    taken of ``columns`` of the relation aliased ``rows``."""
-    hashed = ", ".join(f'{rows}."{c}"' for c in columns)
+def _sums(hashed: str, by: str) -> str:
+    """``<count>|<sum of 64-bit row hashes>`` (text) of the rows ``by`` holds of, ``hashed``
+    the SQL of a row's hash."""
     return (
         f"format('{{}}|{{}}', count(*) FILTER (WHERE {by}), "
-        f"coalesce(sum(hash({hashed})::HUGEINT) FILTER (WHERE {by}), 0))"
+        f"coalesce(sum({hashed}::HUGEINT) FILTER (WHERE {by}), 0))"
     )
 
 
@@ -357,14 +356,17 @@ def deployment_inputs(*clocks: datetime) -> str:
     deployed by it or without a time (:data:`PRODUCTION_APPS`), and ``github_<i>``, of the
     GitHub deployments whose latest status came by it: what every production deployment
     finished by that clock is computed from (:mod:`models.metrics.deployments_continued`).
-    Summed by DuckDB over staging, rather than read and hashed whole (a million entries:
-    0.07 s against 0.35 s)."""
+    Summed by DuckDB over staging, rather than read and hashed whole. The entries' hashes are
+    those staging stored with them (:data:`models.staging.common.ROW_HASH`): a million
+    entries' three columns read, not every column (0.03 s against 0.13-0.17 s alone, 0.6 s
+    in a daily run's marts step)."""
     argo = [
-        _sums("h", ARGOCD_HISTORY_SHAPE, f"h.deployed_at IS NULL OR h.deployed_at <= {_moment(c)}")
+        _sums(f"h.{ROW_HASH}", f"h.deployed_at IS NULL OR h.deployed_at <= {_moment(c)}")
         for c in clocks
     ]
     github = [
-        _sums("g", GITHUB_DEPLOYMENTS_SHAPE, f"g.latest_state_at <= {_moment(c)}") for c in clocks
+        _sums(row_hash(GITHUB_DEPLOYMENTS_SHAPE, "g"), f"g.latest_state_at <= {_moment(c)}")
+        for c in clocks
     ]
     return (
         f"SELECT * FROM (SELECT {', '.join(f'{a} AS argo_{i}' for i, a in enumerate(argo))} "

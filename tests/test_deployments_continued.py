@@ -29,6 +29,7 @@ from models.metrics.deployments_continued import (
     Rules,
     production_deployments_continued,
 )
+from models.staging.common import ROW_HASH, row_hash
 from pipelines.marts.kept import stored_deployments
 from pipelines.marts.warehouse import read_staging
 
@@ -62,6 +63,7 @@ APPS = make(
         {"app_uid": "u-stg", "app_name": "own-staging", "namespace": "stg", "service": OWN},
     ],
 )
+HASHED_HISTORY = f"*, {row_hash(F.ARGOCD_HISTORY)} AS {ROW_HASH}"
 APP_NAMES = {"u-own": "own-prod", "u-man": "man-prod", "u-stg": "own-staging"}
 SERVICE_OF = {"u-own": OWN, "u-man": MANIFEST, "u-stg": OWN}
 
@@ -154,13 +156,14 @@ def run(
     """A run over staging holding ``history``, ``deploys`` and ``commits``, continuing the
     stored deployments; its state stored for the next run."""
     github = make(F.GITHUB_DEPLOYMENTS, deploys)
-    for name, frame in (
-        ("commits", make(F.COMMITS, commits)),
-        ("argocd_history", make(F.ARGOCD_HISTORY, history)),
-        ("github_deployments", github),
+    for name, frame, columns in (
+        ("commits", make(F.COMMITS, commits), "*"),
+        # With each entry's hash, as staging stores it.
+        ("argocd_history", make(F.ARGOCD_HISTORY, history), HASHED_HISTORY),
+        ("github_deployments", github, "*"),
     ):
         conn.register("frame", frame.to_arrow())
-        conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM frame")
+        conn.execute(f"CREATE OR REPLACE TABLE staging.{name} AS SELECT {columns} FROM frame")
         conn.unregister("frame")
     production = production_apps(APPS, rules.production_pattern)
     stored, keeper = stored_deployments(conn)

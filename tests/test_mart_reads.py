@@ -46,7 +46,7 @@ from models.metrics.deployments import DEFAULT_PRODUCTION_PATTERN, production_ap
 from models.metrics.deployments_continued import _after
 from models.metrics.environments import environments
 from models.metrics.failures import REVERT_MARKER
-from models.staging.common import ROW_KEY
+from models.staging.common import ROW_HASH, ROW_KEY
 from pipelines.marts.warehouse import read_staging
 from pipelines.raw import open_warehouse
 
@@ -275,7 +275,8 @@ def test_the_small_worlds_reads_give_the_whole_tables_answers(small_staging: Rea
         ).sort("repo", "sha"),
     )
     commits = read(table("commits", "repo", "sha"))
-    as_text = resolve_revision(read(table("argocd_history")).drop(ROW_KEY), commits, services)
+    whole = read(table("argocd_history")).drop(ROW_KEY, ROW_HASH)
+    as_text = resolve_revision(whole, commits, services)
     decoded = resolve_revision(read(ARGOCD_HISTORY), commits, services)
     assert decoded.get_column("source").dtype != pl.Utf8
     by_image = as_text.filter(pl.col("resolved_revision") != pl.col("revision"))

@@ -25,7 +25,7 @@ from marts_harness import Built, later_run
 
 from models.staging import Query, stage, staged
 from models.staging.catalog import CATALOG_TABLES
-from models.staging.common import ROW_KEY
+from models.staging.common import ROW_HASH, ROW_KEY, row_hash
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
 from pipelines.marts.warehouse import _fingerprint, write_staging
 from pipelines.raw import OBJECT_DDL, open_warehouse, written_by
@@ -48,10 +48,10 @@ SORTED = {"github_deployments", "deployment_operations"}
 def written(
     conn: duckdb.DuckDBPyConnection, name: str
 ) -> tuple[list[tuple[str, str]], pl.DataFrame]:
-    # Without the raw key a table made row by row from one raw table carries (not a column of
-    # its shape: what its restaging goes by).
+    # Without the raw key a table made row by row from one raw table carries, nor the row
+    # hash it may (not columns of its shape: what its restaging and its readers go by).
     types = conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE staging.{name})")
-    described = [(c, t) for c, t in types.fetchall() if c != ROW_KEY]
+    described = [(c, t) for c, t in types.fetchall() if c not in (ROW_KEY, ROW_HASH)]
     selected = ", ".join(f'"{c}"' for c, _ in described)
     return described, conn.sql(f"SELECT {selected} FROM staging.{name}").pl()
 
@@ -74,10 +74,15 @@ def test_a_table_written_from_its_query_equals_its_frame_written_through_arrow(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:
     tables = {name: table for name, table in staged(warehouse) if isinstance(table, Query)}
+    assert any(query.hashed for query in tables.values())
     for name, query in tables.items():
         warehouse.execute(f"DROP TABLE staging.{name}")  # built whole
         counts = write_staging(warehouse, [(name, query)])
         direct_types, direct = written(warehouse, name)
+        if query.hashed:  # each row's hash, as its readers take it of the row
+            hashed = row_hash(query.schema)
+            wrong = f"SELECT count(*) FROM staging.{name} WHERE {ROW_HASH} != {hashed}"
+            assert warehouse.execute(wrong).fetchall() == [(0,)], name
         frame = query.frame(warehouse)
         assert counts[name].rows == frame.height and frame.height > 0, name
         write_staging(warehouse, [(name, frame)])

@@ -43,6 +43,19 @@ def sql_literal(text: str) -> str:
 # The column a table made row by row from one raw table carries its raw row's key hash in.
 ROW_KEY = "_raw_key_hash"
 
+# The column a table made row by row may carry its row's 64-bit hash in (:func:`row_hash`),
+# taken as the row is written: a reader digesting the whole table (a count and a sum of the
+# hashes) then reads this one column, not every column of every row.
+ROW_HASH = "_row_hash"
+
+
+def row_hash(schema: Mapping[str, pl.DataType], alias: str = "") -> str:
+    """The SQL of a row's hash (:data:`ROW_HASH`): DuckDB's ``hash`` of its ``schema``
+    columns (of the relation aliased ``alias``, if given)."""
+    prefix = f"{alias}." if alias else ""
+    columns = ", ".join(f'{prefix}"{c}"' for c in schema)
+    return f"hash({columns})"
+
 
 def new_keys(raw: str) -> str:
     """The temporary table of the raw keys (column ``key_hash``) the new runs of ``raw.<raw>``
@@ -96,6 +109,14 @@ class Query:
     # Else, a table made from raw tables parsed once, brought up to date row by row as
     # ``keyed`` says; its rows depend on nothing else but ``inputs`` and ``views`` either.
     keyed: Keyed | None = None
+    # Whether each row carries its hash as ROW_HASH, after ROW_KEY.
+    hashed: bool = False
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns: ``schema``'s, then ROW_KEY and ROW_HASH if it carries them."""
+        own = [ROW_KEY] if self.rows_of is not None or self.keyed is not None else []
+        return [*self.schema, *own, *([ROW_HASH] if self.hashed else [])]
 
     @classmethod
     def shaped(
@@ -108,16 +129,22 @@ class Query:
         rows_of: str | None = None,
         inputs: Sequence[str] = (),
         keyed: Keyed | None = None,
+        hashed: bool = False,
     ) -> Query:
         """``sql``'s columns of ``schema``, in its order and cast to its DuckDB types (what
         :func:`conform` would make of the frame), sorted by ``order_by``; with ``rows_of`` or
-        ``keyed``, followed by ROW_KEY (which ``sql`` selects)."""
+        ``keyed``, followed by ROW_KEY (which ``sql`` selects), and if ``hashed`` by ROW_HASH
+        (:func:`row_hash`)."""
+        if hashed and rows_of is None and keyed is None:
+            raise ValueError("only a table made row by row carries its rows' hashes")
         columns = [f'CAST("{c}" AS {sql_type(t)}) AS "{c}"' for c, t in schema.items()]
         if rows_of is not None or keyed is not None:
             columns.append(ROW_KEY)
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         text = f"SELECT {', '.join(columns)} FROM ({sql}){order}"
-        return cls(text, schema, dict(views or {}), rows_of, tuple(inputs), keyed)
+        if hashed:
+            text = f"SELECT *, {row_hash(schema)} AS {ROW_HASH} FROM ({text})"
+        return cls(text, schema, dict(views or {}), rows_of, tuple(inputs), keyed, hashed)
 
     def over_rows(self, where: str) -> str:
         """The SQL over only the rows of ``raw.<rows_of>`` that ``where`` selects."""

@@ -293,6 +293,7 @@ def stage_argocd(
         ARGOCD_HISTORY,
         views={"paved_staging_apps": app_frame},
         rows_of="argocd_history",
+        hashed=True,  # the continued deployments' inputs digest (models.mart_reads)
     )
     return app_frame, history
 

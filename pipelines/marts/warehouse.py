@@ -223,7 +223,7 @@ def _append_new_rows(
     conn.execute(
         f"DELETE FROM {target} WHERE {ROW_KEY} IN ({keys_written_by(query.rows_of, runs)})"
     )
-    selected = ", ".join(f'"{c}"' for c in [*query.schema, ROW_KEY])
+    selected = ", ".join(f'"{c}"' for c in query.columns)
     conn.execute(f"INSERT INTO {target} SELECT {selected} FROM paved_restaged ORDER BY rowid")
     conn.execute("DROP TABLE paved_restaged")
     return built
