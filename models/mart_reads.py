@@ -78,7 +78,7 @@ checked over (:data:`STORED_TAGS_DIGEST`), in one scan of the commits."""
 _REVERTING = f"contains(message, {sql_literal(REVERT_MARKER)})"
 
 REVERT_COMMITS = f"""
-WITH listed AS (
+WITH listed AS MATERIALIZED (
     -- Authored before the listing's earliest commit: committed before the history's start.
     SELECT p.repo, p.sha, p.message, r.merge_commit_sha AS merge_sha
     FROM (SELECT repo, number, sha, message FROM staging.pr_commits
@@ -87,23 +87,32 @@ WITH listed AS (
     JOIN staging.pull_requests r ON r.repo = p.repo AND r.number = p.number
     WHERE r.merged_at IS NOT NULL
 ),
-merges AS (
-    SELECT repo, sha FROM staging.commits
-    WHERE sha IN (SELECT merge_sha FROM listed) AND len(parents) > 1
+marked AS MATERIALIZED (
+    SELECT rowid AS r, repo, sha, message FROM staging.commits WHERE {_REVERTING}
 ),
-reverting AS (
-    SELECT repo, sha, message, NULL::VARCHAR AS merge_sha FROM staging.commits
-    WHERE {_REVERTING}
+-- By row id: the merges' shas found first, their parents read of those rows alone.
+merges AS (
+    SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN (
+        SELECT c.rowid AS r FROM staging.commits c SEMI JOIN listed l ON c.sha = l.merge_sha
+    ) m ON c.rowid = m.r
+    WHERE len(c.parents) > 1
+),
+reverting AS MATERIALIZED (
+    SELECT repo, sha, message, NULL::VARCHAR AS merge_sha FROM marked
     UNION ALL
     SELECT l.repo, l.sha, l.message, l.merge_sha
     FROM listed l SEMI JOIN merges m ON m.repo = l.repo AND m.sha = l.merge_sha
+),
+named AS MATERIALIZED (
+    SELECT c.rowid AS r FROM staging.commits c SEMI JOIN (
+        SELECT lower(substr(unnest(regexp_extract_all(message, '[0-9a-fA-F]{{7,}}')), 1, 7)) AS p
+        FROM reverting
+    ) t ON substr(c.sha, 1, 7) = t.p
 )
 SELECT repo, sha, message, merge_sha FROM reverting
 UNION ALL
-SELECT repo, sha, NULL AS message, NULL AS merge_sha FROM staging.commits
-WHERE NOT coalesce({_REVERTING}, false) AND substr(sha, 1, 7) IN (
-    SELECT lower(substr(unnest(regexp_extract_all(message, '[0-9a-fA-F]{{7,}}')), 1, 7))
-    FROM reverting)
+SELECT repo, sha, NULL AS message, NULL AS merge_sha FROM staging.commits c
+SEMI JOIN (SELECT r FROM named ANTI JOIN marked m USING (r)) n ON c.rowid = n.r
 """
 """The commits whose message contains the revert marker, with it, and those (message NULL)
 whose 7-character prefix a hex run of such a message has: all the revert rules and the
@@ -112,7 +121,10 @@ of 3.9 M at the enterprise scale. With them, and their merge as ``merge_sha`` (e
 reverts a pull request merged by a merge commit lists that the commits listing lacks
 (committed before the history's start on a branch merged after it; 10 at the enterprise
 scale): the deployment that first ships the merge ships them
-(:func:`models.marts.with_merged_branch_commits`)."""
+(:func:`models.marts.with_merged_branch_commits`). The merges and the named commits are
+found by row id before their other columns are read, and the marker is tested once per
+commit: the merges' parents are read of their rows alone, not of the 3.9 M (0.46-0.50 s
+against 0.61-0.64 s warm, 0.9-1.0 s of CPU against 1.2-1.3)."""
 
 COMMIT_GRAPH = table("commits", "repo", "sha", "parents")
 """The commit graph the ancestry walk indexes."""

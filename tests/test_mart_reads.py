@@ -131,6 +131,30 @@ def commit(
     }
 
 
+def test_a_reverted_revert_is_read_once_with_its_message() -> None:
+    # "b" reverts "a", and "c" reverts "b": "b" is both a revert and a commit a revert names.
+    dev = "dev@a.test"
+    b, c = (f"Revert\n\n{REVERT_MARKER} {target * 40}." for target in ("a", "b"))
+    commits = [
+        commit("a", "2024-01-02 09:00", dev, "feat: a"),
+        commit("b", "2024-01-02 10:00", dev, b),
+        commit("c", "2024-01-02 11:00", dev, c),
+        commit("d", "2024-01-02 12:00", dev, "feat: d"),
+    ]
+    read = staging_of(
+        {
+            "commits": pl.DataFrame(commits, schema=F.COMMITS),
+            "pull_requests": pl.DataFrame(schema=F.PULL_REQUESTS),
+            "pr_commits": pl.DataFrame(schema=F.PR_COMMITS),
+        }
+    )
+    assert read(REVERT_COMMITS).sort("sha").rows() == [
+        ("a/shop", "a" * 40, None, None),
+        ("a/shop", "b" * 40, b, None),
+        ("a/shop", "c" * 40, c, None),
+    ]
+
+
 def test_a_revert_a_merged_branch_brings_from_before_the_history_ships_with_its_merge() -> None:
     # "r" was committed before the history's start on a branch PR 1's merge commit "m" merges:
     # the commits listing lacks it, PR 1's commit listing holds it.
