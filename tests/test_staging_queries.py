@@ -5,8 +5,9 @@ Pinned down here, on the small world's raw layer: the big staging tables come as
 rows never in Python), and each such table, written that way, has exactly the column types
 and the rows (in order, where the query sorts) that its frame (``Query.frame``, what
 ``stage()`` gives) has when written through Arrow. And the cost rows' ``tags``: the JSON text
-of the ``Tags`` field whether an export wrote it as a JSON string or Parquet as a map. And
-the layer is still written in one transaction: a query that fails leaves every table as it was.
+of the ``Tags`` field whether an export wrote it as a JSON string or Parquet as a map. An Argo
+CD app's current operation is staged though no poll listed it. And the layer is still written
+in one transaction: a query that fails leaves every table as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from models.staging import Query, stage, staged
 from models.staging.catalog import CATALOG_TABLES
 from models.staging.common import ROW_HASH, ROW_KEY, row_hash
 from models.staging.parsed import PARSED_DEPLOYMENTS, PARSED_OPERATIONS, PARSED_STATUSES, Parsed
+from models.staging.portal import stage_operations
 from pipelines.marts.warehouse import _fingerprint, write_staging
 from pipelines.raw import OBJECT_DDL, open_warehouse, written_by
 
@@ -128,6 +130,35 @@ def test_cost_tags_are_the_json_text_of_the_tags_string_or_map(tags: Any, expect
     costs = stage(conn).cost_rows
     assert costs.get_column("tags").to_list() == [expected]
     assert costs.get_column("effective_cost").to_list() == [0]  # an empty amount is 0
+
+
+def test_an_apps_current_operation_is_staged_though_no_poll_listed_it() -> None:
+    # The app's latest payload holds an operation; no raw.argocd_operations (no poll's list).
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA raw")
+    conn.execute(OBJECT_DDL.format(table="argocd_applications"))
+    state = {
+        "phase": "Failed",
+        "message": "hook failed",
+        "startedAt": "2026-01-02T10:00:00Z",
+        "finishedAt": "2026-01-02T10:05:00Z",
+        "syncResult": {"revision": "ABC123"},
+    }
+    apps = [("u1", {"operationState": state}), ("u2", {"sync": {"status": "Synced"}})]
+    for n, (uid, status) in enumerate(apps):
+        conn.execute(
+            "INSERT INTO raw.argocd_applications "
+            "VALUES (?, 'argocd', ?::JSON, NULL, now(), 'r', ?)",
+            [uid, json.dumps({"metadata": {"uid": uid}, "status": status}), n],
+        )
+    status = pl.DataFrame(
+        {"app_uid": ["u1", "u2"], "app_name": ["shop-prod", "cart-prod"], "service": ["s", "c"]}
+    )
+    conn.execute("SET TimeZone = 'UTC'")
+    query = stage_operations({"argocd_applications"}, pl.DataFrame(), status)
+    assert isinstance(query, Query)
+    staged_rows = query.frame(conn).select("key", "target", "phase", "message", "revision")
+    assert staged_rows.rows() == [("u1", "shop-prod", "Failed", "hook failed", "abc123")]
 
 
 ROW_BY_ROW = {"commits", "pull_requests", "pr_commits", "argocd_history", "cost_rows", "incidents"}

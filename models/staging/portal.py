@@ -73,10 +73,12 @@ def _argocd_operations(tables: set[str]) -> str:
     # The current operation of each app's latest payload (a few thousand, built on every run),
     # and every one a poll saw (parsed once, PARSED_OPERATIONS: kept row by row, by its raw
     # key); the same operation in both is the poll's row alone.
+    # The path extracted once per payload (the whole app, its history included: 15 MB for
+    # 2,813 apps), not once to filter and again to transform (0.10-0.18 s against 0.19-0.24).
     current = (
-        "SELECT key AS uid, json_transform(payload->'status'->'operationState', "
-        f"'{OPERATION_SHAPE}') AS x FROM raw.argocd_applications "
-        "WHERE (payload->'status'->'operationState') IS NOT NULL"
+        f"SELECT uid, json_transform(state, '{OPERATION_SHAPE}') AS x FROM ("
+        "SELECT key AS uid, json_extract(payload, '$.status.operationState') AS state "
+        "FROM raw.argocd_applications) WHERE state IS NOT NULL"
     )
     columns = "uid, phase, message, started_at, finished_at, revision"
     current = f"SELECT uid, {operation_columns('x')} FROM ({current})"
