@@ -46,6 +46,7 @@ from models.metrics import (
     satisfaction,
 )
 from models.metrics import frames as F
+from models.metrics.changes import lead_times_again
 from models.metrics.deployments import ORDER, order_keys
 
 SHOP = "component:default/shop"
@@ -679,6 +680,28 @@ def test_lead_time_of_a_pr_splits_into_coding_review_and_deploy_wait() -> None:
         "service", "deployment_id", "lead_time_s", "coding_s", "review_s", "deploy_wait_s"
     ).row(0) == (SHOP, "argocd:u1:2", 46 * H, 12 * H, 6 * H, 28 * H)
     assert found.schema == pl.Schema(mart_schema("changes"))
+
+
+def test_a_kept_change_is_computed_again_when_its_deployment_is_gone_or_walked_again() -> None:
+    # Kept rows (as a run by delta reads them back) shipped by D2, by D1 (the first observed),
+    # by a deployment no longer there, and by none yet: all but D2's are computed again, and
+    # D2's too once the walk walked D2 again.
+    rows = [
+        change(n, "2024-01-10 12:00", "2024-01-11 00:00", "2024-01-11 06:00") for n in (1, 2, 3, 4)
+    ]
+    by = {"sha1": "argocd:u1:2", "sha2": "argocd:u1:1", "sha3": "argocd:u1:2"}
+    changes, shipped, deployments = lead_time_inputs(rows, by)
+    kept = lead_times(changes, shipped, deployments, SERVICES).with_columns(
+        deployment_id=pl.Series(["argocd:u1:2", "argocd:u1:1", "argocd:u1:9", None])
+    )
+    fresh = make(F.CHANGES, [])
+
+    def split(walked: list[str]) -> tuple[list[str], list[str]]:
+        again, still = lead_times_again(fresh, kept, pl.Series(walked, dtype=pl.Utf8), deployments)
+        return sorted(again.get_column("change_id")), sorted(still.get_column("change_id"))
+
+    assert split([]) == (["pr:Acme/Shop:2", "pr:Acme/Shop:3", "pr:Acme/Shop:4"], ["pr:Acme/Shop:1"])
+    assert split(["argocd:u1:2"])[1] == []
 
 
 def test_first_observed_deployment_is_excluded_from_lead_time() -> None:
