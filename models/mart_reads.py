@@ -59,16 +59,26 @@ COPY_KEY_SQL = f"hash(author_email, message) AS {COPY_KEY}"
 PREFIXES = "paved_prefixes"
 """The frame (one column, ``p7``) :data:`COMMITS_OF_PREFIXES` is read with."""
 
-COMMITS_OF_PREFIXES = (
-    f"SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN {PREFIXES} p ON left(c.sha, 7) = p.p7"
-)
+STORED_TAGS = "staging.paved_deployments_tags"
+"""The stored production deployments' image tags (``repo_key``, ``p7``), kept beside the marts
+by the pipeline (:func:`pipelines.marts.kept.record_deployments`)."""
+
+
+def _commits_of(prefixes: str) -> str:
+    """The commits (repo and sha) whose 7-character prefix the relation ``prefixes`` (column
+    ``p7``) holds."""
+    return (
+        f"SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN {prefixes} p "
+        "ON left(c.sha, 7) = p.p7"
+    )
+
+
+COMMITS_OF_PREFIXES = _commits_of(PREFIXES)
 """The commits (repo and sha) whose 7-character prefix is one of :data:`PREFIXES`: those
 revision resolution may match an image tag with (a few thousand of the 4 M)."""
 
-COMMITS_OF_PREFIXES_AND_TAGS = (
-    "SELECT c.repo, c.sha FROM staging.commits c SEMI JOIN "
-    f"(SELECT p7 FROM {PREFIXES} UNION SELECT p7 FROM staging.paved_deployments_tags) p "
-    "ON left(c.sha, 7) = p.p7"
+COMMITS_OF_PREFIXES_AND_TAGS = _commits_of(
+    f"(SELECT p7 FROM {PREFIXES} UNION SELECT p7 FROM {STORED_TAGS})"
 )
 """:data:`COMMITS_OF_PREFIXES`, and the commits of the stored deployments' image tags'
 prefixes: what a continued run's resolution looks among and what the stored tags' digest is
@@ -446,5 +456,5 @@ def tagged_pairs(pairs: str, tags: str) -> str:
     )
 
 
-STORED_TAGS_DIGEST = tagged_pairs(PAIRS, "staging.paved_deployments_tags")
+STORED_TAGS_DIGEST = tagged_pairs(PAIRS, STORED_TAGS)
 """:func:`tagged_pairs` of the stored deployments' image tags, over :data:`PAIRS`."""
