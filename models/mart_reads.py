@@ -278,6 +278,12 @@ COMMIT_COUNT = "SELECT count(*) AS commits FROM staging.commits"
 WALK_RANKED = "SELECT rank, digest, is_rollback FROM staging.paved_walk_ranked ORDER BY rank"
 """The deployments the stored walk walked, in order: each one's digest and rollback flag."""
 
+
+def walk_ranked_from(since: int) -> str:
+    """The ids of the deployments the stored walk ranked ``since`` or later."""
+    return f"SELECT deployment_id FROM staging.paved_walk_ranked WHERE rank >= {int(since)}"
+
+
 WALK_DANGLING = "SELECT service, _h, _h2 FROM staging.paved_walk_dangling"
 """The parents the stored walk's graph named but did not hold (the hashes of their shas)."""
 

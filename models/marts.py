@@ -284,7 +284,7 @@ def build_marts(
     still = None
     if change_delta is not None and split is not None:
         fresh, kept = split()
-        again = walked.state.ranked.get_column("deployment_id") if change_delta.walk_kept else None
+        again = walked.again() if change_delta.walk_kept else None
         chg, still = lead_times_again(fresh, kept, again, deps)
         del fresh, kept
     # The first shipments of the commits the lead times and the revert rules look up: all of

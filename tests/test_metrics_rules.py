@@ -685,7 +685,8 @@ def test_lead_time_of_a_pr_splits_into_coding_review_and_deploy_wait() -> None:
 def test_a_kept_change_is_computed_again_when_its_deployment_is_gone_or_walked_again() -> None:
     # Kept rows (as a run by delta reads them back) shipped by D2, by D1 (the first observed),
     # by a deployment no longer there, and by none yet: all but D2's are computed again, and
-    # D2's too once the walk walked D2 again.
+    # D2's too once the walk walked D2 again. The walk names the one gone (Walked.again:
+    # test_walk.test_deployments_gone_from_the_end_are_forgotten).
     rows = [
         change(n, "2024-01-10 12:00", "2024-01-11 00:00", "2024-01-11 06:00") for n in (1, 2, 3, 4)
     ]
@@ -700,8 +701,10 @@ def test_a_kept_change_is_computed_again_when_its_deployment_is_gone_or_walked_a
         again, still = lead_times_again(fresh, kept, pl.Series(walked, dtype=pl.Utf8), deployments)
         return sorted(again.get_column("change_id")), sorted(still.get_column("change_id"))
 
-    assert split([]) == (["pr:Acme/Shop:2", "pr:Acme/Shop:3", "pr:Acme/Shop:4"], ["pr:Acme/Shop:1"])
-    assert split(["argocd:u1:2"])[1] == []
+    gone = ["argocd:u1:9"]
+    again = ["pr:Acme/Shop:2", "pr:Acme/Shop:3", "pr:Acme/Shop:4"]
+    assert split(gone) == (again, ["pr:Acme/Shop:1"])
+    assert split([*gone, "argocd:u1:2"])[1] == []
 
 
 def test_first_observed_deployment_is_excluded_from_lead_time() -> None:

@@ -85,6 +85,8 @@ def test_a_day_later_only_the_new_deployments_are_walked(conn: duckdb.DuckDBPyCo
     found = walk(conn, DEPLOYMENTS, COMMITS)
     assert found.state.since == deployments.height
     assert found.state.ranked.height == DEPLOYMENTS.height - deployments.height
+    again = found.again()  # the new deployments only: the stored walk had none of their ranks
+    assert again is not None and set(again) == set(found.state.ranked.get_column("deployment_id"))
     assert_same(found, whole(DEPLOYMENTS, COMMITS))
     # Its own shipped rows are the new deployments' only; the others are looked up as stored.
     assert found.shipped.height == found.state.shipped.height > 0
@@ -177,14 +179,24 @@ def test_a_late_deployment_walks_again_from_its_place(conn: duckdb.DuckDBPyConne
     found = walk(conn, today, COMMITS)
     assert 0 < found.state.since < deployments.height
     assert_same(found, whole(today, COMMITS))
+    # The stored walk's deployments from the late one's place on were walked again.
+    assert found.replaced is not None and found.replaced.len() > 0
+    again = found.again()
+    assert again is not None
+    assert set(again) == set(found.state.ranked.get_column("deployment_id"))
 
 
 def test_deployments_gone_from_the_end_are_forgotten(conn: duckdb.DuckDBPyConnection) -> None:
     walk(conn, DEPLOYMENTS, COMMITS)
-    fewer = DEPLOYMENTS.sort("finished_at").head(DEPLOYMENTS.height - 5)
+    ordered = DEPLOYMENTS.sort("finished_at")
+    fewer = ordered.head(DEPLOYMENTS.height - 5)
     found = walk(conn, fewer, COMMITS)
     assert found.state.since == fewer.height
     assert_same(found, whole(fewer, COMMITS))
+    # The change rows they shipped are computed again: the walk names them (Walked.again).
+    gone = ordered.tail(5).get_column("deployment_id")
+    again = found.again()
+    assert again is not None and set(again) == set(gone)
     assert_same(walk(conn, DEPLOYMENTS, COMMITS), whole(DEPLOYMENTS, COMMITS))
 
 
@@ -197,6 +209,7 @@ def test_a_parent_the_graph_lacked_arriving_walks_whole(conn: duckdb.DuckDBPyCon
     found = walk(conn, DEPLOYMENTS, COMMITS)
     assert found.state.since == 0
     assert_same(found, whole(DEPLOYMENTS, COMMITS))
+    assert found.again() is None  # every deployment's first shipments may differ
 
 
 def test_an_old_deployment_whose_revision_arrives_walks_whole(

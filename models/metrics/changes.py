@@ -170,20 +170,21 @@ def lead_times_again(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Of ``fresh`` and ``kept``'s rows (:func:`changes_by_delta`), (those whose lead times
     can differ from ``kept``'s, to compute again with :func:`lead_times`: those of ``fresh``,
-    and the kept rows not shipped yet, shipped by a deployment the walk walked again
-    (``walked``: None for every one), by one no longer there, or by a service's first
-    observed deployment (now or then); the other rows, as ``marts.changes``). The others'
-    first shipment is the stored walk's, which the run's continues unchanged before
-    ``walked``."""
+    and the kept rows not shipped yet, shipped by a deployment of ``walked`` or by a service's
+    first observed deployment (now or then); the other rows, as ``marts.changes``).
+    ``walked`` (:meth:`models.metrics.walk.Walked.again`; None for every one): the
+    deployments the walk walked again, and those the stored walk had from the same rank on,
+    among them every one no longer there. The others' first shipment is the stored walk's,
+    which the run's continues unchanged before them. (Testing each kept row's deployment for
+    presence instead, 1.85 M rows against 874 k deployments, made this 0.53-0.59 s of an
+    enterprise daily run's marts step, against 0.15-0.21 s.)"""
     dep = pl.col("deployment_id")
     again = pl.lit(True)
     if walked is not None:
-        present = deployments.get_column("deployment_id")
         firsts = deployments.filter("first_observed").get_column("deployment_id")
         again = (
             dep.is_null()
             | dep.is_in(pl.concat([walked, firsts]).implode())
-            | ~dep.is_in(present.implode())
             | (pl.col("excluded_reason") == FIRST_OBSERVED).fill_null(False)
         )
     flagged = kept.with_columns(_again=again)

@@ -42,6 +42,7 @@ from models.mart_reads import (
     WALK_SHAS,
     Reader,
     walk_parents,
+    walk_ranked_from,
     walk_shipped,
     walk_shipped_count,
     walk_unshipped,
@@ -111,12 +112,25 @@ class Walked:
     """The walk's results: ``shipped`` (:data:`models.metrics.frames.SHIPPED`), the
     deployments with ``is_rollback``, and the state to store. A continued walk's ``shipped``
     holds the first shipments of the deployments it walked only; ``stored`` looks up the
-    stored walk's others by sha (:meth:`shipped_of`)."""
+    stored walk's others by sha (:meth:`shipped_of`), and ``replaced`` holds the ids of the
+    stored walk's deployments it walked again or found gone (those of ranks from ``since``
+    on; None after a whole walk)."""
 
     shipped: pl.DataFrame
     deployments: pl.DataFrame
     state: WalkState
     stored: Callable[[pl.Series], pl.DataFrame] | None = None
+    replaced: pl.Series | None = None
+
+    def again(self) -> pl.Series | None:
+        """The ids of the deployments whose first shipments may differ from the stored
+        walk's: those this walk walked, and those the stored walk had from the same rank on.
+        A deployment the stored walk had and the run has not is among the latter, since the
+        ranks before ``since`` hold the same deployments (:func:`_continued`). None after a
+        whole walk: every one."""
+        if self.replaced is None:
+            return None
+        return pl.concat([self.state.ranked.get_column("deployment_id"), self.replaced])
 
     def shipped_of(self, shas: pl.Series) -> pl.DataFrame:
         """The first shipments (SHIPPED) of every commit of ``shas``, and maybe others: what
@@ -310,6 +324,7 @@ def _continued(
         flagged,
         state,
         stored=lambda shas: conform(stored(shas), SHIPPED),
+        replaced=read(walk_ranked_from(since)).get_column("deployment_id"),
     )
 
 
