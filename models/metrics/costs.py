@@ -13,7 +13,7 @@ from decimal import Context, Decimal
 
 import polars as pl
 
-from models.metrics.frames import to_mart
+from models.metrics.frames import sorted_by, to_mart
 
 DEFAULT_COST_TAG_KEYS = ("backstage.io/component", "service", "app")
 _QUOTIENT = Context(prec=28)
@@ -111,9 +111,8 @@ def costs(
             effective_cost=pl.col("effective_cost").fill_null(zero).sum(),
             billed_cost=pl.col("billed_cost").fill_null(zero).sum(),
         )
-        .sort("date", "service", "team", "currency", nulls_last=False)
     )
-    return to_mart(summed, "costs")
+    return to_mart(sorted_by(summed, "date", "service", "team", "currency"), "costs")
 
 
 def cost_per_deployment(costs: pl.DataFrame, deployments: pl.DataFrame) -> pl.DataFrame:

