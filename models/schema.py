@@ -213,7 +213,16 @@ def primary_key(table: str) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
-def create_table_sql(table: str, schema: str = "marts", *, temporary: bool = False) -> str:
-    columns = ",\n    ".join(f'"{name}" {kind}' for name, kind in MARTS[table].items())
+def create_table_sql(
+    table: str, schema: str = "marts", *, temporary: bool = False, key_index: bool = True
+) -> str:
+    """``CREATE OR REPLACE`` of ``<schema>.<table>`` with the contract's columns and
+    constraints; without its PRIMARY KEY if not ``key_index`` (DuckDB keeps an index for it,
+    which every write of the table updates and every checkpoint stores)."""
+    kinds = {
+        name: kind if key_index else kind.replace(" PRIMARY KEY", "")
+        for name, kind in MARTS[table].items()
+    }
+    columns = ",\n    ".join(f'"{name}" {kind}' for name, kind in kinds.items())
     kind = "TEMP TABLE" if temporary else "TABLE"
     return f"CREATE OR REPLACE {kind} {schema}.{table} (\n    {columns}\n)"

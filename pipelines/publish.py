@@ -124,7 +124,9 @@ def build_snapshot(warehouse: Path, target: Path) -> dict[str, int]:
         conn.execute("COMMIT")
         conn.execute("DETACH warehouse")
         conn.execute("CHECKPOINT")
-    except duckdb.Error as exc:
+    except (duckdb.Error, ValueError) as exc:
+        # ValueError: the rows written did not add up (pipelines.mart_rows.write_changed_rows),
+        # as when the warehouse holds a key twice, which its tables do not refuse.
         raise PublishError(f"building the snapshot failed: {_first_line(exc)}") from None
     finally:
         conn.close()

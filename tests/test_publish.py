@@ -32,7 +32,7 @@ from tiny_marts import NOW, make_warehouse
 
 import pipelines.mart_rows
 import pipelines.publish
-from models.schema import MARTS
+from models.schema import MARTS, primary_key
 from pipelines.argocd.gaps import GAPS_DDL
 from pipelines.mart_checks import (
     CheckOutcome,
@@ -42,6 +42,7 @@ from pipelines.mart_checks import (
     ingest_fresh,
     rates_in_range,
 )
+from pipelines.marts.warehouse import write_marts
 from pipelines.publish import PublishError, publish, read_snapshot_json
 from pipelines.publish_assets import assets, checks
 from pipelines.raw import RAW_DDL
@@ -260,6 +261,42 @@ def test_a_validation_that_fails_leaves_the_previous_snapshot_and_no_temporary_f
     assert digest(published(home)) == before
     assert read_snapshot_json(home / "published") == meta
     assert leftovers(home) == []
+
+
+def keys_declared(path: Path) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM duckdb_constraints() "
+            "WHERE schema_name = 'marts' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+    return {table for (table,) in rows}
+
+
+def test_a_key_the_warehouse_holds_twice_stops_the_publish(home: Path):
+    # The warehouse's marts declare no primary key (pipelines.marts.warehouse.write_marts);
+    # the snapshot's do, so a repeated key never reaches the published file.
+    keyed = {table for table in MARTS if primary_key(table)}
+    with duckdb.connect(str(warehouse(home))) as conn:
+        rows = conn.sql("SELECT * FROM marts.changes").pl()
+        conn.execute("DROP TABLE marts.changes")
+        write_marts(conn, {"changes": rows})
+        assert conn.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'marts' "
+            "AND table_name = 'changes' AND constraint_type = 'NOT NULL'"
+        ).fetchall() == [(2,)]
+    assert "changes" not in keys_declared(warehouse(home))
+    publish(warehouse(home), published(home))
+    assert keys_declared(published(home)) == keyed
+    before = digest(published(home))
+    change(home, "INSERT INTO marts.changes SELECT * FROM marts.changes LIMIT 1")
+    for previous in (True, False):  # built on the previous snapshot, and from nothing
+        if not previous:
+            published(home).rename(home / "kept.duckdb")
+        with pytest.raises(PublishError, match=r"(?i)duplicate key"):
+            publish(warehouse(home), published(home))
+        assert leftovers(home) == []
+    (home / "kept.duckdb").rename(published(home))
+    assert digest(published(home)) == before
 
 
 def test_a_missing_mart_publishes_nothing(home: Path):

@@ -443,7 +443,12 @@ def write_marts(
             ):
                 continue
             conn.register("paved_frame", frame.select(list(MARTS[name])).to_arrow())
-            replace_mart(conn, name, source="paved_frame")
+            # Without the primary key's index: the published snapshot declares the keys (and
+            # refuses a repeated one), while here DuckDB would update the index at every
+            # daily write and store it at every checkpoint (1.85 M change ids, 874 k
+            # deployment ids: a daily run's marts step wrote 0.19 GB with them, 0.06 GB
+            # without, and its close took 0.64 s against 0.46-0.48 s).
+            replace_mart(conn, name, source="paved_frame", key_index=False)
             conn.unregister("paved_frame")
         record_cost_days(conn, set(marts), costs.digests if costs is not None else None)
         record_periods(conn, set(marts), periods)
