@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -642,15 +643,23 @@ class Previous:
 
 
 def previous_marts(conn: duckdb.DuckDBPyConnection, options: MartOptions) -> Previous:
-    """What the marts in ``conn`` let a run with ``options`` reuse."""
-    walk, keeper = stored_walk(conn)
-    changes = previous_changes(conn, options, keeper)
-    # A continued run keeps the cache (see Previous.continued): no release may lower the
-    # memory limit under the second reader's queries (pipelines.marts.warehouse.reader_aside).
-    deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.continued)
-    flags, flags_keeper = stored_flags(conn)
+    """What the marts in ``conn`` let a run with ``options`` reuse. ``marts.costs``' days are
+    digested on a connection of their own, in a thread beside the rest: one grouped scan of
+    the cost rows (0.5 s of an enterprise daily run), while the change delta's SQL leaves part
+    of the two cores idle. Nothing here lets the cache go meanwhile (see
+    :func:`pipelines.marts.warehouse.reader_aside`)."""
+    with conn.cursor() as cursor, ThreadPoolExecutor(1, thread_name_prefix="cost-days") as pool:
+        costs = pool.submit(previous_cost_days, cursor, options)
+        walk, keeper = stored_walk(conn)
+        changes = previous_changes(conn, options, keeper)
+        # A continued run keeps the cache (see Previous.continued): no release may lower the
+        # memory limit under the second reader's queries (pipelines.marts.warehouse.
+        # reader_aside).
+        deployments, deployments_keeper = stored_deployments(conn, keep_cache=changes.continued)
+        flags, flags_keeper = stored_flags(conn)
+        days = costs.result()
     return Previous(
-        previous_cost_days(conn, options),
+        days,
         stored_periods(conn),
         walk,
         keeper,
