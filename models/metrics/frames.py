@@ -305,8 +305,9 @@ distinct texts (ids) costs what sorting the rows does."""
 
 def _place(frame: pl.DataFrame, column: str) -> tuple[pl.Expr, int] | None:
     """``column``'s place among its sorted distinct values, from 1 (0 for null), and how many
-    values it may take (with null); None if not a text column with few distinct values, an
-    integer or a temporal column of a span below 2^62."""
+    values it may take (with null); None unless a text column with few distinct values
+    (:data:`PLACES_OF_TEXT`), or an integer or temporal column whose values span less than
+    2^62 and stay below 2^63."""
     series = frame.get_column(column)
     if series.dtype == pl.Utf8:
         values = series.unique().drop_nulls()
@@ -332,7 +333,8 @@ def sorted_by(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     allow: each value's place among its column's sorted values (:func:`_place`), packed from
     the first column's in the high bits down, when they fit in 64 bits. The rows are then
     sorted by one integer, not by comparing texts (455 k rows of ``marts.dora_metrics`` by
-    grain, scope, scope id and period: 0.03-0.05 s against 0.35 s). Otherwise the plain sort.
+    grain, scope, scope id and period: 0.13-0.20 s against 0.37-0.45 s, most of it moving the
+    rows; 2.4 M of ``marts.costs``: 0.88-1.08 s against 1.60-1.69 s). Otherwise the plain sort.
     Rows equal in every column may come in either order, as the plain sort's do."""
     if frame.height < 2 or not columns:
         return frame.sort(*columns) if columns else frame
