@@ -115,8 +115,8 @@ def write_changed_rows(
     conn.execute("DROP TABLE paved_new")
     if among is not None:
         return inserted
-    # What a whole write would refuse (a key twice, a NULL key) the comparison could let by
-    # quietly: the counts must agree.
+    # What a table declaring its key would refuse (a key twice; a NULL key, which NOT NULL
+    # refuses anyway) the comparison could let by quietly: the counts must agree.
     held = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
     given = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
     if held != given:

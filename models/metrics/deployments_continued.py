@@ -318,18 +318,13 @@ def production_deployments_continued(
             kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
             order = (pl.col(ORDER) + kept.height).cast(tail.rows.schema[ORDER])
             rows = tail.rows.with_columns(order)
-            every = _by_service_and_order(pl.concat([kept, rows], how="vertical"))
+            # By service, then ORDER (unique), by one 64-bit key (874 k rows: 0.12-0.17 s
+            # against 0.41-0.43 s comparing the names).
+            every = sorted_by(pl.concat([kept, rows], how="vertical"), "service", ORDER)
             found = Computed(rows, tail.tags, tail.commits)
             return Continued(every, state(stored.tags, found), rows.height, None)
     found = whole_deployments(read, github, services, apps, production, rules, as_of)
     return Continued(found.rows, state(None, found), found.rows.height, why)
-
-
-def _by_service_and_order(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` sorted by service, then :data:`ORDER` (unique), as ``sort("service", ORDER)``
-    sorts them, by one 64-bit key (:func:`models.metrics.frames.sorted_by`; 874 k rows:
-    0.14-0.27 s against 0.41-0.43 s)."""
-    return sorted_by(rows, "service", ORDER)
 
 
 def _why_whole(

@@ -21,6 +21,8 @@ from models.metrics.benchmarks import CLUSTER_LEVELS, RULE_OF_THUMB, benchmarks
 from models.metrics.frames import hash_sums, mart_schema, sorted_by, to_mart
 
 GRAINS: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q"}
+ROW_ORDER = ("grain", "scope", "scope_id", "period_start")
+"""The order of ``marts.dora_metrics``' rows, computed whole or merged with stored ones."""
 ORG = "org"
 
 # Frequency bands of METRICS.md §4, best first, and the cluster level each report year gives a
@@ -269,7 +271,7 @@ def dora_metrics(
         out.append(to_mart(frame, "dora_metrics"))
     if not out:
         return pl.DataFrame(schema=mart_schema("dora_metrics"))
-    return sorted_by(pl.concat(out, how="vertical"), "grain", "scope", "scope_id", "period_start")
+    return sorted_by(pl.concat(out, how="vertical"), *ROW_ORDER)
 
 
 ROW_HASH_SEED = 0xD02A
@@ -383,7 +385,7 @@ def dora_metrics_reusing(
         changed.select(pl.struct("grain", "period_start")).to_series().implode()
     )
     return (
-        sorted_by(merged, "grain", "scope", "scope_id", "period_start"),
+        sorted_by(merged, *ROW_ORDER),
         digests.with_columns(recomputed=recomputed),
     )
 
