@@ -358,7 +358,7 @@ def _relate(measurements: dict[str, Any]) -> None:
         extra = daily.setdefault("extra", {})
         transform = extra.get("layers_s", {}).get("staging + marts")
         if transform is not None:
-            extra["transform_rebuild_ratio"] = round(transform / rebuild["seconds"], 2)
+            extra["transform_rebuild_ratio"] = round(transform / rebuild["seconds"], 3)
 
 
 def _remove_duckdb(path: Path) -> None:
