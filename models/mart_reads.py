@@ -151,6 +151,14 @@ PULL_REQUESTS = table("pull_requests", *(f'"{c}"' for c in PULL_REQUEST_SHAPE))
 GITHUB_DEPLOYMENTS = table("github_deployments", *(f'"{c}"' for c in GITHUB_DEPLOYMENTS_SHAPE))
 """The GitHub deployments, in their shape's columns (not the raw key staging keeps)."""
 
+
+def github_deployments_after(at: datetime) -> str:
+    """The GitHub deployments (as :data:`GITHUB_DEPLOYMENTS`) whose latest status came after
+    ``at``: what a continued run computes its new rows from (a day's few hundred of the
+    enterprise world's 353 k; :mod:`models.metrics.deployments_continued`)."""
+    return f"{GITHUB_DEPLOYMENTS} WHERE latest_state_at > {_moment(at)}"
+
+
 OPERATIONS = table("deployment_operations", *(f'"{c}"' for c in OPERATIONS_SHAPE))
 """The observed deployment operations, in their shape's columns (not the raw key)."""
 

@@ -24,7 +24,6 @@ from typing import TypeVar
 import polars as pl
 
 from models.mart_reads import (
-    GITHUB_DEPLOYMENTS,
     OPERATIONS,
     PR_COMMITS,
     PULL_REQUESTS,
@@ -415,16 +414,14 @@ def _production_deployments(
     stored: StoredDeployments | None,
 ) -> pl.DataFrame:
     """:func:`models.metrics.production_deployments` (``ordered``) of the production apps'
-    entries (``production``: their uids), collapsed and resolved; continuing the ``stored``
-    ones if given, and handing what they leave to ``stored.keep``."""
-    github = read(GITHUB_DEPLOYMENTS)
+    entries (``production``: their uids), collapsed and resolved, and the GitHub deployments;
+    continuing the ``stored`` ones if given, and handing what they leave to ``stored.keep``."""
     rules = Rules(
         o.history_start, o.production_pattern, tuple(o.production_envs), o.helm_tag_parameter
     )
     if stored is None:
-        return whole_deployments(read, github, services, apps, production, rules, o.as_of).rows
+        return whole_deployments(read, services, apps, production, rules, o.as_of).rows
     found = production_deployments_continued(
-        github,
         services,
         apps,
         production,

@@ -168,7 +168,6 @@ def run(
     production = production_apps(APPS, rules.production_pattern)
     stored, keeper = stored_deployments(conn)
     found = production_deployments_continued(
-        github,
         services,
         APPS,
         production,
@@ -281,6 +280,21 @@ def test_a_github_status_after_the_stored_clock_is_appended(conn: duckdb.DuckDBP
     expected = whole(history, [*deploys, pending], commits, clock(9))
     assert_continued(found, expected)
     assert "github:acme/gh:99" in found.deployments.get_column("deployment_id")
+
+
+def test_a_github_status_at_the_stored_clock_is_stored_not_computed_again(
+    conn: duckdb.DuckDBPyConnection,
+):
+    # Its latest status came at the stored clock itself: yesterday's run stored its row, so
+    # today's reads only those after the clock, and does not append it twice.
+    history, deploys, commits = world()
+    at_clock = github(98, clock(8), sha("gh-2"))
+    yesterday(conn, rows=(history, [*deploys, at_clock], commits))
+    found = run(conn, history, [*deploys, at_clock], commits, clock(9))
+    expected = whole(history, [*deploys, at_clock], commits, clock(9))
+    assert_continued(found, expected)
+    ids = found.deployments.get_column("deployment_id")
+    assert ids.to_list().count("github:acme/gh:98") == 1
 
 
 def test_an_entry_after_the_stored_clock_placed_before_an_older_one_computes_whole(

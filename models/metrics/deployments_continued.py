@@ -47,6 +47,7 @@ from models.mart_reads import (
     COMMITS_OF_PREFIXES,
     COMMITS_OF_PREFIXES_AND_TAGS,
     DEPLOYMENT_ROWS,
+    GITHUB_DEPLOYMENTS,
     PAIRS,
     PREFIXES,
     PRODUCTION_APPS,
@@ -54,6 +55,7 @@ from models.mart_reads import (
     STORED_TAGS_DIGEST,
     Reader,
     deployment_inputs,
+    github_deployments_after,
     history_after,
 )
 from models.metrics.deployments import (
@@ -261,7 +263,6 @@ def computed_deployments(
 
 def whole_deployments(
     read: Reader,
-    github: pl.DataFrame,
     services: pl.DataFrame,
     apps: pl.DataFrame,
     production: pl.Series,
@@ -269,8 +270,9 @@ def whole_deployments(
     as_of: datetime,
 ) -> Computed:
     """:func:`computed_deployments` of every production app's entry in staging
-    (``production``: those apps' uids) and ``github``: the first time, or when the stored
-    rows cannot be continued."""
+    (``production``: those apps' uids) and every GitHub deployment: the first time, or when
+    the stored rows cannot be continued."""
+    github = read(GITHUB_DEPLOYMENTS)
     history = read(PRODUCTION_HISTORY, **{PRODUCTION_APPS: production.to_frame("app_uid")})
     commits = commits_of_prefixes(read)
     return computed_deployments(history, github, services, apps, commits, rules, as_of)
@@ -288,7 +290,6 @@ class Continued:
 
 
 def production_deployments_continued(
-    github: pl.DataFrame,
     services: pl.DataFrame,
     apps: pl.DataFrame,
     production: pl.Series,
@@ -298,9 +299,11 @@ def production_deployments_continued(
     as_of: datetime,
     stored: StoredDeployments,
 ) -> Continued:
-    """:func:`production_deployments` (``ordered``) of the production apps' entries in
-    staging (``production``: those apps' uids; read through ``read``) and ``github``,
-    continuing the stored rows where that is exact (see the module doc), else computed whole."""
+    """:func:`production_deployments` (``ordered``) of the production apps' entries and the
+    GitHub deployments in staging (``production``: those apps' uids; read through ``read``),
+    continuing the stored rows where that is exact (see the module doc), else computed whole.
+    A continued run reads only the GitHub deployments whose latest status came after the
+    stored clock."""
     context = deployments_context(stored.code, services, apps, production, rules)
     uids = {PRODUCTION_APPS: production.to_frame("app_uid")}
     a = stored.as_of
@@ -312,7 +315,7 @@ def production_deployments_continued(
 
     why = _why_whole(stored, context, as_of, before[0] if before else None)
     if why is None and a is not None:
-        late = github.filter(pl.col("latest_state_at") > a)
+        late = read(github_deployments_after(a))
         why, tail = _tail(read, a, uids, late, services, apps, rules, as_of, stored.tags)
         if tail is not None:
             kept = conform(read(DEPLOYMENT_ROWS), {**DEPLOYMENTS, ORDER: tail.rows.schema[ORDER]})
@@ -323,7 +326,7 @@ def production_deployments_continued(
             every = sorted_by(pl.concat([kept, rows], how="vertical"), "service", ORDER)
             found = Computed(rows, tail.tags, tail.commits)
             return Continued(every, state(stored.tags, found), rows.height, None)
-    found = whole_deployments(read, github, services, apps, production, rules, as_of)
+    found = whole_deployments(read, services, apps, production, rules, as_of)
     return Continued(found.rows, state(None, found), found.rows.height, why)
 
 
