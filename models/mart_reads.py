@@ -363,14 +363,14 @@ def walk_parents(ranges: list[tuple[str, int, int]]) -> str:
     on an enterprise daily state)."""
     values = ", ".join(f"({sql_literal(s)}, {int(lo)}, {int(hi)})" for s, lo, hi in ranges)
     return f"""
-WITH s AS MATERIALIZED (
+WITH ranged AS MATERIALIZED (
     SELECT s.service, s.repo, s.sha, s.rank FROM staging.paved_walk_shipped s
     JOIN (VALUES {values}) AS w(service, lo, hi)
     ON s.service = w.service AND s.rank BETWEEN w.lo AND w.hi
 ),
 found AS MATERIALIZED (
     SELECT c.rowid AS r, s.service, s.sha, s.rank FROM staging.commits c
-    JOIN s ON c.repo = s.repo AND c.sha = s.sha
+    JOIN ranged s ON c.repo = s.repo AND c.sha = s.sha
 )
 SELECT f.service, f.sha, f.rank, c.parents FROM staging.commits c JOIN found f ON c.rowid = f.r
 """
