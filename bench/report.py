@@ -165,9 +165,11 @@ def targets_table(report: dict[str, Any]) -> list[str]:
     lines += ["| target | figure | result |", "|---|--:|---|"]
     for row in report["targets"]:
         figure = row["figure"]
-        # A ratio (under 1) in three places, as it is rounded and judged: 0.113, not 0.11.
-        places = 0 if figure is None or figure >= 100 else 2 if figure >= 1 else 3
-        shown = "—" if figure is None else f"{figure:,.{places}f} {row['unit']}"
+        shown = "—"
+        if figure is not None:
+            # A ratio (under 1) in three places, as it is rounded and judged: 0.113, not 0.11.
+            places = 0 if figure >= 100 else 2 if figure >= 1 else 3
+            shown = f"{figure:,.{places}f} {row['unit']}"
         status = row["status"]
         if status == "miss":
             status = f"**miss** by {row['miss_by']:.0%}"
